@@ -1,0 +1,84 @@
+"""pytest-mlops: gate machine-learning models the way pytest gates code.
+
+Vocabulary
+----------
+model
+    Anything :func:`load_model` adapts: a scikit-learn estimator, a PyTorch module, an ONNX file
+    or session, ``"package.module:factory"``, or a plain callable.
+dataset
+    A :class:`Dataset`: a frame with a target and sensitive features.
+check
+    A plain function ``check_*(...)`` returning a :class:`CheckResult` (passed, failed or
+    inconclusive, with the measured value, the bound and the context).
+gate
+    A check bound to settings: declared in ``[tool.pytest_mlops.gates]`` (one test item each) or
+    run from a test through the ``mlops`` fixture.
+
+The public names below are imported on first use, so importing this package (and the pytest
+plugin) costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pytest_mlops.errors import (
+    CheckError,
+    ConfigError,
+    DataError,
+    MlopsError,
+    ModelError,
+    ReportError,
+)
+from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_mlops.checks.accuracy import check_accuracy
+    from pytest_mlops.data.dataset import Dataset
+    from pytest_mlops.data.loaders import load_dataset
+    from pytest_mlops.data.validation import check_columns
+    from pytest_mlops.models.base import Model
+    from pytest_mlops.models.load import load_model
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "Dataset": "pytest_mlops.data.dataset",
+    "load_dataset": "pytest_mlops.data.loaders",
+    "check_columns": "pytest_mlops.data.validation",
+    "Model": "pytest_mlops.models.base",
+    "load_model": "pytest_mlops.models.load",
+    "check_accuracy": "pytest_mlops.checks.accuracy",
+}
+
+__all__ = [
+    "CheckError",
+    "CheckResult",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "MlopsError",
+    "Model",
+    "ModelError",
+    "ReportError",
+    "__version__",
+    "check_accuracy",
+    "check_columns",
+    "load_dataset",
+    "load_model",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_mlops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,8 @@
+"""Pure checks: each takes models and data and returns a CheckResult; none knows pytest."""
+
+from __future__ import annotations
+
+from pytest_mlops.checks.accuracy import check_accuracy
+from pytest_mlops.checks.metrics import METRICS, get_metric
+
+__all__ = ["METRICS", "check_accuracy", "get_metric"]

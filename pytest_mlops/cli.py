@@ -1,0 +1,99 @@
+"""The ``pytest-mlops`` console script. It calls library functions only.
+
+Exit codes: 0 success, 1 a gate or verdict failed, 2 bad input (usage, config, data, report).
+Each subcommand is one ``_cmd_*`` function registered in :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pytest_mlops.errors import MlopsError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pytest_mlops.report.json import load_report
+    from pytest_mlops.report.text import render_table
+
+    data, entries = load_report(args.report)
+    for line in render_table(entries):
+        print(line)
+    summary = data["summary"]
+    print(
+        f"\n{summary['total']} results: {summary['passed']} passed, {summary['failed']} failed, "
+        f"{summary['inconclusive']} inconclusive - verdict {summary['verdict'].upper()}"
+    )
+    return EXIT_OK if summary["verdict"] == "passed" else EXIT_FAILED
+
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("report", help="show a JSON report written by --mlops-report")
+    parser.add_argument("report", help="path of the JSON report")
+    parser.set_defaults(func=_cmd_report)
+
+
+def _cmd_gates(args: argparse.Namespace) -> int:
+    from pytest_mlops.config import SETTINGS
+    from pytest_mlops.gates import GATE_KINDS
+
+    print("settings ([tool.pytest_mlops] or mlops.toml):")
+    for param in SETTINGS:
+        print(f"  {param.name:<14} {param.type:<14} {param.help}")
+    for kind in GATE_KINDS.values():
+        print(f"\ngate kind {kind.name!r} (marker: {kind.marker}) - {kind.help}")
+        for param in kind.params:
+            default = "" if param.default in (None, ()) else f" [default: {param.default!r}]"
+            choices = f" (one of {', '.join(param.choices)})" if param.choices else ""
+            print(f"  {param.name:<14} {param.type:<14} {param.help}{choices}{default}")
+    return EXIT_OK
+
+
+def _add_gates(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("gates", help="list the settings and gate kinds a config may use")
+    parser.set_defaults(func=_cmd_gates)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _add_report,
+    _add_gates,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pytest_mlops import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="pytest-mlops", description="Gate, package, deploy and monitor ML models."
+    )
+    parser.add_argument("--version", action="version", version=f"pytest-mlops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; MlopsErrors print as one clear line and exit with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except MlopsError as exc:
+        print(f"pytest-mlops {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"pytest-mlops {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

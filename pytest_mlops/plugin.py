@@ -1,0 +1,478 @@
+"""The pytest plugin: options, markers, fixtures, declarative gate items, recording and summary.
+
+This is the only module that knows pytest. It binds configuration to the library's checks and
+records their :class:`~pytest_mlops.results.CheckResult` in ``item.user_properties``, so results
+travel through pytest-xdist and land in JUnit XML. Importing it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from pytest_mlops.config import (
+    GateSpec,
+    ProjectConfig,
+    find_config_file,
+    layered,
+    load_config,
+    parse_cli_sets,
+)
+from pytest_mlops.errors import ConfigError, MlopsError, choices_text, did_you_mean
+from pytest_mlops.gates import GATE_KINDS, GateContext, GateKind
+from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_mlops.data.dataset import Dataset
+    from pytest_mlops.models.base import Model
+    from pytest_mlops.report.json import ReportEntry
+
+T = TypeVar("T")
+
+RESULT_PROPERTY = "mlops.result"
+
+MARKERS = {
+    "mlops": "mlops: a model gate (declared gates carry it; select them all with -m mlops).",
+    "data": "data(**settings): data-validation test; settings override the config for `mlops.<kind>()`.",
+    "accuracy": "accuracy(metric=..., min=..., max=...): model-quality test; settings for `mlops.accuracy()`.",
+    "fairness": "fairness(sensitive=..., metric=..., min=..., max=...): bias test; settings for `mlops.fairness()`.",
+    "drift": "drift(**settings): data/prediction drift test; settings for `mlops.drift()`.",
+    "latency": "latency(device=..., batch_size=..., p99_ms=...): latency test; settings for `mlops.latency()`.",
+    "gpu": "gpu: needs a CUDA device; skipped without one (failed with --mlops-require-gpu).",
+}
+
+
+@dataclass
+class SessionState:
+    """What the plugin keeps for one pytest session (stored in ``config.stash``)."""
+
+    project: ProjectConfig
+    context: GateContext
+    entries: list[ReportEntry] = field(default_factory=list)
+    collected_gates: bool = False
+
+
+STATE = pytest.StashKey[SessionState]()
+
+
+# --- options -------------------------------------------------------------------------------
+
+_OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    (
+        "--mlops-config",
+        "mlops_config",
+        "config file (default: mlops.toml, else pyproject.toml [tool.pytest_mlops])",
+        {},
+    ),
+    ("--mlops-model", "mlops_model", "model: an .onnx path or 'package.module:factory'", {}),
+    ("--mlops-reference", "mlops_reference", "reference dataset (CSV or Parquet)", {}),
+    ("--mlops-current", "mlops_current", "current dataset (CSV or Parquet)", {}),
+    (
+        "--mlops-report",
+        "mlops_report",
+        "write the JSON report of all mlops results to this path",
+        {},
+    ),
+    (
+        "--mlops-inconclusive",
+        "mlops_inconclusive",
+        "what an inconclusive verdict does: fail (default), skip or pass",
+        {"choices": ("fail", "skip", "pass")},
+    ),
+    ("--mlops-seed", "mlops_seed", "seed of every resampling (default 0)", {"type": int}),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlops", "model gates (pytest-mlops)")
+    for flag, ini, help_text, extra in _OPTIONS:
+        group.addoption(
+            flag,
+            dest=ini,
+            default=None,
+            metavar=ini.split("_", 1)[1].upper(),
+            help=help_text,
+            **extra,
+        )
+        parser.addini(ini, help_text, default=None)
+    group.addoption(
+        "--mlops-require-gpu",
+        dest="mlops_require_gpu",
+        action="store_true",
+        default=None,
+        help="fail GPU tests when no CUDA device is present",
+    )
+    parser.addini(
+        "mlops_require_gpu",
+        "fail GPU tests when no CUDA device is present",
+        type="bool",
+        default=None,
+    )
+    group.addoption(
+        "--mlops-set",
+        dest="mlops_set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting: seed=3, target=income, gates.accuracy.min=0.9",
+    )
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    """An option's value: the command line first, then its ini twin."""
+    value = config.getoption(name, default=None)
+    if value is None or value == []:
+        value = config.getini(name) if name != "mlops_set" else None
+    return value if value not in ("", []) else None
+
+
+def _cli_settings(config: pytest.Config) -> dict[str, Any]:
+    here = Path(config.invocation_params.dir)
+    values: dict[str, Any] = parse_cli_sets(config.getoption("mlops_set") or [])
+    for key in ("model", "reference", "current", "report", "inconclusive", "seed", "require_gpu"):
+        value = _option(config, f"mlops_{key}")
+        if key == "seed" and isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(f"mlops_seed must be a whole number, got {value!r}") from None
+        if isinstance(value, str) and key in ("reference", "current", "report"):
+            value = str(here / value)
+        if key == "model" and isinstance(value, str) and value.lower().endswith(".onnx"):
+            value = str(here / value)
+        if value is not None:
+            values[key] = value
+    return values
+
+
+# --- configure -----------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS.values():
+        config.addinivalue_line("markers", line)
+    try:
+        path = find_config_file(config.rootpath, _option(config, "mlops_config"))
+        project = load_config(path, _cli_settings(config))
+    except MlopsError as exc:
+        raise pytest.UsageError(f"pytest-mlops: {exc}") from None
+    state = SessionState(project=project, context=GateContext(project))
+    config.stash[STATE] = state
+    config.pluginmanager.register(Recorder(state), "mlops-recorder")
+
+
+def _state(config: pytest.Config) -> SessionState:
+    return config.stash[STATE]
+
+
+# --- declarative gates -----------------------------------------------------------------------
+
+
+class GateFailed(Exception):
+    """Raised by a gate item or the ``mlops`` fixture when a result does not pass."""
+
+    def __init__(self, result: CheckResult, reason: str = "") -> None:
+        super().__init__(result.message)
+        self.result = result
+        self.reason = reason
+
+    def render(self) -> str:
+        lines = [
+            f"{self.result.kind} gate {self.result.name!r} {self.result.status.upper()}: "
+            f"{self.result.message}"
+        ]
+        if self.reason:
+            lines.append(self.reason)
+        if self.result.details:
+            lines.append(self.result.details)
+        return "\n".join(lines)
+
+
+def _render_error(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    if isinstance(excinfo.value, GateFailed):
+        return excinfo.value.render()
+    if isinstance(excinfo.value, MlopsError):
+        return f"pytest-mlops: {excinfo.value}"
+    return None
+
+
+class GateFile(pytest.File):
+    """The config file, collected as the container of one item per declared gate."""
+
+    def collect(self) -> Iterator[GateItem]:
+        for spec in _state(self.config).project.gates:
+            yield GateItem.from_parent(self, name=spec.name, spec=spec)
+
+
+class GateItem(pytest.Item):
+    """One declared gate, run as a test."""
+
+    def __init__(self, *, spec: GateSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.kind: GateKind = GATE_KINDS[spec.kind]
+        self.add_marker("mlops")
+        self.add_marker(self.kind.marker)
+        if spec.params.get("device") == "cuda":
+            self.add_marker("gpu")
+
+    def runtest(self) -> None:
+        state = _state(self.config)
+        result = self.kind.execute(state.context, self.spec.name, self.spec.params)
+        record_result(self, result)
+        enforce(result, state.project.settings.inconclusive)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        return _render_error(excinfo) or super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"mlops gate {self.spec.name} [{self.spec.kind}]"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile | None:
+    state = parent.config.stash.get(STATE, None)
+    if state is None or not state.project.gates or state.project.path is None:
+        return None
+    if file_path.resolve() != state.project.path.resolve():
+        return None
+    state.collected_gates = True
+    return GateFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Add the declared gates when pytest ran on its default paths (testpaths) that skip them."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.collected_gates or not state.project.gates:
+        return
+    if config.args_source == pytest.Config.ArgsSource.ARGS or state.project.path is None:
+        return
+    state.collected_gates = True
+    items.extend(GateFile.from_parent(session, path=state.project.path).collect())
+
+
+# --- recording -----------------------------------------------------------------------------
+
+
+def record_result(item: pytest.Item, result: CheckResult) -> None:
+    """Attach *result* to the test: full JSON plus scalar properties for JUnit readers."""
+    item.user_properties.append((RESULT_PROPERTY, result.to_json()))
+    prefix = f"mlops.{result.name}"
+    item.user_properties.append((f"{prefix}.status", result.status))
+    if result.value is not None and result.metric:
+        item.user_properties.append((f"{prefix}.{result.metric}", result.value))
+    if result.bound_text:
+        item.user_properties.append((f"{prefix}.bound", result.bound_text))
+
+
+def enforce(result: CheckResult, inconclusive: str) -> None:
+    """Turn a result into the test outcome: failed fails; inconclusive follows the setting."""
+    if result.failed:
+        raise GateFailed(result)
+    if result.inconclusive:
+        if inconclusive == "skip":
+            pytest.skip(f"inconclusive: {result.message}")
+        if inconclusive == "fail":
+            raise GateFailed(
+                result,
+                "(inconclusive verdicts fail; set inconclusive = 'skip' or 'pass' to change)",
+            )
+
+
+class Recorder:
+    """Collects results from test reports; on the xdist controller they arrive from workers."""
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        from pytest_mlops.report.json import ReportEntry
+
+        for key, value in report.user_properties:
+            if key == RESULT_PROPERTY:
+                self.state.entries.append(
+                    ReportEntry(
+                        nodeid=report.nodeid,
+                        outcome=report.outcome,
+                        result=CheckResult.from_json(str(value)),
+                    )
+                )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is None:
+        return
+    from pytest_mlops._gpu import cuda_available
+
+    available, reason = cuda_available()
+    if available:
+        return
+    require = _state(item.config).project.settings.require_gpu
+    if require:
+        pytest.fail(f"GPU required (--mlops-require-gpu) but {reason}", pytrace=False)
+    pytest.skip(f"no CUDA device: {reason}")
+
+
+# --- summary and report --------------------------------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.entries:
+        return
+    from pytest_mlops.report.text import render_table
+
+    terminalreporter.section("mlops")
+    for line in render_table(state.entries):
+        terminalreporter.write_line(line)
+    path = state.project.settings.report
+    if path and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"mlops report written to {path}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None or hasattr(config, "workerinput") or not state.project.settings.report:
+        return
+    from pytest_mlops.report.json import build_report, write_report
+
+    report = build_report(state.entries, project=state.project, exitstatus=int(exitstatus))
+    try:
+        write_report(Path(state.project.settings.report), report)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"pytest-mlops: cannot write the report {state.project.settings.report!r}: {exc}"
+        ) from None
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlops_project(pytestconfig: pytest.Config) -> ProjectConfig:
+    """The resolved pytest-mlops configuration (settings and declared gates)."""
+    return _state(pytestconfig).project
+
+
+@pytest.fixture(scope="session")
+def mlops_model(pytestconfig: pytest.Config) -> Model:
+    """The configured model, loaded once per session."""
+    return _fixture_value(lambda: _state(pytestconfig).context.model)
+
+
+@pytest.fixture(scope="session")
+def mlops_reference(pytestconfig: pytest.Config) -> Dataset:
+    """The configured reference dataset."""
+    return _fixture_value(lambda: _state(pytestconfig).context.dataset("reference"))
+
+
+@pytest.fixture(scope="session")
+def mlops_current(pytestconfig: pytest.Config) -> Dataset:
+    """The configured current dataset."""
+    return _fixture_value(lambda: _state(pytestconfig).context.dataset("current"))
+
+
+def _fixture_value(load: Callable[[], T]) -> T:
+    try:
+        return load()
+    except MlopsError as exc:
+        pytest.fail(f"pytest-mlops: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def mlops(request: pytest.FixtureRequest) -> Checker:
+    """Run gates from a test and record their results.
+
+    ``mlops.accuracy(min=0.85)`` runs the ``accuracy`` gate kind with settings layered as marker
+    kwargs > ``--mlops-set`` > the declared gate of that name > defaults; ``mlops.check(result)``
+    records any :class:`CheckResult` from the library and fails the test if it did not pass.
+    """
+    return Checker(request.node, _state(request.config))
+
+
+class Checker:
+    """The object behind the ``mlops`` fixture."""
+
+    def __init__(self, item: pytest.Item, state: SessionState) -> None:
+        self._item = item
+        self._state = state
+
+    @property
+    def model(self) -> Model:
+        return self._state.context.model
+
+    @property
+    def reference(self) -> Dataset:
+        return self._state.context.dataset("reference")
+
+    @property
+    def current(self) -> Dataset:
+        return self._state.context.dataset("current")
+
+    @property
+    def context(self) -> GateContext:
+        return self._state.context
+
+    def check(self, result: CheckResult) -> CheckResult:
+        """Record *result* on this test and fail the test unless it passed."""
+        record_result(self._item, result)
+        enforce(result, self._state.project.settings.inconclusive)
+        return result
+
+    def run(self, kind: str, /, *, gate: str | None = None, **params: Any) -> CheckResult:
+        """Run a gate of *kind*; *gate* names a declared gate whose settings to start from."""
+        if kind not in GATE_KINDS:
+            raise ConfigError(
+                f"unknown gate kind {kind!r}{did_you_mean(kind, GATE_KINDS)}; "
+                f"valid kinds are {choices_text(GATE_KINDS)}"
+            )
+        gate_kind = GATE_KINDS[kind]
+        declared = self._state.project.gate(gate or kind)
+        if gate is not None and declared is None:
+            raise ConfigError(f"no gate named {gate!r} is declared in {self._state.project.source}")
+        base: Mapping[str, Any] = declared.params if declared and declared.kind == kind else {}
+        marker = self._item.get_closest_marker(gate_kind.marker)
+        marker_kwargs = _marker_settings(marker.kwargs if marker else {}, gate_kind)
+        where = f"test {self._item.nodeid!r} gate {kind!r}"
+        params = gate_kind.validate(layered(base, marker_kwargs, params), where)
+        return self.check(gate_kind.execute(self._state.context, gate or kind, params))
+
+    def __getattr__(self, kind: str) -> Callable[..., CheckResult]:
+        if kind.startswith("_") or kind not in GATE_KINDS:
+            raise AttributeError(
+                f"'mlops' has no check {kind!r}{did_you_mean(kind, GATE_KINDS)}; "
+                f"valid checks are {choices_text(GATE_KINDS)}"
+            )
+        return lambda **params: self.run(kind, **params)
+
+
+def _marker_settings(kwargs: Mapping[str, Any], kind: GateKind) -> dict[str, Any]:
+    """Marker kwargs that belong to *kind* (a family marker is shared by several kinds)."""
+    own = {p.name for p in kind.params}
+    shared = {p.name for k in GATE_KINDS.values() if k.marker == kind.marker for p in k.params}
+    unknown = [key for key in kwargs if key not in shared]
+    if unknown:
+        raise ConfigError(
+            f"@pytest.mark.{kind.marker}: unknown setting {unknown[0]!r}"
+            f"{did_you_mean(unknown[0], shared)}; valid settings are {choices_text(shared)}"
+        )
+    return {k: v for k, v in kwargs.items() if k in own}
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.project.path is None:
+        return None
+    gates = len(state.project.gates)
+    return f"mlops: {state.project.source}, {gates} gate{'s' if gates != 1 else ''}"
