@@ -72,6 +72,7 @@ class GateContext:
     def __init__(self, config: ProjectConfig) -> None:
         self.config = config
         self._model: Model | None = None
+        self._models: dict[str, Model] = {}
         self._datasets: dict[str, Dataset] = {}
 
     @property
@@ -97,6 +98,25 @@ class GateContext:
                 spec, output=self.config.settings.model_output, base_dir=self.config.base_dir
             )
         return self._model
+
+    def load_model(self, spec: str) -> Model:
+        """Another model (e.g. a gate's ``baseline``), resolved like ``model`` and loaded once.
+
+        ``spec`` is an ``.onnx`` path (relative to the config file), ``"package.module:factory"``,
+        or ``"registry:<stage>"`` for the version a registry stage points at.
+        """
+        if spec not in self._models:
+            from pytest_mlops.models import load_model
+
+            if spec.startswith("registry:"):
+                from pytest_mlops.deploy.registry import resolve_model_reference  # type: ignore[import-not-found,unused-ignore]
+
+                self._models[spec] = resolve_model_reference(spec, self.config)
+            else:
+                self._models[spec] = load_model(
+                    spec, output=self.config.settings.model_output, base_dir=self.config.base_dir
+                )
+        return self._models[spec]
 
     def dataset(self, which: str) -> Dataset:
         """The ``reference`` or ``current`` dataset, as configured."""
