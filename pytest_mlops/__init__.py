@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.data.loaders import load_dataset
     from pytest_mlops.data.validation import check_columns
+    from pytest_mlops.export.base import OnnxExport, export_onnx
     from pytest_mlops.models.base import Model
     from pytest_mlops.models.load import load_model
 
@@ -51,6 +52,8 @@ _LAZY = {
     "Model": "pytest_mlops.models.base",
     "load_model": "pytest_mlops.models.load",
     "check_accuracy": "pytest_mlops.checks.accuracy",
+    "export_onnx": "pytest_mlops.export.base",
+    "OnnxExport": "pytest_mlops.export.base",
 }
 
 __all__ = [
@@ -62,10 +65,12 @@ __all__ = [
     "MlopsError",
     "Model",
     "ModelError",
+    "OnnxExport",
     "ReportError",
     "__version__",
     "check_accuracy",
     "check_columns",
+    "export_onnx",
     "load_dataset",
     "load_model",
 ]

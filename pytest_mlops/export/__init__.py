@@ -1,0 +1,13 @@
+"""Export models to ONNX and verify that the exported model decides like the original.
+
+:func:`export_onnx` converts scikit-learn pipelines (skl2onnx) and PyTorch modules
+(``torch.onnx.export``, dynamo exporter), checks the result with ``onnx.checker`` and stamps its
+metadata; :func:`check_parity` compares the native model with the ONNX one at several batch sizes
+and on every execution provider available.
+"""
+
+from __future__ import annotations
+
+from pytest_mlops.export.base import OnnxExport, export_onnx
+
+__all__ = ["OnnxExport", "export_onnx"]
