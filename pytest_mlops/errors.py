@@ -9,6 +9,7 @@ file, column, setting or gate involved and what was expected::
      +-- ModelError         a model that cannot be loaded or called, or refuses the data
      +-- CheckError         a check asked for something impossible (unknown metric, bad bound)
      +-- ReportError        a report file that is missing, truncated or of another version
+     +-- DeployError        a bundle, registry entry or promotion that fails verification or policy
 
 The pytest plugin turns an ``MlopsError`` into a usage error or a failing gate item whose report is
 the message alone, never a traceback from our internals.
@@ -23,6 +24,7 @@ __all__ = [
     "CheckError",
     "ConfigError",
     "DataError",
+    "DeployError",
     "MlopsError",
     "ModelError",
     "ReportError",
@@ -53,6 +55,10 @@ class CheckError(MlopsError, ValueError):
 
 class ReportError(MlopsError, ValueError):
     """A report file cannot be read: missing, truncated, or written by another format version."""
+
+
+class DeployError(MlopsError):
+    """A bundle, registry entry, image or promotion is refused: corrupt, unverified or unproven."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
