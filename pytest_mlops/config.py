@@ -158,6 +158,12 @@ SETTINGS: tuple[Param, ...] = (
     ),
     Param("report", "str", "write the JSON report to this path"),
     Param("gates", "table", "declared gates, one test item each", default={}),
+    Param(
+        "deploy",
+        "table",
+        "deploy settings: registry, name, base_image, smoke_rows... (see docs/deploy.md)",
+        default={},
+    ),
 )
 SETTING_NAMES = tuple(p.name for p in SETTINGS)
 _PATH_SETTINGS = ("reference", "current", "report")
@@ -179,6 +185,7 @@ class Settings:
     seed: int = 0
     require_gpu: bool = False
     report: str | None = None
+    deploy: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
