@@ -1,0 +1,364 @@
+"""Privacy: direct identifiers in free columns, and k-anonymity over quasi-identifiers.
+
+:func:`check_privacy` is the "anonymise patient records before training" gate. It scans text
+columns for e-mail addresses, phone numbers, US social security numbers, payment card numbers
+(validated by the Luhn checksum) and IPv4/IPv6 addresses with vectorised pandas string operations,
+and measures k-anonymity: the smallest group of rows that share the same values of the declared
+quasi-identifiers must hold at least *k* rows. Examples in the result are always masked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+
+from pytest_mlops.data.dataset import Dataset
+from pytest_mlops.errors import CheckError, DataError, choices_text, did_you_mean
+from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["IDENTIFIERS", "Identifier", "check_privacy", "k_anonymity", "luhn_valid", "mask"]
+
+Identifier = Literal["email", "phone", "ssn", "card", "ipv4", "ipv6"]
+IDENTIFIERS: tuple[Identifier, ...] = get_args(Identifier)
+N_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class _Detector:
+    """A pattern (kept simple enough for RE2 as well as Python's ``re``) and an exact validator."""
+
+    pattern: str
+    valid: Callable[[str], bool]
+
+
+def luhn_valid(number: str) -> bool:
+    """Whether the digits of *number* pass the Luhn checksum (13 to 19 digits, as cards have)."""
+    digits = [int(c) for c in number if c.isdigit()]
+    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _ssn_valid(text: str) -> bool:
+    area, group, serial = text.split("-")
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _ip_valid(version: int) -> Callable[[str], bool]:
+    def valid(text: str) -> bool:
+        try:
+            return ipaddress.ip_address(text).version == version
+        except ValueError:
+            return False
+
+    return valid
+
+
+def _phone_valid(text: str) -> bool:
+    return 7 <= sum(c.isdigit() for c in text) <= 15
+
+
+def _always(text: str) -> bool:
+    return True
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_HEX = r"[0-9A-Fa-f]{1,4}"
+DETECTORS: dict[Identifier, _Detector] = {
+    "email": _Detector(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", _always),
+    # International (+CC ...) or North-American (555) 123-4567 / 555-123-4567 forms.
+    "phone": _Detector(
+        r"(?:\+[1-9][0-9]{0,2}[ .\-]?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{1,4}(?:[ .\-]?[0-9]{2,4}){2,4})"
+        r"|(?:\(?\b[0-9]{3}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}\b)",
+        _phone_valid,
+    ),
+    "ssn": _Detector(r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", _ssn_valid),
+    "card": _Detector(r"\b(?:[0-9][ \-]?){12,18}[0-9]\b", luhn_valid),
+    "ipv4": _Detector(rf"\b{_OCTET}(?:\.{_OCTET}){{3}}\b", _ip_valid(4)),
+    "ipv6": _Detector(
+        rf"(?:{_HEX}:){{7}}{_HEX}|(?:{_HEX}:){{1,7}}:(?:{_HEX}(?::{_HEX}){{0,6}})?|::(?:{_HEX}:){{0,6}}{_HEX}",
+        _ip_valid(6),
+    ),
+}
+
+
+def mask(kind: Identifier, text: str) -> str:
+    """Show enough of an identifier to recognise its kind, never the identifier itself."""
+    if kind == "email":
+        local, _, domain = text.partition("@")
+        head, _, tld = domain.rpartition(".")
+        return f"{local[:1]}***@{head[:1]}***.{tld}"
+    if kind == "ipv4":
+        parts = text.split(".")
+        return ".".join(parts[:1] + ["*"] * (len(parts) - 1))
+    if kind == "ipv6":
+        return text.split(":")[0] + ":****:…"
+    keep = 4 if kind == "card" else 2
+    digits = sum(c.isdigit() for c in text)
+    seen = 0
+    out = []
+    for c in text:
+        if c.isdigit():
+            seen += 1
+            out.append(c if seen > digits - keep else "*")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def check_privacy(
+    data: Dataset | pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    identifiers: Sequence[str] = IDENTIFIERS,
+    max_identifier_rows: int = 0,
+    quasi_identifiers: Sequence[str] = (),
+    k: int = 5,
+    max_at_risk_share: float = 0.0,
+    name: str = "privacy",
+) -> CheckResult:
+    """Look for direct identifiers and measure k-anonymity.
+
+    Parameters
+    ----------
+    data:
+        A :class:`Dataset` or a DataFrame.
+    columns:
+        Columns to scan for identifiers; default every text column. Numeric columns named here are
+        scanned as text.
+    identifiers:
+        Which kinds to look for: ``"email"``, ``"phone"``, ``"ssn"`` (US social security number),
+        ``"card"`` (payment card, Luhn-checked), ``"ipv4"``, ``"ipv6"``.
+    max_identifier_rows:
+        How many (row, column) cells holding an identifier are tolerated; default none.
+    quasi_identifiers:
+        Columns that together could single a person out (age, sex, ZIP code...); empty skips the
+        k-anonymity check.
+    k:
+        The smallest group of rows sharing the quasi-identifier values must hold at least *k* rows.
+    max_at_risk_share:
+        Share of rows allowed in groups smaller than *k* (rows a release would suppress); default
+        0, strict k-anonymity.
+
+    Returns
+    -------
+    CheckResult
+        Failed when identifiers are found beyond the tolerance or k-anonymity does not hold.
+        ``tables["identifiers"]`` has counts and masked examples per column and kind;
+        ``tables["smallest_classes"]`` the rarest quasi-identifier combinations.
+    """
+    frame, label = _frame(data)
+    kinds = _kinds(identifiers)
+    if k < 1:
+        raise CheckError(f"check_privacy: 'k' must be >= 1, got {k!r}")
+    if not 0.0 <= max_at_risk_share <= 1.0:
+        raise CheckError(
+            f"check_privacy: 'max_at_risk_share' must be in [0, 1], got {max_at_risk_share!r}"
+        )
+    scan = _scan_columns(frame, columns, label)
+    _require(frame, quasi_identifiers, "quasi-identifier", label)
+    found = [row for c in scan for row in scan_identifiers(frame[c], kinds, column=c)]
+    cells = sum(int(r["rows"]) for r in found)
+    tables: dict[str, list[dict[str, Any]]] = {"identifiers": found}
+    metrics: dict[str, float] = {"identifier_cells": float(cells)}
+    problems: list[str] = []
+    if cells > max_identifier_rows:
+        kinds_found = sorted({f"{r['kind']} in {r['column']!r}" for r in found})
+        problems.append(
+            f"{cells} cells hold direct identifiers (allowed {max_identifier_rows}): "
+            + ", ".join(kinds_found[:6])
+        )
+    context: dict[str, str | int | float | bool | None] = {
+        "n": len(frame),
+        "split": label,
+        "columns_scanned": len(scan),
+    }
+    value: float = float(cells)
+    metric, op, bound = "identifier_cells", "<=", float(max_identifier_rows)
+    if quasi_identifiers:
+        anon = k_anonymity(frame, quasi_identifiers, k=k)
+        tables["smallest_classes"] = anon.pop("smallest_classes")
+        metrics.update({key: float(v) for key, v in anon.items()})
+        context["k"] = k
+        context["quasi_identifiers"] = ", ".join(quasi_identifiers)
+        if anon["at_risk_share"] > max_at_risk_share:
+            problems.append(
+                f"k-anonymity over {list(quasi_identifiers)} must be >= {k}: smallest class has "
+                f"{int(anon['k_anonymity'])} rows; {int(anon['rows_at_risk'])} rows "
+                f"({anon['at_risk_share']:.2%}) are in classes under {k} "
+                f"(allowed {max_at_risk_share:.2%})"
+            )
+        if not cells or cells <= max_identifier_rows:
+            metric, op, bound = "k_anonymity", ">=", float(k)
+            value = float(anon["k_anonymity"])
+    if problems:
+        message = f"privacy of {label} (n={len(frame)}): " + "; ".join(problems)
+    else:
+        parts = [f"no direct identifiers in {len(scan)} columns"]
+        if quasi_identifiers:
+            parts.append(f"{int(metrics['k_anonymity'])}-anonymous over {list(quasi_identifiers)}")
+        message = f"{label} (n={len(frame)}): " + ", ".join(parts)
+    return CheckResult(
+        name=name,
+        kind="privacy",
+        status="failed" if problems else "passed",
+        message=message,
+        metric=metric,
+        value=value,
+        op=op,  # type: ignore[arg-type]
+        bound=bound,
+        details="\n".join(
+            f"{r['column']!r} {r['kind']}: {r['rows']} rows, e.g. {r['examples']}" for r in found
+        ),
+        metrics=metrics,
+        context=context,
+        tables=tables,
+    )
+
+
+def _frame(data: Dataset | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    import pandas as pd
+
+    if isinstance(data, Dataset):
+        return data.frame, data.describe()
+    if isinstance(data, pd.DataFrame):
+        return data, "the data"
+    raise DataError(f"expected a Dataset or a pandas DataFrame, got {type(data).__name__}")
+
+
+def _kinds(identifiers: Sequence[str]) -> list[Identifier]:
+    out: list[Identifier] = []
+    for kind in identifiers:
+        if kind not in IDENTIFIERS:
+            raise CheckError(
+                f"check_privacy: unknown identifier kind {kind!r}{did_you_mean(kind, IDENTIFIERS)}; "
+                f"valid kinds are {choices_text(IDENTIFIERS)}"
+            )
+        out.append(cast(Identifier, kind))
+    return out
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], role: str, label: str) -> None:
+    present = [str(c) for c in frame.columns]
+    for column in columns:
+        if column not in present:
+            raise DataError(
+                f"{label} has no {role} column {column!r}{did_you_mean(column, present)}"
+            )
+
+
+def _scan_columns(frame: pd.DataFrame, columns: Sequence[str] | None, label: str) -> list[str]:
+    import pandas as pd
+
+    if columns is not None:
+        _require(frame, columns, "column to scan", label)
+        return list(columns)
+    return [
+        str(c)
+        for c in frame.columns
+        if not (
+            pd.api.types.is_numeric_dtype(frame[c])
+            or pd.api.types.is_bool_dtype(frame[c])
+            or pd.api.types.is_datetime64_any_dtype(frame[c])
+        )
+    ]
+
+
+def scan_identifiers(
+    series: pd.Series, kinds: Sequence[Identifier] = IDENTIFIERS, *, column: str = ""
+) -> list[dict[str, Any]]:
+    """Rows of *series* holding each kind of identifier, with masked examples.
+
+    The pattern runs vectorised over the column; only the matching cells are validated exactly
+    (Luhn for cards, the address parser for IPs, the SSN area rules).
+    """
+    text = series.dropna().astype(str)
+    # A column with few distinct values is scanned once per value.
+    values = text.drop_duplicates()
+    out: list[dict[str, Any]] = []
+    for kind in kinds:
+        detector = DETECTORS[kind]
+        hits = values[values.str.contains(detector.pattern, regex=True)]
+        if hits.empty:
+            continue
+        good = {v for v in hits.tolist() if _any_valid(v, detector)}
+        if not good:
+            continue
+        matched = text[text.isin(good)]
+        examples = [
+            mask(kind, _first_valid(v, detector)) for v in list(dict.fromkeys(matched))[:N_EXAMPLES]
+        ]
+        out.append(
+            {
+                "column": column or str(series.name),
+                "kind": kind,
+                "rows": len(matched),
+                "share": round(len(matched) / max(len(series), 1), 6),
+                "examples": ", ".join(examples),
+            }
+        )
+    return out
+
+
+def _candidates(text: str, detector: _Detector) -> list[str]:
+    return [m.group(0) for m in re.finditer(detector.pattern, text)]
+
+
+def _any_valid(text: str, detector: _Detector) -> bool:
+    return any(detector.valid(c.strip()) for c in _candidates(text, detector))
+
+
+def _first_valid(text: str, detector: _Detector) -> str:
+    return next(c.strip() for c in _candidates(text, detector) if detector.valid(c.strip()))
+
+
+def k_anonymity(
+    frame: pd.DataFrame, quasi_identifiers: Sequence[str], *, k: int = 5
+) -> dict[str, Any]:
+    """The size of the smallest equivalence class over *quasi_identifiers*, and who is at risk.
+
+    Missing values form their own class. Returns ``k_anonymity`` (smallest class), ``classes``,
+    ``rows_at_risk`` (rows in classes under *k*), ``at_risk_share`` and ``smallest_classes`` (a
+    table of the rarest combinations and their sizes).
+    """
+    sizes = frame.groupby(list(quasi_identifiers), dropna=False, sort=False).size()
+    small = sizes[sizes < k]
+    rarest = sizes.sort_values(kind="stable").head(5)
+    rows = []
+    for key, size in rarest.items():
+        values = key if isinstance(key, tuple) else (key,)
+        rows.append(
+            {
+                **{q: _plain(v) for q, v in zip(quasi_identifiers, values, strict=True)},
+                "rows": int(size),
+            }
+        )
+    return {
+        "k_anonymity": int(sizes.min()),
+        "classes": len(sizes),
+        "classes_under_k": len(small),
+        "rows_at_risk": int(small.sum()),
+        "at_risk_share": float(small.sum() / len(frame)),
+        "smallest_classes": rows,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if not isinstance(value, str | int | float | bool | type(None)):
+        return str(value)
+    return value
