@@ -1,18 +1,151 @@
-"""Accuracy-type gates: a metric held to a bound."""
+"""Accuracy gates: a metric held to a bound, with a seeded bootstrap interval, overall and per slice.
+
+The point estimate is scikit-learn's function on the model's outputs. The interval is a percentile
+bootstrap over rows (:func:`~pytest_mlops.checks.stats.bootstrap_vectorized`), computed for every
+gated metric; ``on`` says which number the bound applies to:
+
+``"estimate"``  the point estimate (the interval is reported, not gated)
+``"lower"``     the lower end of the interval (pass only if even the pessimistic score is enough)
+``"upper"``     the upper end (for losses held to a ``max``)
+``"interval"``  the whole interval: passed inside, failed outside, INCONCLUSIVE when it straddles
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pytest_mlops.checks.metrics import get_metric, model_outputs, score
-from pytest_mlops.errors import CheckError
-from pytest_mlops.results import CheckResult
+from pytest_mlops.checks.metrics import Metric, get_metric, model_outputs, resampled, score
+from pytest_mlops.errors import CheckError, DataError, choices_text
+from pytest_mlops.results import CheckResult, Op, Status, format_value
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from pytest_mlops.checks.stats import Interval
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model
 
-__all__ = ["check_accuracy"]
+__all__ = ["GATE_ON", "Measured", "check_accuracy", "measure"]
+
+GateOn = Literal["estimate", "lower", "upper", "interval"]
+GATE_ON: tuple[str, ...] = get_args(GateOn)
+_NEEDS_BOTH_CLASSES = ("roc_auc", "pr_auc")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A metric on some rows: the estimate and, where resampled, its interval."""
+
+    label: str
+    n: int
+    estimate: float
+    interval: Interval | None = None
+    note: str = ""
+
+    def judged(self, on: GateOn) -> float:
+        """The number the bound applies to."""
+        if self.interval is None or on in ("estimate", "interval"):
+            return self.estimate
+        return self.interval.low if on == "lower" else self.interval.high
+
+    def text(self) -> str:
+        if self.interval is None:
+            return format_value(self.estimate)
+        i = self.interval
+        return (
+            f"{format_value(self.estimate)} [{i.confidence:.0%} CI "
+            f"{format_value(i.low)}, {format_value(i.high)}]"
+        )
+
+    def row(self, metric: str, status: str) -> dict[str, Any]:
+        i = self.interval
+        return {
+            "slice": self.label,
+            "n": self.n,
+            "metric": metric,
+            "estimate": self.estimate,
+            "ci_low": None if i is None else i.low,
+            "ci_high": None if i is None else i.high,
+            "status": status,
+            "note": self.note,
+        }
+
+
+def measure(
+    metric: Metric,
+    y: np.ndarray,
+    outputs: np.ndarray,
+    classes: Any,
+    *,
+    label: str = "all",
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Measured:
+    """sklearn's value of *metric* and (``n_resamples > 0``) its seeded bootstrap interval."""
+    from pytest_mlops.checks.stats import bootstrap_vectorized
+
+    estimate = score(metric, y, outputs, classes)
+    interval = None
+    if n_resamples > 0:
+        interval = bootstrap_vectorized(
+            resampled(metric, y, outputs, classes),
+            len(y),
+            estimate=estimate,
+            n_resamples=n_resamples,
+            confidence=confidence,
+            seed=seed,
+        )
+    return Measured(label, len(y), estimate, interval)
+
+
+def _verdict(m: Measured, lo: float | None, hi: float | None, on: GateOn) -> Status:
+    from pytest_mlops.checks.stats import interval_verdict
+
+    if m.interval is None:
+        inside = (lo is None or m.estimate >= lo) and (hi is None or m.estimate <= hi)
+        return "passed" if inside else "failed"
+    return interval_verdict(m.interval, min=lo, max=hi, on=on)
+
+
+def _check_inputs(
+    spec: Metric,
+    data: Dataset,
+    *,
+    min: float | None,
+    max: float | None,
+    on: str,
+    n_resamples: int,
+    confidence: float,
+    name: str,
+) -> None:
+    if min is not None and max is not None and min > max:
+        raise CheckError(f"gate {name!r}: min ({min}) is greater than max ({max})")
+    if on not in GATE_ON:
+        raise CheckError(f"gate {name!r}: 'on' must be {choices_text(GATE_ON)}, got {on!r}")
+    if on != "estimate" and n_resamples < 1:
+        raise CheckError(
+            f"gate {name!r}: on = {on!r} needs a confidence interval; set n_resamples >= 1"
+        )
+    if not 0 < confidence < 1:
+        raise CheckError(f"gate {name!r}: confidence must be between 0 and 1, got {confidence}")
+    if n_resamples > 0 and data.n_rows < 2:
+        raise DataError(
+            f"gate {name!r}: {data.describe()} has {data.n_rows} row; a confidence interval "
+            "needs at least 2 (set n_resamples = 0 to gate the estimate alone)"
+        )
+
+
+def _check_classes(spec: Metric, y: np.ndarray, data: Dataset, name: str) -> None:
+    import numpy as np
+
+    if spec.name in _NEEDS_BOTH_CLASSES and len(np.unique(y)) < 2:
+        raise DataError(
+            f"gate {name!r}: {spec.name} needs both classes in the target, but the column "
+            f"{data.target!r} of {data.describe()} holds only {np.unique(y).tolist()!r}"
+        )
 
 
 def check_accuracy(
@@ -22,9 +155,16 @@ def check_accuracy(
     metric: str = "accuracy",
     min: float | None = None,
     max: float | None = None,
+    on: GateOn = "estimate",
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    slice_by: str | Sequence[str] | None = None,
+    slices: Sequence[str] = (),
+    min_slice_size: int = 100,
     name: str = "accuracy",
 ) -> CheckResult:
-    """Compute *metric* of *model* on *data* and hold it to ``min``/``max``.
+    """Compute *metric* of *model* on *data* with a bootstrap interval and hold it to bounds.
 
     Parameters
     ----------
@@ -33,27 +173,171 @@ def check_accuracy(
     data:
         A :class:`~pytest_mlops.Dataset` with a target.
     metric:
-        A name from :data:`~pytest_mlops.checks.metrics.METRICS` (``"roc_auc"``, ``"f1"``,
-        ``"rmse"``...). Values equal scikit-learn's functions on the same predictions.
+        A name from :func:`~pytest_mlops.list_metrics` (``"roc_auc"``, ``"f1"``, ``"ece"``,
+        ``"rmse"``...). Point estimates equal scikit-learn's functions on the same predictions.
     min, max:
         Bounds on the metric; give the one that matters (``min`` for scores, ``max`` for losses).
+    on:
+        What the bound applies to: ``"estimate"``, ``"lower"``/``"upper"`` (an end of the
+        interval) or ``"interval"`` (INCONCLUSIVE when the interval straddles a bound).
+    confidence, n_resamples, seed:
+        The percentile bootstrap: two-sided level, number of resamples (0: no interval) and seed.
+    slice_by, slices:
+        Also hold each slice to the bounds: one slice per value of the ``slice_by`` column(s), and
+        one per expression such as ``"age >= 60"`` (see :mod:`pytest_mlops.checks.slices`).
+    min_slice_size:
+        Slices with fewer rows are reported in ``tables["slices"]`` but not gated.
 
     Returns
     -------
     CheckResult
-        e.g. ``roc_auc must be >= 0.88: measured 0.861 (n=16281, split=current)``.
+        e.g. ``roc_auc must be >= 0.88: measured 0.905 [95% CI 0.9, 0.91] (n=16281, ...)``;
+        ``metrics`` holds the estimate, the interval and each slice's estimate.
     """
     spec = get_metric(metric)
-    if min is not None and max is not None and min > max:
-        raise CheckError(f"gate {name!r}: min ({min}) is greater than max ({max})")
-    outputs = model_outputs(model, data, spec.needs)
-    value = score(spec, data.y.to_numpy(), outputs, model.classes)
-    return CheckResult.threshold(
-        name=name,
-        kind="accuracy",
-        metric=spec.name,
-        value=value,
+    _check_inputs(
+        spec,
+        data,
         min=min,
         max=max,
-        context={"n": data.n_rows, "split": data.name, "model": model.name},
+        on=on,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        name=name,
     )
+    y = data.y.to_numpy()
+    _check_classes(spec, y, data, name)
+    outputs = model_outputs(model, data, spec.needs)
+    classes = model.classes
+    options: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    overall = measure(spec, y, outputs, classes, **options)
+    verdicts: list[tuple[Measured, Status]] = [(overall, _verdict(overall, min, max, on))]
+    rows = [overall.row(spec.name, verdicts[0][1])]
+    for part in _slices(data, slice_by, slices):
+        m, status = _measure_slice(spec, y, outputs, classes, part, min_slice_size, options)
+        if status == "measured":
+            status = _verdict(m, min, max, on)
+            verdicts.append((m, status))
+        rows.append(m.row(spec.name, status))
+    context: dict[str, Any] = {
+        "n": data.n_rows,
+        "split": data.name,
+        "model": model.name,
+        "seed": seed,
+        "on": on,
+    }
+    return _result(name, spec, verdicts, rows, (min, max), on, context, bool(slice_by or slices))
+
+
+def _slices(data: Dataset, slice_by: str | Sequence[str] | None, slices: Sequence[str]) -> Any:
+    if not slice_by and not slices:
+        return []
+    from pytest_mlops.checks.slices import slice_rows
+
+    return slice_rows(data, slice_by=slice_by, slices=slices)
+
+
+def _measure_slice(
+    spec: Metric,
+    y: np.ndarray,
+    outputs: np.ndarray,
+    classes: Any,
+    part: Any,
+    min_slice_size: int,
+    options: dict[str, Any],
+) -> tuple[Measured, str]:
+    """A slice's measurement and its status: a verdict, or why it is not gated."""
+    import math
+
+    mask = part.mask
+    if part.n == 0:
+        return Measured(part.label, 0, math.nan, note="no rows"), "empty"
+    small = part.n < min_slice_size
+    try:
+        m = measure(
+            spec,
+            y[mask],
+            outputs[mask],
+            classes,
+            label=part.label,
+            **{**options, "n_resamples": 0 if small or part.n < 2 else options["n_resamples"]},
+        )
+    except CheckError as exc:
+        return Measured(part.label, part.n, math.nan, note=str(exc)), "undefined"
+    if small:
+        return Measured(part.label, part.n, m.estimate, note=f"< {min_slice_size} rows"), "small"
+    return m, "measured"
+
+
+def _result(
+    name: str,
+    spec: Metric,
+    verdicts: list[tuple[Measured, Status]],
+    rows: list[dict[str, Any]],
+    bounds: tuple[float | None, float | None],
+    on: GateOn,
+    context: dict[str, Any],
+    sliced: bool,
+) -> CheckResult:
+    """One verdict over the whole data and the gated slices: the worst one, named."""
+    overall = verdicts[0][0]
+    rank = {"failed": 0, "inconclusive": 1, "passed": 2}
+    worst_m, worst = sorted(verdicts, key=lambda v: rank[v[1]])[0]
+    op, bound = _bound(*bounds, worst_m, on)
+    subject = _subject(spec.name, on, overall)
+    suffix = f" ({', '.join(f'{k}={v}' for k, v in context.items())})"
+    if op is None:
+        message = f"{subject} measured {overall.text()}{suffix}"
+    else:
+        where = " overall and in every slice" if sliced else ""
+        message = f"{subject} must be {op} {format_value(bound)}{where}: measured "
+        if worst_m is not overall:
+            message += f"{worst_m.text()} in slice {worst_m.label!r} (n={worst_m.n}); overall "
+        message += overall.text()
+        if worst == "inconclusive":
+            message += ": the interval straddles the bound"
+        message += suffix
+    return CheckResult(
+        name=name,
+        kind="accuracy",
+        status=worst,
+        message=message,
+        metric=spec.name if on in ("estimate", "interval") else f"{spec.name}.ci_{on[:2]}",
+        value=worst_m.judged(on),
+        op=op,
+        bound=bound,
+        metrics=_metrics(spec.name, overall, rows[1:]),
+        context=context,
+        tables={"slices": rows},
+    )
+
+
+def _metrics(name: str, overall: Measured, slice_rows: list[dict[str, Any]]) -> dict[str, float]:
+    out = {name: overall.estimate}
+    if overall.interval is not None:
+        out[f"{name}_ci_low"] = overall.interval.low
+        out[f"{name}_ci_high"] = overall.interval.high
+    for row in slice_rows:
+        out[f"{name}[{row['slice']}]"] = row["estimate"]
+    return out
+
+
+def _bound(
+    min: float | None, max: float | None, m: Measured, on: GateOn
+) -> tuple[Op | None, float | None]:
+    if min is None and max is None:
+        return None, None
+    if max is None:
+        return ">=", min
+    if min is None:
+        return "<=", max
+    return (">=", min) if m.judged(on) < min or on == "lower" else ("<=", max)
+
+
+def _subject(metric: str, on: GateOn, overall: Measured) -> str:
+    if on in ("lower", "upper") and overall.interval is not None:
+        level = f"{overall.interval.confidence:.0%}"
+        return f"the {on} end of the {level} CI of {metric}"
+    if on == "interval" and overall.interval is not None:
+        return f"the {overall.interval.confidence:.0%} CI of {metric}"
+    return metric

@@ -14,7 +14,16 @@ if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model
 
-__all__ = ["METRICS", "Metric", "get_metric", "model_outputs", "score"]
+__all__ = [
+    "ALIASES",
+    "METRICS",
+    "Metric",
+    "get_metric",
+    "list_metrics",
+    "model_outputs",
+    "resampled",
+    "score",
+]
 
 Needs = Literal["labels", "proba", "values"]
 
@@ -74,6 +83,14 @@ def _label_metric(fn: str, averaged: bool) -> Callable[[Any, Any, Any], float]:
     return compute
 
 
+def _ece(y: Any, proba: Any, classes: Any) -> float:
+    import numpy as np
+
+    from pytest_mlops.checks.weighted import prepare
+
+    return float(prepare("ece", y, proba, classes)(np.ones((1, len(proba))))[0])
+
+
 def _value_metric(fn: str, root: bool = False) -> Callable[[Any, Any, Any], float]:
     def compute(y: Any, pred: Any, classes: Any) -> float:
         value = float(_sk(fn)(y, pred))
@@ -126,6 +143,14 @@ METRICS: dict[str, Metric] = {
         ),
         Metric("log_loss", "proba", False, _proba_metric("log_loss_"), "cross-entropy"),
         Metric("brier", "proba", False, _proba_metric("brier_score_loss"), "Brier score (binary)"),
+        Metric(
+            "ece",
+            "proba",
+            False,
+            _ece,
+            "expected calibration error: 10 equal-width bins of P(positive) (binary) or of the "
+            "top-class probability (multiclass)",
+        ),
         Metric("mae", "values", False, _value_metric("mean_absolute_error"), "mean absolute error"),
         Metric("mse", "values", False, _value_metric("mean_squared_error"), "mean squared error"),
         Metric(
@@ -138,7 +163,12 @@ METRICS: dict[str, Metric] = {
         Metric("r2", "values", True, _value_metric("r2_score"), "coefficient of determination"),
     )
 }
-ALIASES = {"auc": "roc_auc", "average_precision": "pr_auc", "brier_score": "brier"}
+ALIASES = {
+    "auc": "roc_auc",
+    "average_precision": "pr_auc",
+    "brier_score": "brier",
+    "expected_calibration_error": "ece",
+}
 
 
 def get_metric(name: str) -> Metric:
@@ -146,7 +176,7 @@ def get_metric(name: str) -> Metric:
     key = ALIASES.get(name, name)
     if key not in METRICS:
         raise CheckError(
-            f"unknown metric {name!r}{did_you_mean(name, METRICS)}; valid metrics are "
+            f"unknown metric {name!r}{did_you_mean(name, [*METRICS, *ALIASES])}; valid metrics are "
             f"{choices_text(METRICS)}"
         )
     return METRICS[key]
@@ -178,3 +208,29 @@ def score(metric: Metric, y_true: Any, outputs: Any, classes: Any = None) -> flo
         raise
     except (ValueError, TypeError) as exc:
         raise CheckError(f"cannot compute {metric.name}: {exc}") from None
+
+
+def list_metrics(task: str | None = None) -> list[str]:
+    """The metric names, optionally of one task (``"classification"`` or ``"regression"``)."""
+    if task is None:
+        return list(METRICS)
+    wanted = {"classification": ("labels", "proba"), "regression": ("values",)}.get(task)
+    if wanted is None:
+        raise CheckError(f"task must be 'classification' or 'regression', got {task!r}")
+    return [name for name, m in METRICS.items() if m.needs in wanted]
+
+
+def resampled(metric: Metric, y_true: Any, outputs: Any, classes: Any = None) -> Any:
+    """*metric* over blocks of bootstrap counts (see :mod:`pytest_mlops.checks.weighted`).
+
+    Uses the same default classes as :func:`score`, so on the full data the two agree.
+    """
+    import numpy as np
+
+    from pytest_mlops.checks.weighted import prepare
+
+    if metric.needs == "proba" and classes is None:
+        classes = np.unique(y_true)
+    if metric.needs == "labels" and classes is None:
+        classes = np.unique(np.concatenate([np.asarray(y_true), np.asarray(outputs)]))
+    return prepare(metric.name, y_true, outputs, classes)

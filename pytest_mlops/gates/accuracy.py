@@ -1,4 +1,4 @@
-"""``accuracy`` gate: a model-quality metric held to a bound."""
+"""``accuracy`` gate: a model-quality metric held to a bound, with a bootstrap interval and slices."""
 
 from __future__ import annotations
 
@@ -10,6 +10,27 @@ from pytest_mlops.config import Param
 from pytest_mlops.errors import ConfigError
 from pytest_mlops.gates import GateContext, GateKind, register
 from pytest_mlops.results import CheckResult
+
+GATE_ON = ("estimate", "lower", "upper", "interval")
+
+INTERVAL_PARAMS = (
+    Param(
+        "confidence",
+        "number",
+        "two-sided level of the bootstrap interval",
+        default=0.95,
+        minimum=0.5,
+        maximum=0.999,
+    ),
+    Param(
+        "n_resamples",
+        "int",
+        "bootstrap resamples (0: no interval)",
+        default=1000,
+        minimum=0,
+        maximum=100_000,
+    ),
+)
 
 
 def run_accuracy(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
@@ -26,6 +47,13 @@ def run_accuracy(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
         metric=params["metric"],
         min=params["min"],
         max=params["max"],
+        on=params["on"],
+        confidence=params["confidence"],
+        n_resamples=params["n_resamples"],
+        seed=ctx.seed,
+        slice_by=params["slice_by"],
+        slices=params["slices"] or (),
+        min_slice_size=params["min_slice_size"],
         name=params["name"],
     )
 
@@ -34,7 +62,7 @@ register(
     GateKind(
         name="accuracy",
         marker="accuracy",
-        help="a model-quality metric (sklearn's, by name) is within its bounds",
+        help="a model-quality metric (sklearn's, by name) is within its bounds, overall and per slice",
         params=(
             Param(
                 "metric",
@@ -45,6 +73,24 @@ register(
             ),
             Param("min", "number", "lowest acceptable value"),
             Param("max", "number", "highest acceptable value"),
+            Param(
+                "on",
+                "str",
+                "what the bound applies to: the estimate, an end of the interval, or the whole "
+                "interval (inconclusive when it straddles the bound)",
+                default="estimate",
+                choices=GATE_ON,
+            ),
+            *INTERVAL_PARAMS,
+            Param("slice_by", "str|list[str]", "also gate each value of these columns"),
+            Param("slices", "list[str]", 'also gate these slices, e.g. ["age >= 60"]'),
+            Param(
+                "min_slice_size",
+                "int",
+                "smaller slices are reported, not gated",
+                default=100,
+                minimum=1,
+            ),
             Param(
                 "dataset",
                 "str",
