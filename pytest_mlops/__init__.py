@@ -35,6 +35,7 @@ from pytest_mlops.results import CheckResult
 
 if TYPE_CHECKING:
     from pytest_mlops.checks.accuracy import check_accuracy
+    from pytest_mlops.checks.latency import LatencyReport, check_latency, measure_latency
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.data.loaders import load_dataset
     from pytest_mlops.data.validation import check_columns
@@ -52,6 +53,9 @@ _LAZY = {
     "Model": "pytest_mlops.models.base",
     "load_model": "pytest_mlops.models.load",
     "check_accuracy": "pytest_mlops.checks.accuracy",
+    "measure_latency": "pytest_mlops.checks.latency",
+    "check_latency": "pytest_mlops.checks.latency",
+    "LatencyReport": "pytest_mlops.checks.latency",
     "export_onnx": "pytest_mlops.export.base",
     "OnnxExport": "pytest_mlops.export.base",
 }
@@ -62,6 +66,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Dataset",
+    "LatencyReport",
     "MlopsError",
     "Model",
     "ModelError",
@@ -70,9 +75,11 @@ __all__ = [
     "__version__",
     "check_accuracy",
     "check_columns",
+    "check_latency",
     "export_onnx",
     "load_dataset",
     "load_model",
+    "measure_latency",
 ]
 
 
