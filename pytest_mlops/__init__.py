@@ -35,7 +35,9 @@ from pytest_mlops.results import CheckResult
 
 if TYPE_CHECKING:
     from pytest_mlops.checks.accuracy import check_accuracy
+    from pytest_mlops.checks.compare import compare_models
     from pytest_mlops.checks.latency import LatencyReport, check_latency, measure_latency
+    from pytest_mlops.checks.metrics import list_metrics
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.data.loaders import load_dataset
     from pytest_mlops.data.validation import check_columns
@@ -53,6 +55,8 @@ _LAZY = {
     "Model": "pytest_mlops.models.base",
     "load_model": "pytest_mlops.models.load",
     "check_accuracy": "pytest_mlops.checks.accuracy",
+    "compare_models": "pytest_mlops.checks.compare",
+    "list_metrics": "pytest_mlops.checks.metrics",
     "measure_latency": "pytest_mlops.checks.latency",
     "check_latency": "pytest_mlops.checks.latency",
     "LatencyReport": "pytest_mlops.checks.latency",
@@ -76,7 +80,9 @@ __all__ = [
     "check_accuracy",
     "check_columns",
     "check_latency",
+    "compare_models",
     "export_onnx",
+    "list_metrics",
     "load_dataset",
     "load_model",
     "measure_latency",

@@ -32,6 +32,7 @@ __all__ = ["GATE_ON", "Measured", "check_accuracy", "measure"]
 GateOn = Literal["estimate", "lower", "upper", "interval"]
 GATE_ON: tuple[str, ...] = get_args(GateOn)
 _NEEDS_BOTH_CLASSES = ("roc_auc", "pr_auc")
+_END = {"lower": "low", "upper": "high"}
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ def _result(
         kind="accuracy",
         status=worst,
         message=message,
-        metric=spec.name if on in ("estimate", "interval") else f"{spec.name}.ci_{on[:2]}",
+        metric=spec.name if on in ("estimate", "interval") else f"{spec.name}.ci_{_END[on]}",
         value=worst_m.judged(on),
         op=op,
         bound=bound,

@@ -39,6 +39,18 @@ def _binary_scores(outputs: Any, classes: Any) -> Any:
     return proba[:, 1] if proba.ndim == 2 else proba
 
 
+def _grouped(
+    Ws: np.ndarray, pos: np.ndarray, neg: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative weight per group of tied scores (rows sorted by score)."""
+    import numpy as np
+
+    P, N = Ws * pos, Ws * neg
+    if len(starts) == Ws.shape[1]:  # no ties: every row is its own group
+        return P, N
+    return np.add.reduceat(P, starts, axis=1), np.add.reduceat(N, starts, axis=1)
+
+
 def _auc(is_pos: np.ndarray, score: np.ndarray) -> Resampled:
     """Weighted ROC AUC (ties count one half), the Mann-Whitney form sklearn's equals."""
     import numpy as np
@@ -50,9 +62,7 @@ def _auc(is_pos: np.ndarray, score: np.ndarray) -> Resampled:
     neg = 1.0 - pos
 
     def compute(W: np.ndarray) -> np.ndarray:
-        Ws = W[:, order]
-        P = np.add.reduceat(Ws * pos, starts, axis=1)
-        N = np.add.reduceat(Ws * neg, starts, axis=1)
+        P, N = _grouped(W[:, order], pos, neg, starts)
         below = np.cumsum(N, axis=1) - N
         wins = np.sum(P * (below + 0.5 * N), axis=1)
         return _div(wins, P.sum(axis=1) * N.sum(axis=1))
@@ -71,9 +81,7 @@ def _average_precision(is_pos: np.ndarray, score: np.ndarray) -> Resampled:
     neg = 1.0 - pos
 
     def compute(W: np.ndarray) -> np.ndarray:
-        Ws = W[:, order]
-        P = np.add.reduceat(Ws * pos, starts, axis=1)
-        N = np.add.reduceat(Ws * neg, starts, axis=1)
+        P, N = _grouped(W[:, order], pos, neg, starts)
         tp = np.cumsum(P, axis=1)
         precision = _div(tp, tp + np.cumsum(N, axis=1), fill=0.0)
         return _div(np.sum(P * precision, axis=1), tp[:, -1])
