@@ -39,7 +39,10 @@ if TYPE_CHECKING:
     from pytest_mlops.checks.latency import LatencyReport, check_latency, measure_latency
     from pytest_mlops.checks.metrics import list_metrics
     from pytest_mlops.data.dataset import Dataset
+    from pytest_mlops.data.integrity import check_integrity
     from pytest_mlops.data.loaders import load_dataset
+    from pytest_mlops.data.privacy import check_privacy
+    from pytest_mlops.data.schema import Schema, check_schema, infer_schema, load_schema
     from pytest_mlops.data.validation import check_columns
     from pytest_mlops.export.base import OnnxExport, export_onnx
     from pytest_mlops.models.base import Model
@@ -52,6 +55,12 @@ _LAZY = {
     "Dataset": "pytest_mlops.data.dataset",
     "load_dataset": "pytest_mlops.data.loaders",
     "check_columns": "pytest_mlops.data.validation",
+    "Schema": "pytest_mlops.data.schema",
+    "infer_schema": "pytest_mlops.data.schema",
+    "check_schema": "pytest_mlops.data.schema",
+    "load_schema": "pytest_mlops.data.schema",
+    "check_integrity": "pytest_mlops.data.integrity",
+    "check_privacy": "pytest_mlops.data.privacy",
     "Model": "pytest_mlops.models.base",
     "load_model": "pytest_mlops.models.load",
     "check_accuracy": "pytest_mlops.checks.accuracy",
@@ -76,15 +85,21 @@ __all__ = [
     "ModelError",
     "OnnxExport",
     "ReportError",
+    "Schema",
     "__version__",
     "check_accuracy",
     "check_columns",
+    "check_integrity",
     "check_latency",
+    "check_privacy",
+    "check_schema",
     "compare_models",
     "export_onnx",
+    "infer_schema",
     "list_metrics",
     "load_dataset",
     "load_model",
+    "load_schema",
     "measure_latency",
 ]
 

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pytest_mlops.data.dataset import Dataset
 from pytest_mlops.errors import CheckError, DataError, choices_text, did_you_mean
@@ -245,7 +245,7 @@ def _kinds(identifiers: Sequence[str]) -> list[Identifier]:
                 f"check_privacy: unknown identifier kind {kind!r}{did_you_mean(kind, IDENTIFIERS)}; "
                 f"valid kinds are {choices_text(IDENTIFIERS)}"
             )
-        out.append(cast(Identifier, kind))
+        out.append(kind)
     return out
 
 

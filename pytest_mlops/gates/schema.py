@@ -1,8 +1,8 @@
-"""``schema`` gate: the columns the model and the gates need are present."""
+"""``schema`` gate: the columns the model needs are present, or the data conforms to a schema file."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_mlops.config import Param
@@ -23,38 +23,64 @@ def datasets_for(ctx: GateContext, which: str) -> list[str]:
 def run_schema(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
     from pytest_mlops.data.validation import check_columns
 
+    which = datasets_for(ctx, params["dataset"])
+    if params["path"] is not None:
+        return _run_schema_file(ctx, params, which)
     required = list(params["required"] or ())
     if not required:
         signature = ctx.model.signature
         names = [n for n in (signature.names if signature else ()) if n not in ("X", "input")]
-        required = names or list(ctx.dataset(datasets_for(ctx, params["dataset"])[0]).feature_names)
+        required = names or list(ctx.dataset(which[0]).feature_names)
         if ctx.settings.target and ctx.settings.target not in required:
             required.append(ctx.settings.target)
-    results = [
-        check_columns(ctx.dataset(which), required, name=params["name"])
-        for which in datasets_for(ctx, params["dataset"])
-    ]
+    results = [check_columns(ctx.dataset(w), required, name=params["name"]) for w in which]
+    return combine(results, "columns")
+
+
+def _run_schema_file(ctx: GateContext, params: Mapping[str, Any], which: list[str]) -> CheckResult:
+    from pytest_mlops.data.schema import check_schema, load_schema
+    from pytest_mlops.data.validation import check_columns
+
+    schema = load_schema(ctx.config.resolve_path(params["path"]))
+    results = []
+    for w in which:
+        data = ctx.dataset(w)
+        result = check_schema(data, schema, mostly=params["mostly"], name=params["name"])
+        if params["required"]:
+            extra = check_columns(data, list(params["required"]), name=params["name"])
+            if extra.failed:
+                result = combine([extra, result], "violations")
+        results.append(result)
+    return combine(results, "violations")
+
+
+def combine(results: Sequence[CheckResult], table: str) -> CheckResult:
+    """One result for a gate run on several datasets: failed if any failed, tables merged."""
     failed = [r for r in results if r.failed]
     first = (failed or results)[0]
+    rows = [
+        dict(row, split=r.context.get("split"))
+        for r in results
+        for name, table_rows in r.tables.items()
+        for row in table_rows
+        if name == table or len(r.tables) == 1
+    ]
     return CheckResult(
         name=first.name,
-        kind="schema",
+        kind=first.kind,
         status=first.status,
         message="; ".join(r.message for r in (failed or results)),
         metric=first.metric,
         value=max(r.value or 0.0 for r in results),
         op=first.op,
         bound=first.bound,
+        details="\n".join(r.details for r in results if r.details),
         metrics=first.metrics,
         context={
-            "n": sum(int(r.context["n"] or 0) for r in results),
-            "split": "+".join(str(r.context["split"]) for r in results),
+            "n": sum(int(r.context.get("n") or 0) for r in results),
+            "split": "+".join(str(r.context.get("split")) for r in results),
         },
-        tables={
-            "columns": [
-                dict(row, split=r.context["split"]) for r in results for row in r.tables["columns"]
-            ]
-        },
+        tables={table: rows},
     )
 
 
@@ -62,7 +88,7 @@ register(
     GateKind(
         name="schema",
         marker="data",
-        help="the required columns are present in the reference and current data",
+        help="the required columns are present; with 'path', the data conforms to a schema file",
         params=(
             Param(
                 "required",
@@ -70,6 +96,19 @@ register(
                 "columns that must be present (default: the model's inputs and the target)",
             ),
             Param("dataset", "str", "which data to check", default="both", choices=DATASET_CHOICES),
+            Param(
+                "path",
+                "str",
+                "a schema file (JSON, from 'pytest-mlops schema infer') to validate the data "
+                "against, relative to the config file",
+            ),
+            Param(
+                "mostly",
+                "number",
+                "share of rows each tolerant rule must hold for (overrides the file's tolerance)",
+                minimum=0.0,
+                maximum=1.0,
+            ),
         ),
         run=run_schema,
     )
