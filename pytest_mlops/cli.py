@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pytest_mlops.errors import MlopsError
+from pytest_mlops.errors import ConfigError, MlopsError
 
 __all__ = ["main"]
 
@@ -61,9 +61,54 @@ def _add_gates(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(func=_cmd_gates)
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from pytest_mlops.data.loaders import load_dataset
+    from pytest_mlops.data.schema import check_schema, infer_schema
+
+    data = load_dataset(args.data, target=args.target, encoding=args.encoding)
+    if args.action == "infer":
+        schema = infer_schema(data, max_categories=args.max_categories)
+        if args.output:
+            path = schema.save(args.output)
+            print(f"wrote {path}: {len(schema.columns)} columns from {data.n_rows} rows")
+        else:
+            print(schema.to_json(), end="")
+        return EXIT_OK
+    if not args.schema:
+        raise ConfigError("schema check: give the schema file, e.g. --schema schema.json")
+    result = check_schema(data, args.schema, mostly=args.mostly)
+    print(f"{result.status.upper()}: {result.message}")
+    if result.details:
+        print(result.details)
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _add_schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "schema", help="infer a reviewable schema file from data, or check data against one"
+    )
+    parser.add_argument("action", choices=("infer", "check"), help="what to do")
+    parser.add_argument("data", help="the dataset: CSV (optionally compressed) or Parquet")
+    parser.add_argument("-o", "--output", help="infer: write the schema here (default: stdout)")
+    parser.add_argument("-s", "--schema", help="check: the schema file to check against")
+    parser.add_argument("--target", help="the label column (recorded in the schema)")
+    parser.add_argument("--encoding", default="utf-8", help="text encoding of a CSV file")
+    parser.add_argument(
+        "--max-categories",
+        type=int,
+        default=50,
+        help="infer: text columns with at most this many values get a category set",
+    )
+    parser.add_argument(
+        "--mostly", type=float, help="check: share of rows every tolerant rule must hold for"
+    )
+    parser.set_defaults(func=_cmd_schema)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_report,
     _add_gates,
+    _add_schema,
 ]
 
 
