@@ -20,23 +20,38 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from pytest_mlops.report.json import load_report
+    from pytest_mlops.report.merge import load_reports, write_text
     from pytest_mlops.report.text import render_table
 
-    data, entries = load_report(args.report)
-    for line in render_table(entries):
+    view = load_reports(args.report)
+    for line in render_table(view.entries):
         print(line)
-    summary = data["summary"]
+    counts = {s: view.count(s) for s in ("passed", "failed", "inconclusive")}
     print(
-        f"\n{summary['total']} results: {summary['passed']} passed, {summary['failed']} failed, "
-        f"{summary['inconclusive']} inconclusive - verdict {summary['verdict'].upper()}"
+        f"\n{view.total} results: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['inconclusive']} inconclusive - verdict {view.verdict.upper()}"
     )
-    return EXIT_OK if summary["verdict"] == "passed" else EXIT_FAILED
+    if args.markdown:
+        from pytest_mlops.report.markdown import render_markdown
+
+        print(f"Markdown report: {write_text(args.markdown, render_markdown(view))}")
+    if args.html:
+        from pytest_mlops.report.html import render_html
+
+        print(f"HTML report: {write_text(args.html, render_html(view))}")
+    return EXIT_OK if view.verdict == "passed" else EXIT_FAILED
 
 
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("report", help="show a JSON report written by --mlops-report")
-    parser.add_argument("report", help="path of the JSON report")
+    parser = sub.add_parser(
+        "report",
+        help="show JSON reports written by --mlops-report; render them as Markdown or HTML",
+    )
+    parser.add_argument(
+        "report", nargs="+", help="path of a JSON report (several are merged: one per CI stage)"
+    )
+    parser.add_argument("--markdown", metavar="OUT.md", help="write the Markdown report here")
+    parser.add_argument("--html", metavar="OUT.html", help="write the HTML report with plots here")
     parser.set_defaults(func=_cmd_report)
 
 
