@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install-chromium.sh   # the HTML report is looked at in headless chromium
 VENV=${MLOPS_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install Debian's chromium (headless) to render the HTML report in the tests. Idempotent.
+# apt runs under `flock /tmp/apt.lock`, so concurrent installers wait for each other.
+set -euo pipefail
+if command -v chromium >/dev/null 2>&1; then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-chromium: not root or no apt-get: install Debian's 'chromium' package yourself" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "install-chromium: apt-get install chromium"
+flock /tmp/apt.lock apt-get update -qq
+flock /tmp/apt.lock apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+command -v chromium >/dev/null
