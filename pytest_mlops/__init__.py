@@ -36,6 +36,7 @@ from pytest_mlops.results import CheckResult
 if TYPE_CHECKING:
     from pytest_mlops.checks.accuracy import check_accuracy
     from pytest_mlops.checks.compare import compare_models
+    from pytest_mlops.checks.fairness import check_fairness, compare_fairness
     from pytest_mlops.checks.latency import LatencyReport, check_latency, measure_latency
     from pytest_mlops.checks.metrics import list_metrics
     from pytest_mlops.data.dataset import Dataset
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from pytest_mlops.data.schema import Schema, check_schema, infer_schema, load_schema
     from pytest_mlops.data.validation import check_columns
     from pytest_mlops.export.base import OnnxExport, export_onnx
+    from pytest_mlops.export.parity import check_parity
     from pytest_mlops.models.base import Model
     from pytest_mlops.models.load import load_model
 
@@ -65,12 +67,15 @@ _LAZY = {
     "load_model": "pytest_mlops.models.load",
     "check_accuracy": "pytest_mlops.checks.accuracy",
     "compare_models": "pytest_mlops.checks.compare",
+    "check_fairness": "pytest_mlops.checks.fairness",
+    "compare_fairness": "pytest_mlops.checks.fairness",
     "list_metrics": "pytest_mlops.checks.metrics",
     "measure_latency": "pytest_mlops.checks.latency",
     "check_latency": "pytest_mlops.checks.latency",
     "LatencyReport": "pytest_mlops.checks.latency",
     "export_onnx": "pytest_mlops.export.base",
     "OnnxExport": "pytest_mlops.export.base",
+    "check_parity": "pytest_mlops.export.parity",
 }
 
 __all__ = [
@@ -89,10 +94,13 @@ __all__ = [
     "__version__",
     "check_accuracy",
     "check_columns",
+    "check_fairness",
     "check_integrity",
     "check_latency",
+    "check_parity",
     "check_privacy",
     "check_schema",
+    "compare_fairness",
     "compare_models",
     "export_onnx",
     "infer_schema",

@@ -1,0 +1,990 @@
+"""Fairness checks: group disparities of a binary classifier, with bootstrap intervals.
+
+Vocabulary
+----------
+group
+    The rows sharing a value of a sensitive feature (``sex="Female"``), or, with
+    ``intersectional=True``, a combination of values of several (``"Female & Black"``).
+group statistic
+    A number per group: ``selection_rate`` (share predicted positive), ``tpr`` (true positive
+    rate), ``fpr`` (false positive rate), ``accuracy``, or any classification metric of
+    :data:`~pytest_mlops.checks.metrics.METRICS` by name.
+disparity
+    How far apart the groups are: a ``difference`` (largest minus smallest group value, 0 is
+    fair) or a ``ratio`` (smallest over largest, 1 is fair), as fairlearn defines them.
+
+The point values come from fairlearn's ``MetricFrame`` and equal fairlearn's own functions
+(``demographic_parity_difference`` ...) on the same rows, with one deliberate exception: a group
+with no positives (or no negatives) has an *undefined* TPR (FPR), listed as such and left out of
+the disparity, where fairlearn reports 0. Intervals are seeded percentile bootstraps over the rows
+(:func:`~pytest_mlops.checks.stats.bootstrap_counts`), vectorised as count matrices.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_mlops.checks.metrics import METRICS, get_metric
+from pytest_mlops.checks.stats import GateOn, Interval, interval_verdict
+from pytest_mlops.errors import CheckError, DataError, choices_text, did_you_mean
+from pytest_mlops.results import CheckResult, Status, format_value
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pytest_mlops.data.dataset import Dataset
+    from pytest_mlops.models.base import Model
+
+__all__ = [
+    "DISPARITIES",
+    "STANDARD_DISPARITIES",
+    "Disparity",
+    "check_fairness",
+    "compare_fairness",
+    "get_disparity",
+]
+
+Aggregate = Literal["difference", "ratio"]
+RATES = ("selection_rate", "tpr", "fpr", "accuracy")
+ON_CHOICES: tuple[GateOn, ...] = ("estimate", "lower", "upper", "interval")
+_RATE_NAMES = {"selection_rate": "selection_rate", "true_positive_rate": "tpr"}
+_RATE_NAMES |= {"false_positive_rate": "fpr"}
+_MAX_UNDEFINED = 0.1  # as stats.bootstrap: more undefined resamples than this and no interval
+
+
+@dataclass(frozen=True)
+class Disparity:
+    """A disparity: which group statistics it compares and how."""
+
+    name: str
+    stats: tuple[str, ...]
+    agg: Aggregate
+    help: str
+    default_min: float | None = None
+
+    @property
+    def higher_is_fairer(self) -> bool:
+        return self.agg == "ratio"
+
+    def of(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The disparity from per-group values (last axis = groups; NaN = undefined group)."""
+        import numpy as np
+
+        parts = [_aggregate(stats[s], self.agg) for s in self.stats]
+        if len(parts) == 1:
+            return parts[0]
+        stacked = np.stack(parts)
+        return np.asarray(stacked.max(axis=0) if self.agg == "difference" else stacked.min(axis=0))
+
+
+def _standard() -> dict[str, Disparity]:
+    pairs = (
+        ("demographic_parity", ("selection_rate",), "selection rates"),
+        ("equalized_odds", ("tpr", "fpr"), "true and false positive rates (the worse of the two)"),
+        ("equal_opportunity", ("tpr",), "true positive rates"),
+    )
+    out: dict[str, Disparity] = {}
+    for prefix, stats, what in pairs:
+        out[f"{prefix}_difference"] = Disparity(
+            f"{prefix}_difference", stats, "difference", f"largest minus smallest group {what}"
+        )
+        out[f"{prefix}_ratio"] = Disparity(
+            f"{prefix}_ratio", stats, "ratio", f"smallest over largest group {what}"
+        )
+    return out
+
+
+def _generic() -> dict[str, Disparity]:
+    names = {**_RATE_NAMES}
+    names |= {m: m for m, spec in METRICS.items() if spec.needs != "values"}
+    out: dict[str, Disparity] = {}
+    for public, stat in names.items():
+        out[f"{public}_difference"] = Disparity(
+            f"{public}_difference", (stat,), "difference", f"largest minus smallest group {public}"
+        )
+        out[f"{public}_ratio"] = Disparity(
+            f"{public}_ratio", (stat,), "ratio", f"smallest over largest group {public}"
+        )
+    return out
+
+
+STANDARD_DISPARITIES: dict[str, Disparity] = _standard()
+DISPARITIES: dict[str, Disparity] = {
+    **STANDARD_DISPARITIES,
+    "four_fifths": Disparity(
+        "four_fifths",
+        ("selection_rate",),
+        "ratio",
+        "the four-fifths rule: smallest over largest group selection rate, at least 0.8",
+        default_min=0.8,
+    ),
+    **_generic(),
+}
+
+
+def get_disparity(name: str) -> Disparity:
+    """The disparity called *name*; a CheckError listing the main choices otherwise."""
+    if name not in DISPARITIES:
+        raise CheckError(
+            f"unknown fairness metric {name!r}{did_you_mean(name, DISPARITIES)}; valid metrics are "
+            f"{choices_text([*STANDARD_DISPARITIES, 'four_fifths'])} or '<metric>_difference' / "
+            "'<metric>_ratio' for selection_rate, true_positive_rate, false_positive_rate or a "
+            "classification metric (accuracy, f1, roc_auc...)"
+        )
+    return DISPARITIES[name]
+
+
+# --- vectorised group statistics -------------------------------------------------------------
+
+
+def _aggregate(values: np.ndarray, agg: Aggregate) -> np.ndarray:
+    """Largest minus smallest (or smallest over largest) over the defined groups; NaN if < 2."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    high = np.where(finite, values, -np.inf).max(axis=-1)
+    low = np.where(finite, values, np.inf).min(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = high - low if agg == "difference" else low / high
+    return np.asarray(np.where(finite.sum(axis=-1) >= 2, out, np.nan))
+
+
+def _rates(cells: np.ndarray) -> dict[str, np.ndarray]:
+    """Group rates from confusion cells ``[..., group, (y,pred) = 00, 01, 10, 11]``."""
+    import numpy as np
+
+    n = cells.sum(axis=-1)
+    negatives = cells[..., 0] + cells[..., 1]
+    positives = cells[..., 2] + cells[..., 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "selection_rate": (cells[..., 1] + cells[..., 3]) / n,
+            "tpr": cells[..., 3] / positives,
+            "fpr": cells[..., 1] / negatives,
+            "accuracy": (cells[..., 0] + cells[..., 3]) / n,
+        }
+
+
+@dataclass(frozen=True)
+class _Outcomes:
+    """Binary labels and decisions as 0/1, and scores where a metric needs them."""
+
+    model: str
+    y: np.ndarray
+    pred: np.ndarray
+    proba: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Grouping:
+    label: str
+    codes: np.ndarray
+    names: tuple[str, ...]
+
+    @property
+    def sizes(self) -> np.ndarray:
+        import numpy as np
+
+        return np.bincount(self.codes, minlength=len(self.names))
+
+
+class _Resampler:
+    """Group statistics of one or two models over the same seeded resamples of the rows.
+
+    Rates depend on the rows only through the confusion cells (group x label x decisions), and
+    drawing ``n`` rows with replacement gives Multinomial(``n``, cell shares) cell counts, so the
+    rates are resampled by drawing cell counts directly: exactly the row bootstrap, in
+    milliseconds. A classification metric by name (``roc_auc``...) needs the rows themselves and
+    goes through :func:`~pytest_mlops.checks.stats.bootstrap_counts`.
+    """
+
+    def __init__(
+        self,
+        outs: Sequence[_Outcomes],
+        grouping: _Grouping,
+        included: np.ndarray,
+        extra: str | None,
+    ) -> None:
+        import numpy as np
+
+        groups = np.flatnonzero(included)
+        column = np.full(len(grouping.names), -1, dtype=np.int64)
+        column[groups] = np.arange(len(groups))
+        self.models = len(outs)
+        self.groups = len(groups)
+        self.per_group = 2 ** (1 + self.models)
+        col = column[grouping.codes]
+        cell = col * 2 + outs[0].y
+        for out in outs:
+            cell = cell * 2 + out.pred
+        self.cell = np.where(col >= 0, cell, self.groups * self.per_group)  # last: excluded rows
+        self.extra: list[list[tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]]] = []
+        self.extra_name = extra
+        if extra is not None:
+            from pytest_mlops.checks.metrics import resampled
+
+            spec = get_metric(extra)
+            for out in outs:
+                outputs = out.pred if spec.needs != "proba" or out.proba is None else out.proba
+                fns = []
+                for g in groups:
+                    idx = np.flatnonzero(grouping.codes == g)
+                    fns.append((idx, resampled(spec, out.y[idx], outputs[idx], np.array([0, 1]))))
+                self.extra.append(fns)
+
+    def stats(self, cells: np.ndarray, W: np.ndarray | None = None) -> list[dict[str, np.ndarray]]:
+        """Per model, the group statistics (``b x groups``) from cell counts (``b x cells``)."""
+        import numpy as np
+
+        b = cells.shape[0]
+        shaped = cells[:, : self.groups * self.per_group].reshape(
+            (b, self.groups, 2) + (2,) * self.models
+        )
+        out = []
+        for k in range(self.models):
+            others = tuple(3 + j for j in range(self.models) if j != k)
+            confusion = shaped.sum(axis=others) if others else shaped
+            stats = _rates(confusion.reshape(b, self.groups, 4))
+            if W is not None and self.extra_name is not None:
+                stats[self.extra_name] = np.column_stack(
+                    [fn(W[:, idx]) for idx, fn in self.extra[k]]
+                )
+            out.append(stats)
+        return out
+
+    def run(
+        self,
+        combine: Callable[[list[dict[str, np.ndarray]]], dict[str, np.ndarray]],
+        n_resamples: int,
+        seed: int,
+    ) -> dict[str, np.ndarray]:
+        """``combine(stats per model)`` over *n_resamples* seeded resamples of the rows."""
+        import numpy as np
+
+        n = len(self.cell)
+        size = self.groups * self.per_group + 1
+        blocks: dict[str, list[np.ndarray]] = {}
+        if self.extra_name is None:
+            counts = np.bincount(self.cell, minlength=size)
+            rng = np.random.default_rng(seed)
+            cells = rng.multinomial(n, counts / n, size=n_resamples).astype(np.float64)
+            return combine(self.stats(cells))
+        from pytest_mlops.checks.stats import bootstrap_counts
+
+        onehot = np.zeros((n, size))
+        onehot[np.arange(n), self.cell] = 1.0
+        for W in bootstrap_counts(n, n_resamples=n_resamples, seed=seed):
+            for name, values in combine(self.stats(W @ onehot, W)).items():
+                blocks.setdefault(name, []).append(values)
+        return {name: np.concatenate(parts) for name, parts in blocks.items()}
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def _outcomes(
+    model: Model, data: Dataset, metric: str, threshold: float | None, needs_proba: bool
+) -> _Outcomes:
+    import numpy as np
+
+    X = data.X
+    proba = None
+    if threshold is not None or needs_proba:
+        if not model.has_proba:
+            raise CheckError(
+                f"{metric}: model {model.name!r} has no probabilities, which "
+                + ("'threshold' needs" if threshold is not None else "this metric needs")
+            )
+        proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+        if proba.ndim != 2 or proba.shape[1] != 2:
+            raise CheckError(
+                f"{metric} needs a binary classifier: model {model.name!r} returns "
+                f"{proba.shape[1] if proba.ndim == 2 else 1} probability columns"
+            )
+    if threshold is not None:
+        assert proba is not None
+        classes = model.classes if model.classes is not None else np.array([0, 1])
+        raw_pred = np.where(proba[:, 1] >= threshold, classes[-1], classes[0])
+    else:
+        raw_pred = np.asarray(model.predict(X))
+    raw_y = data.y.to_numpy()
+    positive = _positive_label(model, data, raw_y, raw_pred, metric)
+    y = (raw_y == positive).astype(np.int64)
+    pred = (raw_pred.ravel() == positive).astype(np.int64)
+    if proba is not None and model.classes is not None and model.classes[-1] != positive:
+        proba = proba[:, ::-1]
+    return _Outcomes(model.name, y, pred, proba)
+
+
+def _positive_label(model: Model, data: Dataset, y: Any, pred: Any, metric: str) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if pd.isna(y).any():
+        raise DataError(
+            f"the target column {data.target!r} of {data.describe()} has "
+            f"{int(pd.isna(y).sum())} missing values; fairness metrics need a label on every row"
+        )
+    pred = np.asarray(pred)
+    if pred.ndim > 1 and pred.shape[1] != 1:
+        raise CheckError(
+            f"{metric} needs one binary decision per row: model {model.name!r} returned an array "
+            f"of shape {pred.shape}"
+        )
+    labels = pd.unique(np.concatenate([np.asarray(y, dtype=object), pred.ravel().astype(object)]))
+    classes = model.classes
+    if classes is not None and len(classes) == 2 and set(labels) <= set(classes.tolist()):
+        return classes[1]
+    if set(labels) <= {0, 1}:
+        return 1
+    if len(labels) == 2:
+        return sorted(labels, key=str)[1]
+    shown = ", ".join(repr(v) for v in sorted(pd.unique(pred.ravel()).tolist(), key=str)[:8])
+    raise CheckError(
+        f"{metric} needs binary labels and predictions: model {model.name!r} predicted "
+        f"{len(pd.unique(pred.ravel()))} distinct values ({shown}{', ...' if len(labels) > 8 else ''})"
+        f" and the target {data.target!r} of {data.describe()} has {len(pd.unique(y))}; "
+        "fairness gates compare yes/no decisions (set 'threshold' to cut probabilities)"
+    )
+
+
+def _sensitive_columns(data: Dataset, sensitive: str | Sequence[str] | None) -> tuple[str, ...]:
+    columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive or data.sensitive)
+    if not columns:
+        raise CheckError(
+            f"no sensitive feature for the fairness check on {data.describe()}: pass "
+            "sensitive='column' (or a list), or set 'sensitive' in the config"
+        )
+    present = [str(c) for c in data.frame.columns]
+    for column in columns:
+        if column not in present:
+            raise DataError(
+                f"{data.describe()} has no sensitive column {column!r}"
+                f"{did_you_mean(column, present)}; its columns are {present[:30]}"
+            )
+    return columns
+
+
+def _groupings(data: Dataset, columns: tuple[str, ...], intersectional: bool) -> list[_Grouping]:
+    import numpy as np
+
+    for column in columns:
+        missing = data.frame[column].isna().to_numpy()
+        if missing.any():
+            rows = np.flatnonzero(missing)[:5].tolist()
+            raise DataError(
+                f"the sensitive column {column!r} of {data.describe()} has {int(missing.sum())} "
+                f"missing values (rows {rows}{'...' if missing.sum() > 5 else ''}); fill them with "
+                "an explicit group such as 'unknown', or drop those rows"
+            )
+    sets = [columns] if intersectional and len(columns) > 1 else [(c,) for c in columns]
+    out = []
+    for cols in sets:
+        grouped = data.frame[list(cols)].groupby(list(cols), sort=True, observed=True)
+        codes = grouped.ngroup().to_numpy().astype(np.int64)
+        keys = grouped.size().index
+        names = tuple(
+            " & ".join(str(v) for v in (k if isinstance(k, tuple) else (k,))) for k in keys
+        )
+        label = " & ".join(cols)
+        if len(names) < 2:
+            raise CheckError(
+                f"the sensitive column {label!r} of {data.describe()} has a single group "
+                f"({names[0]!r}): a disparity needs at least 2 groups"
+            )
+        out.append(_Grouping(label, codes, names))
+    return out
+
+
+# --- point values (fairlearn) ------------------------------------------------------------------
+
+
+def _frame_stats(out: _Outcomes, grouping: _Grouping, extra: str | None) -> dict[str, np.ndarray]:
+    """Per-group values by fairlearn's MetricFrame; TPR/FPR undefined without positives/negatives."""
+    import numpy as np
+    import pandas as pd
+    from fairlearn.metrics import (
+        MetricFrame,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+    from sklearn.metrics import accuracy_score
+
+    metrics: dict[str, Callable[..., float]] = {
+        "selection_rate": selection_rate,
+        "tpr": true_positive_rate,
+        "fpr": false_positive_rate,
+        "accuracy": accuracy_score,
+    }
+    params: dict[str, dict[str, Any]] = {}
+    if extra is not None:
+        metrics[extra] = _safe_metric(extra)
+        if get_metric(extra).needs == "proba":
+            assert out.proba is not None
+            params[extra] = {"scores": out.proba[:, 1]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = MetricFrame(
+            metrics=metrics,
+            y_true=out.y,
+            y_pred=out.pred,
+            sensitive_features=pd.Series(grouping.codes, name="group"),
+            sample_params=params or None,
+        )
+    by_group = frame.by_group.reindex(range(len(grouping.names)))
+    stats: dict[str, np.ndarray] = {
+        name: np.array(by_group[name], dtype=np.float64) for name in metrics
+    }
+    positives = np.bincount(grouping.codes, weights=out.y, minlength=len(grouping.names))
+    stats["tpr"][positives == 0] = np.nan
+    stats["fpr"][positives == grouping.sizes] = np.nan
+    stats["positives"] = positives
+    return stats
+
+
+def _safe_metric(name: str) -> Callable[..., float]:
+    import numpy as np
+
+    from pytest_mlops.checks.metrics import score
+
+    spec = get_metric(name)
+
+    def compute(y_true: Any, y_pred: Any, scores: Any = None) -> float:
+        outputs = y_pred if scores is None else np.column_stack([1 - scores, scores])
+        try:
+            return score(spec, np.asarray(y_true), np.asarray(outputs), np.array([0, 1]))
+        except CheckError:
+            return float("nan")
+
+    return compute
+
+
+# --- one grouping, assessed -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """A disparity with its interval, or the reason it is undefined."""
+
+    value: float
+    interval: Interval | None = None
+    reason: str = ""
+
+
+@dataclass
+class _Assessment:
+    grouping: _Grouping
+    included: np.ndarray
+    stats: dict[str, np.ndarray]
+    estimates: dict[str, _Estimate] = field(default_factory=dict)
+    status: Status = "passed"
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def positives(self) -> np.ndarray:
+        return self.stats["positives"]
+
+
+def _included(grouping: _Grouping, min_group_size: int) -> np.ndarray:
+    import numpy as np
+
+    return np.asarray(grouping.sizes >= min_group_size)
+
+
+def _interval(
+    estimate: float, samples: np.ndarray, confidence: float, n_resamples: int, seed: int
+) -> _Estimate:
+    import numpy as np
+
+    if not math.isfinite(estimate):
+        return _Estimate(estimate, None, "undefined on the data")
+    finite = samples[np.isfinite(samples)]
+    if len(finite) < (1 - _MAX_UNDEFINED) * n_resamples:
+        return _Estimate(
+            estimate,
+            None,
+            f"undefined in {n_resamples - len(finite)} of {n_resamples} bootstrap resamples "
+            "(a group too small or without positives)",
+        )
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(finite, [alpha, 1 - alpha])
+    return _Estimate(
+        estimate, Interval(estimate, float(low), float(high), confidence, n_resamples, seed)
+    )
+
+
+def _disparities_of(
+    names: Sequence[str],
+) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+    specs = [DISPARITIES[n] for n in names]
+    return lambda stats: {d.name: d.of(stats) for d in specs}
+
+
+def _wanted(spec: Disparity) -> list[str]:
+    return [*STANDARD_DISPARITIES, *([spec.name] if spec.name not in STANDARD_DISPARITIES else [])]
+
+
+def _extra_stat(spec: Disparity) -> str | None:
+    return next((s for s in spec.stats if s not in RATES), None)
+
+
+# --- check_fairness ---------------------------------------------------------------------------
+
+
+def check_fairness(
+    model: Model,
+    data: Dataset,
+    *,
+    sensitive: str | Sequence[str] | None = None,
+    metric: str = "demographic_parity_difference",
+    min: float | None = None,
+    max: float | None = None,
+    intersectional: bool = False,
+    min_group_size: int = 30,
+    on: GateOn = "interval",
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    threshold: float | None = None,
+    seed: int = 0,
+    name: str = "fairness",
+) -> CheckResult:
+    """Hold a group disparity of *model*'s decisions on *data* to ``min``/``max``.
+
+    Parameters
+    ----------
+    model:
+        A binary classifier adapted by :func:`~pytest_mlops.load_model`.
+    data:
+        A :class:`~pytest_mlops.Dataset` with a target and the sensitive columns.
+    sensitive:
+        A column or several (default: the dataset's ``sensitive`` columns). Several columns are
+        judged one by one (the worst decides) unless *intersectional*.
+    metric:
+        A name of :data:`DISPARITIES`: ``demographic_parity_difference`` / ``_ratio``,
+        ``equalized_odds_difference`` / ``_ratio``, ``equal_opportunity_difference`` / ``_ratio``,
+        ``four_fifths`` (selection-rate ratio, ``min`` 0.8 by default), or
+        ``<statistic>_difference`` / ``_ratio`` for ``selection_rate``, ``true_positive_rate``,
+        ``false_positive_rate`` or a classification metric (``accuracy``, ``f1``, ``roc_auc``...).
+    min, max:
+        Bounds on the disparity (``max`` for differences, ``min`` for ratios). Without either the
+        result passes and only records the measurements.
+    intersectional:
+        Group by the combinations of the sensitive columns (``sex x race``).
+    min_group_size:
+        Groups with fewer rows are listed in the result (message, details and the ``groups``
+        table) and left out of every disparity.
+    on:
+        What is held to the bound: the ``estimate``, the ``lower`` or ``upper`` end of the
+        interval, or the whole ``interval`` (INCONCLUSIVE when it straddles the bound).
+    n_resamples, confidence, seed:
+        The seeded percentile bootstrap over the rows.
+    threshold:
+        Cut the positive-class probability at this value instead of using ``predict``.
+    name:
+        The result's name (the gate's).
+
+    Returns
+    -------
+    CheckResult
+        Tables ``groups`` (per group: n, selection rate, TPR, FPR, accuracy, excluded) and
+        ``disparities`` (per disparity: value, interval, bound, status).
+    """
+    spec = get_disparity(metric)
+    min, max = _bounds(spec, min, max, name)
+    _check_options(on, n_resamples, confidence, min_group_size, threshold)
+    columns = _sensitive_columns(data, sensitive)
+    groupings = _groupings(data, columns, intersectional)
+    extra = _extra_stat(spec)
+    needs_proba = extra is not None and get_metric(extra).needs == "proba"
+    out = _outcomes(model, data, spec.name, threshold, needs_proba)
+    names = _wanted(spec)
+    assessments = []
+    for grouping in groupings:
+        included = _included(grouping, min_group_size)
+        stats = _frame_stats(out, grouping, extra)
+        assessment = _Assessment(grouping, included, stats)
+        point = _disparities_of(names)({k: v[included] for k, v in stats.items()})
+        samples = _sample(out, None, grouping, included, extra, names, n_resamples, seed)
+        for key in names:
+            assessment.estimates[key] = _interval(
+                float(point[key]), samples[key], confidence, n_resamples, seed
+            )
+            if included.sum() < 2:
+                assessment.estimates[key] = _Estimate(
+                    float("nan"), None, f"fewer than 2 groups have at least {min_group_size} rows"
+                )
+        assessment.status = _verdict(assessment.estimates[spec.name], min, max, on)
+        assessments.append(assessment)
+    return _result(
+        name=name,
+        spec=spec,
+        metric_label=spec.name,
+        assessments=assessments,
+        min=min,
+        max=max,
+        on=on,
+        context=_context(data, out.model, on, seed, min_group_size),
+        group_rows=[row for a in assessments for row in _group_rows(a, extra, min_group_size)],
+    )
+
+
+def _sample(
+    out: _Outcomes,
+    baseline: _Outcomes | None,
+    grouping: _Grouping,
+    included: np.ndarray,
+    extra: str | None,
+    names: Sequence[str],
+    n_resamples: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Bootstrap samples of each disparity (of the candidate minus the baseline when paired)."""
+    import numpy as np
+
+    if included.sum() < 2:
+        return {key: np.full(n_resamples, np.nan) for key in names}
+    disparities = _disparities_of(names)
+    outs = [out] if baseline is None else [out, baseline]
+    resampler = _Resampler(outs, grouping, included, extra)
+
+    def combine(stats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        if baseline is None:
+            return disparities(stats[0])
+        a, b = disparities(stats[0]), disparities(stats[1])
+        return {k: _worsening(DISPARITIES[k], a[k], b[k]) for k in names}
+
+    return resampler.run(combine, n_resamples, seed)
+
+
+def _worsening(spec: Disparity, candidate: Any, baseline: Any) -> Any:
+    """How much less fair the candidate is (positive = worse), in the disparity's units."""
+    return baseline - candidate if spec.higher_is_fairer else candidate - baseline
+
+
+def _bounds(
+    spec: Disparity, min: float | None, max: float | None, name: str
+) -> tuple[float | None, float | None]:
+    if min is None and max is None and spec.default_min is not None:
+        return spec.default_min, None
+    if min is not None and max is not None and min > max:
+        raise CheckError(f"gate {name!r}: min ({min}) is greater than max ({max})")
+    return min, max
+
+
+def _check_options(
+    on: str, n_resamples: int, confidence: float, min_group_size: int, threshold: float | None
+) -> None:
+    if on not in ON_CHOICES:
+        raise CheckError(
+            f"'on' must be {choices_text(ON_CHOICES)}, got {on!r}{did_you_mean(on, ON_CHOICES)}"
+        )
+    if n_resamples < 10:
+        raise CheckError(f"n_resamples must be at least 10, got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise CheckError(f"confidence must be between 0 and 1, got {confidence}")
+    if min_group_size < 1:
+        raise CheckError(f"min_group_size must be at least 1, got {min_group_size}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise CheckError(f"threshold must be between 0 and 1, got {threshold}")
+
+
+def _verdict(estimate: _Estimate, min: float | None, max: float | None, on: GateOn) -> Status:
+    if min is None and max is None:
+        return "passed"
+    if not math.isfinite(estimate.value):
+        return "inconclusive"
+    interval = estimate.interval
+    if interval is None:
+        if on != "estimate":
+            return "inconclusive"
+        interval = Interval(estimate.value, estimate.value, estimate.value, 0.0, 0, 0)
+    return interval_verdict(interval, min=min, max=max, on=on)
+
+
+def _context(data: Dataset, model: str, on: str, seed: int, min_group_size: int) -> dict[str, Any]:
+    return {
+        "n": data.n_rows,
+        "split": data.name,
+        "model": model,
+        "on": on,
+        "seed": seed,
+        "min_group_size": min_group_size,
+    }
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _num(value: float) -> float | None:
+    return None if not math.isfinite(value) else float(value)
+
+
+def _group_rows(a: _Assessment, extra: str | None, min_group_size: int) -> list[dict[str, Any]]:
+
+    g = a.grouping
+    sizes = g.sizes
+    rows = []
+    for i, group in enumerate(g.names):
+        notes = []
+        if not a.included[i]:
+            notes.append(f"excluded: n={int(g.sizes[i])} < min_group_size={min_group_size}")
+        for stat, why in (("tpr", "no positives"), ("fpr", "no negatives")):
+            if not math.isfinite(a.stats[stat][i]):
+                notes.append(f"{stat} undefined ({why})")
+        row: dict[str, Any] = {
+            "sensitive": g.label,
+            "group": group,
+            "n": int(sizes[i]),
+            "positives": int(a.positives[i]),
+        }
+        for stat in (*RATES, *([extra] if extra else [])):
+            row[stat] = _num(float(a.stats[stat][i]))
+        row["excluded"] = not bool(a.included[i])
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return rows
+
+
+def _disparity_rows(a: _Assessment, gated: str, op_bound: str) -> list[dict[str, Any]]:
+    rows = []
+    for key, est in a.estimates.items():
+        status: str = "measured"
+        if key == gated and op_bound:
+            status = a.status
+        if not math.isfinite(est.value):
+            status = "undefined" if key != gated or not op_bound else a.status
+        rows.append(
+            {
+                "sensitive": a.grouping.label,
+                "metric": key,
+                "value": _num(est.value),
+                "ci_low": est.interval.low if est.interval else None,
+                "ci_high": est.interval.high if est.interval else None,
+                "bound": op_bound if key == gated else "",
+                "status": status,
+                "note": est.reason,
+                **a.columns.get(key, {}),
+            }
+        )
+    return rows
+
+
+def _op_bound(
+    value: float, min: float | None, max: float | None
+) -> tuple[Literal[">=", "<="] | None, float | None]:
+    if min is not None and (max is None or (math.isfinite(value) and value < min)):
+        return ">=", min
+    if max is not None:
+        return "<=", max
+    return None, None
+
+
+def _deciding(assessments: Sequence[_Assessment], spec: Disparity, key: str) -> _Assessment:
+    rank = {"failed": 0, "inconclusive": 1, "passed": 2}
+    worst = min(rank[a.status] for a in assessments)
+    pool = [a for a in assessments if rank[a.status] == worst]
+
+    def badness(a: _Assessment) -> float:
+        value = a.estimates[key].value
+        if not math.isfinite(value):
+            return math.inf
+        return -value if spec.higher_is_fairer else value
+
+    return max(pool, key=badness)
+
+
+def _estimate_text(est: _Estimate) -> str:
+    if est.interval is None:
+        return format_value(est.value)
+    i = est.interval
+    return f"{format_value(est.value)} [{i.confidence:.0%} CI {format_value(i.low)}, {format_value(i.high)}]"
+
+
+def _excluded_text(assessments: Sequence[_Assessment], min_group_size: int) -> str:
+    parts = [
+        f"{a.grouping.label}={name!r} (n={int(a.grouping.sizes[i])})"
+        for a in assessments
+        for i, name in enumerate(a.grouping.names)
+        if not a.included[i]
+    ]
+    if not parts:
+        return ""
+    return f"; excluded groups with fewer than {min_group_size} rows: {', '.join(parts)}"
+
+
+def _result(
+    *,
+    name: str,
+    spec: Disparity,
+    metric_label: str,
+    assessments: Sequence[_Assessment],
+    min: float | None,
+    max: float | None,
+    on: GateOn,
+    context: Mapping[str, Any],
+    group_rows: list[dict[str, Any]],
+    prefix: str = "",
+) -> CheckResult:
+    import numpy as np
+
+    decider = _deciding(assessments, spec, spec.name)
+    est = decider.estimates[spec.name]
+    op, bound = _op_bound(est.value, min, max)
+    op_bound = f"{op} {format_value(bound)}" if op is not None else ""
+    status = decider.status
+    ctx = {**context, "groups": int(sum(int(np.sum(a.included)) for a in assessments))}
+    suffix = f" ({', '.join(f'{k}={v}' for k, v in ctx.items())})"
+    where = f" on {decider.grouping.label}"
+    if not math.isfinite(est.value):
+        message = f"{prefix}{metric_label} is undefined{where}: {est.reason}{suffix}"
+    elif op is None:
+        message = f"{prefix}{metric_label} measured {_estimate_text(est)}{where}{suffix}"
+    else:
+        straddle = ", the interval straddles the bound" if status == "inconclusive" else ""
+        if status == "inconclusive" and est.interval is None:
+            straddle = f", no interval: {est.reason}"
+        message = (
+            f"{prefix}{metric_label} must be {op_bound}: measured {_estimate_text(est)}"
+            f"{where}{straddle}{suffix}"
+        )
+    min_size = int(context.get("min_group_size", 1))
+    message += _excluded_text(assessments, min_size)
+    metrics: dict[str, float] = {metric_label: est.value}
+    if est.interval is not None:
+        metrics[f"{metric_label}.ci_low"] = est.interval.low
+        metrics[f"{metric_label}.ci_high"] = est.interval.high
+    for a in assessments:
+        for key, e in a.estimates.items():
+            metrics[f"{a.grouping.label}.{key}"] = e.value
+    details = "\n".join(_detail_lines(assessments, spec.name, op_bound))
+    return CheckResult(
+        name=name,
+        kind="fairness",
+        status=status,
+        message=message,
+        metric=metric_label,
+        value=est.value,
+        op=op,
+        bound=bound,
+        details=details,
+        metrics=metrics,
+        context=ctx,
+        tables={
+            "groups": group_rows,
+            "disparities": [
+                row for a in assessments for row in _disparity_rows(a, spec.name, op_bound)
+            ],
+        },
+    )
+
+
+def _detail_lines(assessments: Sequence[_Assessment], key: str, op_bound: str) -> list[str]:
+    lines = []
+    for a in assessments:
+        est = a.estimates[key]
+        verdict = a.status.upper() if op_bound else "MEASURED"
+        text = _estimate_text(est) if math.isfinite(est.value) else f"undefined ({est.reason})"
+        lines.append(f"{a.grouping.label}: {key} {text} {op_bound} {verdict}".replace("  ", " "))
+        for i, group in enumerate(a.grouping.names):
+            for stat, why in (("tpr", "no positives"), ("fpr", "no negatives")):
+                if a.included[i] and not math.isfinite(a.stats[stat][i]):
+                    lines.append(f"  {a.grouping.label}={group!r}: {stat} undefined ({why})")
+    return lines
+
+
+# --- compare_fairness -------------------------------------------------------------------------
+
+
+def compare_fairness(
+    candidate: Model,
+    baseline: Model,
+    data: Dataset,
+    *,
+    sensitive: str | Sequence[str] | None = None,
+    metric: str = "demographic_parity_difference",
+    margin: float = 0.01,
+    intersectional: bool = False,
+    min_group_size: int = 30,
+    on: GateOn = "interval",
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    threshold: float | None = None,
+    seed: int = 0,
+    name: str = "fairness_regression",
+) -> CheckResult:
+    """No fairness regression: *candidate* may be less fair than *baseline* by at most *margin*.
+
+    The gated value is the worsening of the disparity, ``candidate - baseline`` for differences
+    and ``baseline - candidate`` for ratios (positive = the candidate is less fair), with a paired
+    bootstrap interval: both models are scored on the same resampled rows. The settings are those
+    of :func:`check_fairness`; ``on="interval"`` passes when the whole interval is at most
+    *margin*, fails when all of it is above, and is INCONCLUSIVE otherwise.
+
+    Returns
+    -------
+    CheckResult
+        ``metric`` is ``<disparity>_worsening``; the ``disparities`` table carries the candidate's
+        and the baseline's values, the ``groups`` table one row per group and model.
+    """
+    spec = get_disparity(metric)
+    if margin < 0:
+        raise CheckError(f"gate {name!r}: margin must be >= 0, got {margin}")
+    _check_options(on, n_resamples, confidence, min_group_size, threshold)
+    columns = _sensitive_columns(data, sensitive)
+    groupings = _groupings(data, columns, intersectional)
+    extra = _extra_stat(spec)
+    needs_proba = extra is not None and get_metric(extra).needs == "proba"
+    first = _outcomes(candidate, data, spec.name, threshold, needs_proba)
+    second = _outcomes(baseline, data, spec.name, threshold, needs_proba)
+    names = _wanted(spec)
+    assessments, group_rows = [], []
+    for grouping in groupings:
+        included = _included(grouping, min_group_size)
+        stats_a = _frame_stats(first, grouping, extra)
+        stats_b = _frame_stats(second, grouping, extra)
+        point_a = _disparities_of(names)({k: v[included] for k, v in stats_a.items()})
+        point_b = _disparities_of(names)({k: v[included] for k, v in stats_b.items()})
+        samples = _sample(first, second, grouping, included, extra, names, n_resamples, seed)
+        assessment = _Assessment(grouping, included, stats_a)
+        for key in names:
+            change = float(_worsening(DISPARITIES[key], point_a[key], point_b[key]))
+            assessment.estimates[key] = _interval(
+                change, samples[key], confidence, n_resamples, seed
+            )
+            if included.sum() < 2:
+                assessment.estimates[key] = _Estimate(
+                    float("nan"), None, f"fewer than 2 groups have at least {min_group_size} rows"
+                )
+            assessment.columns[key] = {
+                "candidate": _num(float(point_a[key])),
+                "baseline": _num(float(point_b[key])),
+            }
+        assessment.status = _verdict(assessment.estimates[spec.name], None, margin, on)
+        assessments.append(assessment)
+        baseline_view = _Assessment(grouping, included, stats_b)
+        group_rows += [
+            dict(r, model="candidate") for r in _group_rows(assessment, extra, min_group_size)
+        ]
+        group_rows += [
+            dict(r, model="baseline") for r in _group_rows(baseline_view, extra, min_group_size)
+        ]
+    context = _context(data, first.model, on, seed, min_group_size)
+    context["baseline"] = second.model
+    worsening = Disparity(spec.name, spec.stats, "difference", spec.help)
+    return _result(
+        name=name,
+        spec=worsening,
+        metric_label=f"{spec.name}_worsening",
+        assessments=assessments,
+        min=None,
+        max=margin,
+        on=on,
+        context=context,
+        group_rows=group_rows,
+    )
