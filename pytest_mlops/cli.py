@@ -120,10 +120,19 @@ def _add_schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.set_defaults(func=_cmd_schema)
 
 
+def _add_deploy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """package, push, promote, rollback, history, serve (pytest_mlops/deploy/commands.py)."""
+    from pytest_mlops.deploy.commands import COMMANDS as deploy_commands
+
+    for add in deploy_commands:
+        add(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_report,
     _add_gates,
     _add_schema,
+    _add_deploy,
 ]
 
 

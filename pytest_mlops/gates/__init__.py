@@ -143,7 +143,15 @@ class GateContext:
 
 def _load_builtin_kinds() -> None:
     # Each module registers its kinds on import; all of them are light.
-    from pytest_mlops.gates import accuracy, champion, data, fairness, latency, schema  # noqa: F401
+    from pytest_mlops.gates import (  # noqa: F401
+        accuracy,
+        champion,
+        data,
+        fairness,
+        latency,
+        parity,
+        schema,
+    )
 
 
 _load_builtin_kinds()

@@ -1,0 +1,186 @@
+"""The serving image: its Dockerfile, the wheels it installs offline, and the build.
+
+The build is hermetic: the Python packages the server needs (NumPy, ONNX Runtime and their
+dependencies) are downloaded on the host with ``pip download`` into a cache outside the project
+(``~/.cache/pytest-mlops/wheels``, or ``MLOPS_WHEEL_CACHE``), copied into the build context, and
+installed with ``pip install --no-index``: nothing is fetched from inside the build. The image is
+built through the Python ``docker`` SDK against whatever engine ``DOCKER_HOST`` names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mlops.errors import DeployError
+
+if TYPE_CHECKING:
+    from pytest_mlops.deploy.bundle import Bundle
+    from pytest_mlops.deploy.settings import DeploySettings
+
+__all__ = ["build_image", "docker_client", "ensure_wheels", "image_labels", "render_dockerfile"]
+
+LABEL_PREFIX = "io.pytest-mlops"
+
+
+def image_labels(lineage: Mapping[str, Any], name: str) -> dict[str, str]:
+    """OCI labels that carry the lineage (strings only, as labels must be)."""
+    code = lineage.get("code", {})
+    data = lineage.get("data", {})
+    evidence = lineage.get("evidence", {})
+    labels = {
+        "org.opencontainers.image.title": name,
+        "org.opencontainers.image.description": f"{name} served over the Open Inference Protocol v2",
+        "org.opencontainers.image.created": str(lineage.get("created", {}).get("at", "")),
+        "org.opencontainers.image.revision": str(code.get("commit") or "unknown"),
+        f"{LABEL_PREFIX}.git.dirty": str(code.get("dirty")).lower(),
+        f"{LABEL_PREFIX}.model.sha256": str(lineage.get("model", {}).get("sha256", "")),
+        f"{LABEL_PREFIX}.report.sha256": str(evidence.get("report_sha256") or ""),
+        f"{LABEL_PREFIX}.report.verdict": str(evidence.get("verdict", "none")),
+        f"{LABEL_PREFIX}.created.by": str(lineage.get("created", {}).get("by", "")),
+    }
+    for split in ("reference", "current"):
+        if split in data:
+            labels[f"{LABEL_PREFIX}.data.{split}"] = str(data[split]["fingerprint"])
+    return labels
+
+
+def render_dockerfile(settings: DeploySettings, lineage: Mapping[str, Any]) -> str:
+    """The bundle's Dockerfile: configurable base, wheels offline, non-root, HEALTHCHECK, labels."""
+    labels = " \\\n      ".join(
+        f"{key}={json.dumps(value)}" for key, value in image_labels(lineage, settings.name).items()
+    )
+    port = settings.port
+    probe = (
+        "import os, urllib.request; urllib.request.urlopen("
+        "'http://127.0.0.1:%s/v2/health/ready' % os.environ.get('MLOPS_SERVE_PORT', '8080'), "
+        "timeout=2)"
+    )
+    return f"""# The serving image of {settings.name}: ONNX Runtime behind the Open Inference Protocol v2.
+# Build context: this bundle plus wheels/ (pip download on the host); nothing is fetched here.
+ARG BASE_IMAGE={settings.base_image}
+FROM ${{BASE_IMAGE}}
+LABEL {labels}
+COPY wheels/ /tmp/wheels/
+RUN python3 -m venv /opt/serve \\
+ && /opt/serve/bin/python -m pip install --no-index --no-cache-dir --find-links /tmp/wheels \\
+      --disable-pip-version-check -q -r /tmp/wheels/requirements.txt \\
+ && rm -rf /tmp/wheels
+COPY model.onnx serving.py manifest.json smoke.json /app/
+ENV MLOPS_SERVE_MODEL=/app/model.onnx \\
+    MLOPS_SERVE_NAME={settings.name} \\
+    MLOPS_SERVE_HOST=0.0.0.0 \\
+    MLOPS_SERVE_PORT={port} \\
+    PYTHONDONTWRITEBYTECODE=1
+USER 10001:10001
+WORKDIR /app
+EXPOSE {port}
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \\
+  CMD ["/opt/serve/bin/python", "-c", {json.dumps(probe)}]
+CMD ["/opt/serve/bin/python", "/app/serving.py"]
+"""
+
+
+def serving_requirements() -> list[str]:
+    """The server's packages, pinned to the versions installed here (so parity carries over)."""
+    from importlib import metadata
+
+    out = []
+    for name in ("numpy", "onnxruntime"):
+        try:
+            out.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def wheel_cache() -> Path:
+    return Path(os.environ.get("MLOPS_WHEEL_CACHE", Path.home() / ".cache" / "pytest-mlops" / "wheels"))
+
+
+def ensure_wheels(python: str = "3.11", requirements: list[str] | None = None) -> Path:
+    """Download the server's wheels for *python* (manylinux x86-64) once; return their folder."""
+    requirements = requirements or serving_requirements()
+    key = hashlib.sha256(json.dumps([python, sorted(requirements)]).encode()).hexdigest()[:16]
+    folder = wheel_cache() / f"py{python}-{key}"
+    if (folder / ".complete").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+        "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
+        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64",
+        "--platform", "manylinux_2_17_x86_64", "--dest", str(folder), *requirements,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DeployError(
+            f"cannot download the serving wheels ({', '.join(requirements)}) for Python "
+            f"{python}: {done.stderr.strip()[-600:]}"
+        )
+    (folder / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    (folder / ".complete").write_text("ok\n", encoding="utf-8")
+    return folder
+
+
+def docker_client() -> Any:
+    """A Docker SDK client for ``DOCKER_HOST``; a DeployError that says how to start one."""
+    try:
+        import docker
+    except ImportError:
+        raise DeployError(
+            "building images needs the Docker SDK: pip install 'pytest-mlops[deploy]'"
+        ) from None
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except Exception as exc:
+        raise DeployError(
+            f"no container engine answers at {os.environ.get('DOCKER_HOST', 'the default socket')}: "
+            f"{exc} (start dockerd, e.g. bash scripts/services.sh)"
+        ) from None
+    return client
+
+
+def build_image(
+    bundle: Bundle,
+    tag: str,
+    *,
+    base_image: str | None = None,
+    python: str = "3.11",
+    client: Any = None,
+) -> str:
+    """Build the bundle's image as *tag*; return the image id. Wheels come from the host."""
+    client = client or docker_client()
+    wheels = ensure_wheels(python)
+    with tempfile.TemporaryDirectory(prefix="mlops-build-") as tmp:
+        context = Path(tmp)
+        for rel in (*bundle.manifest["files"], "manifest.json"):
+            target = context / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(bundle.path / rel, target)
+        shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
+        buildargs = {"BASE_IMAGE": base_image} if base_image else {}
+        try:
+            image, _ = client.images.build(
+                path=str(context),
+                tag=tag,
+                buildargs=buildargs,
+                labels={f"{LABEL_PREFIX}.bundle.digest": bundle.digest},
+                rm=True,
+                forcerm=True,
+                pull=False,
+            )
+        except Exception as exc:
+            log = getattr(exc, "build_log", None) or []
+            tail = "".join(str(c.get("stream", "")) for c in log if isinstance(c, dict))[-800:]
+            raise DeployError(f"building the image {tag!r} failed: {exc}\n{tail}") from None
+    return str(image.id)

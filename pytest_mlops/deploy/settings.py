@@ -1,0 +1,122 @@
+"""The ``[tool.pytest_mlops.deploy]`` table, validated like every other setting."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_mlops.config import Param, ProjectConfig
+from pytest_mlops.errors import ConfigError, choices_text, did_you_mean
+
+__all__ = ["DEFAULT_BASE_IMAGE", "DEPLOY_PARAMS", "DeploySettings", "deploy_settings"]
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_REGISTRY = ".mlops/registry"
+
+DEPLOY_PARAMS: tuple[Param, ...] = (
+    Param(
+        "registry",
+        "str",
+        "where versions live: a directory (the embedded registry, default .mlops/registry next "
+        "to the config) or oci://HOST:PORT/REPOSITORY (an OCI registry; needs Docker)",
+        default=DEFAULT_REGISTRY,
+    ),
+    Param("name", "str", "the served model's name (default: the config directory's name)"),
+    Param(
+        "base_image",
+        "str",
+        "the serving image's base (needs python3 with venv)",
+        default=DEFAULT_BASE_IMAGE,
+    ),
+    Param("python", "str", "the base image's Python version, for its wheels", default="3.11"),
+    Param(
+        "smoke_rows", "int", "rows of the current data the smoke test sends", default=20, minimum=1
+    ),
+    Param("port", "int", "the port the server listens on in the container", default=8080),
+    Param("replicas", "int", "Kubernetes replicas in production", default=2, minimum=1),
+    Param("cpu", "str", "Kubernetes CPU request per replica", default="500m"),
+    Param("memory", "str", "Kubernetes memory request per replica", default="512Mi"),
+    Param("gpu", "bool", "request an NVIDIA GPU per replica", default=False),
+    Param(
+        "canary_percent",
+        "int",
+        "share of production traffic a canary Deployment gets (0: no canary)",
+        default=0,
+        minimum=0,
+        maximum=100,
+    ),
+    Param("prediction_log", "str", "the server's prediction log (JSON lines), if any"),
+)
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """Resolved deploy settings (paths absolute, defaults filled in)."""
+
+    registry: str
+    name: str
+    base_image: str
+    python: str
+    smoke_rows: int
+    port: int
+    replicas: int
+    cpu: str
+    memory: str
+    gpu: bool
+    canary_percent: int
+    prediction_log: str | None
+    base_dir: Path
+
+    @property
+    def is_oci(self) -> bool:
+        return self.registry.startswith("oci://")
+
+    @property
+    def registry_dir(self) -> Path:
+        """The embedded registry's directory (the OCI backend keeps its audit ledger there)."""
+        if self.is_oci:
+            return self.base_dir / DEFAULT_REGISTRY
+        path = Path(self.registry).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def deploy_settings(
+    config: ProjectConfig | None, overrides: Mapping[str, Any] | None = None
+) -> DeploySettings:
+    """The deploy table of *config* layered with *overrides* (``None`` values ignored).
+
+    ``MLOPS_REGISTRY`` in the environment overrides the configured registry.
+    """
+    raw: dict[str, Any] = dict(config.settings.deploy) if config is not None else {}
+    source = f"{config.source} [deploy]" if config is not None else "deploy settings"
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if os.environ.get("MLOPS_REGISTRY") and not (overrides or {}).get("registry"):
+        raw["registry"] = os.environ["MLOPS_REGISTRY"]
+    by_name = {p.name: p for p in DEPLOY_PARAMS}
+    values: dict[str, Any] = {p.name: p.default for p in DEPLOY_PARAMS}
+    for key, value in raw.items():
+        param = by_name.get(key)
+        if param is None:
+            raise ConfigError(
+                f"{source}: unknown setting {key!r}{did_you_mean(key, by_name)}; "
+                f"valid settings are {choices_text(by_name)}"
+            )
+        values[key] = param.coerce(value, source)
+    base_dir = config.base_dir if config is not None else Path.cwd()
+    name = values["name"] or _slug(base_dir.resolve().name)
+    if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", name):
+        raise ConfigError(
+            f"{source}: 'name' must be lower-case letters, digits and . _ - "
+            f"(it names images and URLs), got {name!r}"
+        )
+    values["name"] = name
+    return DeploySettings(base_dir=base_dir, **values)
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "model"

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The real parts the deploy tests use: a container engine (Debian's docker.io), an OCI registry
+# (Debian's docker-registry, distribution v2) on 127.0.0.1, and a small Python base image built
+# from Debian packages with mmdebstrap (no public container registry is needed).
+#
+# Idempotent: what runs keeps running, what exists is reused. Writes the variables the tests read
+# to $MLOPS_SERVICES_DIR/env (source it):
+#   DOCKER_HOST, MLOPS_TEST_REGISTRY=127.0.0.1:PORT, MLOPS_TEST_BASE_IMAGE
+# Stop everything with: bash scripts/services.sh stop
+set -euo pipefail
+
+STATE=${MLOPS_SERVICES_DIR:-$HOME/.cache/pytest-mlops/services}
+BASE_IMAGE=${MLOPS_BASE_IMAGE_TAG:-pytest-mlops/python-base:bookworm}
+SOCKET=${MLOPS_DOCKER_SOCKET:-/var/run/docker.sock}
+mkdir -p "$STATE"
+
+log() { echo "services: $*" >&2; }
+
+stop_pid() {
+  local file=$1
+  if [[ -f $file ]]; then
+    local pid
+    pid=$(cat "$file")
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping PID $pid ($file)"
+      kill "$pid" || true
+    fi
+    rm -f "$file"
+  fi
+}
+
+if [[ ${1:-} == stop ]]; then
+  stop_pid "$STATE/registry.pid"
+  stop_pid "$STATE/dockerd.pid"
+  exit 0
+fi
+
+# --- packages ------------------------------------------------------------------------------
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+[[ -x /usr/bin/docker-registry ]] || need+=(docker-registry)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    log "missing ${need[*]} and not root: install them with apt-get" >&2
+    exit 1
+  fi
+  log "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  flock /tmp/apt.lock apt-get update -qq
+  flock /tmp/apt.lock apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- dockerd -------------------------------------------------------------------------------
+docker_up() { DOCKER_HOST="unix://$SOCKET" /usr/bin/docker version >/dev/null 2>&1; }
+if ! docker_up; then
+  log "starting dockerd"
+  mkdir -p "$STATE/docker-data"
+  driver_args=()
+  [[ -n ${MLOPS_DOCKER_STORAGE_DRIVER:-} ]] && driver_args=(--storage-driver "$MLOPS_DOCKER_STORAGE_DRIVER")
+  nohup dockerd --host "unix://$SOCKET" --pidfile "$STATE/dockerd.pid" \
+    --data-root "$STATE/docker-data" "${driver_args[@]}" >"$STATE/dockerd.log" 2>&1 &
+  for _ in $(seq 1 120); do
+    docker_up && break
+    sleep 0.5
+  done
+  if ! docker_up; then
+    log "dockerd did not start; its log ($STATE/dockerd.log) ends with:"
+    tail -n 20 "$STATE/dockerd.log" >&2
+    exit 1
+  fi
+fi
+
+# --- OCI registry --------------------------------------------------------------------------
+registry_up() {
+  [[ -f $STATE/registry.port ]] \
+    && curl -fsS "http://127.0.0.1:$(cat "$STATE/registry.port")/v2/" >/dev/null 2>&1
+}
+if ! registry_up; then
+  stop_pid "$STATE/registry.pid"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$STATE/registry-data"
+  cat >"$STATE/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry-data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+EOF
+  log "starting docker-registry on 127.0.0.1:$port"
+  nohup /usr/bin/docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 &
+  echo $! >"$STATE/registry.pid"
+  echo "$port" >"$STATE/registry.port"
+  for _ in $(seq 1 60); do
+    registry_up && break
+    sleep 0.25
+  done
+  registry_up || { log "docker-registry did not start:"; tail -n 20 "$STATE/registry.log" >&2; exit 1; }
+fi
+
+# --- base image ----------------------------------------------------------------------------
+export DOCKER_HOST="unix://$SOCKET"
+if ! /usr/bin/docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+  log "building the base image $BASE_IMAGE with mmdebstrap (about 100 s, once)"
+  mmdebstrap --quiet --variant=essential \
+    --include=python3,python3-venv,ca-certificates,libstdc++6 bookworm - \
+    | /usr/bin/docker import - "$BASE_IMAGE" >/dev/null
+fi
+
+cat >"$STATE/env" <<EOF
+export DOCKER_HOST=unix://$SOCKET
+export MLOPS_TEST_REGISTRY=127.0.0.1:$(cat "$STATE/registry.port")
+export MLOPS_TEST_BASE_IMAGE=$BASE_IMAGE
+EOF
+log "ready: $(tr '\n' ' ' <"$STATE/env")"
