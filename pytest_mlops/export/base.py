@@ -332,6 +332,7 @@ def write(converted: Converted, path: Path, extra: Mapping[str, str]) -> OnnxExp
         proto.metadata_props.add(key=key, value=value)
     _check(proto, f"the exported model for {str(path)!r}")
     data = proto.SerializeToString(deterministic=True)
+    _check_runtime(data, converted, path)
     _atomic_write(path, data)
     return OnnxExport(
         path=path,
@@ -342,6 +343,25 @@ def write(converted: Converted, path: Path, extra: Mapping[str, str]) -> OnnxExp
         output=converted.output,
         dtype=converted.dtype,
     )
+
+
+def _check_runtime(data: bytes, converted: Converted, path: Path) -> None:
+    """A converter can emit a graph onnx.checker accepts but ONNX Runtime refuses: catch it here."""
+    try:
+        import onnxruntime as ort
+    except ImportError:  # the runtime is an optional extra; onnx.checker has run
+        return
+    try:
+        ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        hint = ""
+        if converted.dtype == "float64":
+            hint = "; the converter may not support float64 for this model: try dtype='float32'"
+        raise ModelError(
+            f"the ONNX model exported for {str(path)!r} from {converted.source} "
+            f"({converted.producer}) does not load in ONNX Runtime: "
+            f"{str(exc).strip()[:300]}{hint}"
+        ) from None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

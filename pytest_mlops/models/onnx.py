@@ -130,7 +130,8 @@ class OnnxModel(BaseModel):
     @property
     def has_proba(self) -> bool:
         if len(self._outputs) >= 2:
-            return True
+            # a classifier exported without probabilities (labels + scores) says so in metadata
+            return self.output != "labels"
         return self.output in ("probabilities", "logits")
 
     @property
@@ -195,15 +196,24 @@ class OnnxModel(BaseModel):
         return result
 
     def predict(self, X: ArrayLike) -> np.ndarray:
+        return self.interpret(self.run(X))[0]
+
+    def interpret(self, outputs: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (or values) and, where the model has them, probabilities from one run's outputs.
+
+        Lets a caller run the session once (e.g. on pre-built feeds, batch by batch) and read
+        both decisions the way :meth:`predict` and :meth:`predict_proba` do.
+        """
         import numpy as np
 
-        outputs = self.run(X)
+        proba = self._proba(outputs) if self.has_proba else None
         if len(outputs) >= 2 or self.output in ("labels", "values", "auto"):
             first = np.asarray(outputs[0])
-            return first.reshape(-1) if first.ndim == 2 and first.shape[1] == 1 else first
-        proba = self._proba(outputs)
+            labels = first.reshape(-1) if first.ndim == 2 and first.shape[1] == 1 else first
+            return labels, proba
+        assert proba is not None
         classes = self._classes if self._classes is not None else np.arange(proba.shape[1])
-        return np.asarray(classes[proba.argmax(axis=1)])
+        return np.asarray(classes[proba.argmax(axis=1)]), proba
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         if not self.has_proba:

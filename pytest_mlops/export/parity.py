@@ -1,0 +1,616 @@
+"""Decision-level parity: does the ONNX model decide like the model it was exported from?
+
+:func:`check_parity` runs the native model once on the data and the ONNX model at several batch
+sizes (1, an odd size, a large one) on every execution provider it is asked for, and compares
+
+- each output elementwise (``|onnx - native| <= atol + rtol * |native|``, numpy's ``isclose``),
+  reporting the largest absolute and relative difference and the share of rows out of tolerance;
+- the decisions: the share of rows whose label flips;
+- the quality: a metric (ROC AUC for binary classifiers, accuracy otherwise, R² for regressors)
+  on native and ONNX outputs, and their difference.
+
+Default tolerances depend on what was exported and in which float type (:func:`default_tolerances`):
+
+============================  ========  ======  ===================  =====================
+profile                       rtol      atol    rows out of tol.     label agreement
+============================  ========  ======  ===================  =====================
+network (PyTorch, ONNX)       1e-3      1e-5    0                    >= 99.9%
+scikit-learn, float32         0         1e-5    0                    >= 99.9%
+scikit-learn, float64         0         1e-7    0                    >= 99.9%
+tree ensembles, float32       0         1e-5    <= 0.1% of rows      >= 99.9%
+tree ensembles, float64       0         1e-7    <= 0.1% of rows      >= 99.9%
+============================  ========  ======  ===================  =====================
+
+(scikit-learn's ``atol`` is numpy's ``decimal=5`` / ``decimal=7``; trees are held to decisions
+because a float32 cast moves a value across a split threshold now and then, which changes that
+row's leaf and so its probability by far more than any tolerance.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_mlops.errors import CheckError, DataError, ModelError, choices_text
+from pytest_mlops.results import CheckResult, format_value
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pytest_mlops.models.base import Model
+    from pytest_mlops.models.onnx import OnnxModel
+
+__all__ = [
+    "DEFAULT_BATCH_SIZES",
+    "PROVIDERS",
+    "Tolerances",
+    "available_providers",
+    "check_parity",
+    "default_tolerances",
+]
+
+Profile = Literal["network", "sklearn", "trees"]
+PROFILES: tuple[Profile, ...] = ("network", "sklearn", "trees")
+DEFAULT_BATCH_SIZES = (1, 37, 1024)
+# Execution providers parity is checked on by default, where onnxruntime has them.
+PROVIDERS = ("CPUExecutionProvider", "CUDAExecutionProvider")
+# Small batches run one session call per batch: cap the calls so batch size 1 stays fast.
+MAX_CALLS_PER_BATCH_SIZE = 256
+# Relative differences are measured where the native value is at least this large.
+REL_FLOOR = 1e-6
+_TREE_WORDS = ("Tree", "Forest", "Boosting", "XGB", "LGBM", "CatBoost")
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How close the ONNX model must come to the native one.
+
+    Parameters
+    ----------
+    rtol, atol:
+        Elementwise tolerance on every float output, as in ``numpy.isclose``.
+    max_mismatch_share:
+        Share of rows allowed to have an output out of tolerance (0 for smooth models).
+    min_label_agreement:
+        Share of rows whose label must agree (1 - the label flip rate).
+    max_metric_delta:
+        Largest allowed ``|metric(onnx) - metric(native)|``; ``None`` reports it only.
+    """
+
+    rtol: float
+    atol: float
+    max_mismatch_share: float = 0.0
+    min_label_agreement: float = 0.999
+    max_metric_delta: float | None = None
+
+
+def default_tolerances(profile: Profile, dtype: str = "float32") -> Tolerances:
+    """The documented defaults for a model *profile* exported in *dtype* (see the module doc)."""
+    if profile not in PROFILES:
+        raise CheckError(f"parity profile must be {choices_text(PROFILES)}, got {profile!r}")
+    if profile == "network":
+        return Tolerances(rtol=1e-3, atol=1e-5)
+    atol = 1e-5 if dtype != "float64" else 1e-7
+    share = 0.001 if profile == "trees" else 0.0
+    return Tolerances(rtol=0.0, atol=atol, max_mismatch_share=share)
+
+
+def available_providers() -> list[str]:
+    """The providers of :data:`PROVIDERS` this onnxruntime build has, CPU first."""
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    return [p for p in PROVIDERS if p in have]
+
+
+def check_parity(
+    native: Any,
+    onnx_model: Any,
+    data: Any,
+    *,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+    providers: Sequence[str] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_mismatch_share: float | None = None,
+    min_label_agreement: float | None = None,
+    max_metric_delta: float | None = None,
+    metric: str = "auto",
+    profile: Profile | None = None,
+    random_rows: int = 0,
+    seed: int = 0,
+    name: str = "parity",
+    progress: Callable[[str], None] | None = None,
+) -> CheckResult:
+    """Compare an ONNX model's outputs and decisions with the native model's.
+
+    Parameters
+    ----------
+    native:
+        The model that was exported (anything :func:`~pytest_mlops.load_model` adapts).
+    onnx_model:
+        The exported model: an ``.onnx`` path, an :class:`~pytest_mlops.export.OnnxExport` or an
+        :class:`~pytest_mlops.models.onnx.OnnxModel`.
+    data:
+        A :class:`~pytest_mlops.Dataset` (its target gives the metric delta) or the input rows
+        (DataFrame or 2-D array).
+    batch_sizes:
+        Batch sizes the ONNX model is run at. Small ones run on the first
+        ``256 * batch_size`` rows only; the largest one covers every row.
+    providers:
+        Execution providers to check, e.g. ``["CPUExecutionProvider", "CUDAExecutionProvider"]``;
+        default: those of :data:`PROVIDERS` onnxruntime has. Asking for one it lacks is an error,
+        and a session that falls back to another provider fails the check: parity is never
+        silently measured on the wrong device.
+    rtol, atol, max_mismatch_share, min_label_agreement, max_metric_delta:
+        Override the defaults of the model's profile (see :func:`default_tolerances`).
+    metric:
+        The quality metric compared (``"auto"``: ROC AUC for binary classifiers with
+        probabilities, accuracy for other classifiers, R² for regressors; ``"none"`` skips it).
+    profile:
+        ``"network"``, ``"sklearn"`` or ``"trees"``; default: detected from the native model.
+    random_rows:
+        Also run a Hypothesis property on this many random batches of valid rows (drawn from
+        the data's columns, see :mod:`pytest_mlops.export.random_rows`): every row must agree
+        within ``rtol``/``atol`` (labels only for tree ensembles); a disagreement is shrunk to
+        the smallest row that shows it and reported. 0 (the default) skips it.
+    seed:
+        Seed of the random rows, so a rerun draws the same ones.
+
+    Returns
+    -------
+    CheckResult
+        ``kind="parity"``; ``metrics`` holds the worst ``max_abs_diff_<output>``,
+        ``max_rel_diff_<output>``, ``mismatch_share``, ``label_flip_rate``, ``label_agreement``
+        and the metric on both sides; ``tables["parity"]`` one row per provider, batch size and
+        output.
+    """
+    from pytest_mlops.models.load import load_model
+
+    native_model = load_model(native)
+    frame, y, n = _rows(data)
+    sizes = _batch_sizes(batch_sizes, n)
+    wanted = _providers(providers)
+    first = _open(onnx_model, wanted[0])
+    profile = profile or detect_profile(native, first)
+    dtype = first.session.get_modelmeta().custom_metadata_map.get("pytest_mlops.dtype", "float32")
+    tol = _tolerances(profile, dtype, rtol, atol, max_mismatch_share, min_label_agreement)
+    if max_metric_delta is not None:
+        tol = replace(tol, max_metric_delta=float(max_metric_delta))
+    reference = _native_outputs(native_model, frame)
+    scorer = _scorer(metric, native_model, y)
+    native_score = scorer(reference) if scorer else None
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for provider in wanted:
+        model = first if provider == wanted[0] else _open(onnx_model, provider)
+        actual = model.providers[0] if model.providers else "none"
+        if actual != provider:
+            problems.append(f"onnxruntime ran {actual} when asked for {provider}")
+            continue
+        feeds = model.feeds(frame)
+        for size in sizes:
+            if progress:
+                progress(f"parity: {provider} batch size {size}")
+            count = n if size == sizes[-1] else min(n, size * MAX_CALLS_PER_BATCH_SIZE)
+            start = time.perf_counter()
+            outputs = _run_batched(model, feeds, size, count)
+            seconds = time.perf_counter() - start
+            measured = _compare(reference, outputs, count, tol)
+            onnx_score = scorer(outputs, count) if scorer and count == n else None
+            for row in measured:
+                row.update(provider=provider, batch_size=size, n=count, seconds=round(seconds, 4))
+                if row["output"] == "labels" and native_score is not None:
+                    row.update(metric_native=native_score, metric_onnx=onnx_score)
+            rows.extend(measured)
+    tables: dict[str, list[dict[str, Any]]] = {"parity": rows}
+    if random_rows > 0 and not problems:
+        if progress:
+            progress(f"parity: {random_rows} random batches of rows")
+        found, summary = _random_rows_parity(
+            native_model, first, frame, tol, profile, random_rows, seed
+        )
+        tables["random_rows"] = [summary]
+        if found is not None:
+            problems.append(found)
+    return _verdict(name, tables, problems, tol, profile, native_model, scorer, native_score, n)
+
+
+def _random_rows_parity(
+    native: Model,
+    onnx_model: OnnxModel,
+    frame: Any,
+    tol: Tolerances,
+    profile: Profile,
+    examples: int,
+    seed: int,
+) -> tuple[str | None, dict[str, Any]]:
+    """Run the random-row property; the smallest disagreeing row, described, or None."""
+    import pandas as pd
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis.reporting import with_reporter
+
+    from pytest_mlops.export.random_rows import frames_from
+
+    if not isinstance(frame, pd.DataFrame):
+        import numpy as np
+
+        frame = pd.DataFrame(np.asarray(frame))
+    failing: list[tuple[Any, str]] = []
+    drawn = {"examples": 0, "rows": 0}
+
+    def disagreement(rows: Any) -> str | None:
+        reference = _native_outputs(native, rows)
+        actual = _run_batched(onnx_model, onnx_model.feeds(rows), len(rows), len(rows))
+        for row in _compare(reference, actual, len(rows), tol):
+            if row.get("label_agreement", 1.0) < 1.0:
+                return f"labels differ ({row['flipped']} of {len(rows)} rows)"
+            if profile != "trees" and row.get("mismatch_share", 0.0) > 0:
+                return f"{row['output']} differ by up to {format_value(row['max_abs_diff'])}"
+        return None
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    @given(frames_from(frame))
+    def prop(rows: Any) -> None:
+        drawn["examples"] += 1
+        drawn["rows"] += len(rows)
+        problem = disagreement(rows)
+        if problem is not None:
+            failing.append((rows, problem))
+            raise AssertionError(problem)
+
+    with with_reporter(lambda _text: None), contextlib.suppress(AssertionError):
+        prop()
+    summary: dict[str, Any] = {"examples": drawn["examples"], "rows": drawn["rows"], "seed": seed}
+    if not failing:
+        return None, summary
+    rows, problem = failing[-1]
+    example = {str(k): _plain(v) for k, v in rows.iloc[0].items()} if len(rows) == 1 else None
+    shown = example if example is not None else f"{len(rows)} rows"
+    summary.update(failing=str(shown), problem=problem)
+    return f"on random valid rows (seed={seed}) {problem}; smallest example: {shown}", summary
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Decisions of one model on some rows: labels (or values) and probabilities."""
+
+    labels: np.ndarray
+    proba: np.ndarray | None
+
+
+def detect_profile(native: Any, onnx_model: Any = None) -> Profile:
+    """``trees`` for tree ensembles, ``sklearn`` for other estimators, ``network`` otherwise."""
+    obj = getattr(native, "estimator", None) or getattr(native, "module", None) or native
+    mro = [f"{c.__module__}.{c.__qualname__}" for c in type(obj).__mro__]
+    if "torch.nn.modules.module.Module" in mro:
+        return "network"
+    if any(m.startswith("sklearn.") for m in mro) or hasattr(obj, "fit"):
+        from pytest_mlops.export.sklearn import _walk
+
+        names = [type(est).__name__ for _, est in _walk(obj)]
+        return "trees" if any(w in n for n in names for w in _TREE_WORDS) else "sklearn"
+    meta = onnx_model.session.get_modelmeta().custom_metadata_map if onnx_model else {}
+    source = meta.get("pytest_mlops.source", "")
+    return "sklearn" if source.startswith("scikit-learn") else "network"
+
+
+def _tolerances(
+    profile: Profile,
+    dtype: str,
+    rtol: float | None,
+    atol: float | None,
+    share: float | None,
+    agreement: float | None,
+) -> Tolerances:
+    tol = default_tolerances(profile, dtype)
+    given = {
+        "rtol": rtol,
+        "atol": atol,
+        "max_mismatch_share": share,
+        "min_label_agreement": agreement,
+    }
+    for key, value in given.items():
+        if value is None:
+            continue
+        if not (isinstance(value, int | float) and value >= 0 and math.isfinite(value)):
+            raise CheckError(f"check_parity: {key} must be a number >= 0, got {value!r}")
+        if key in ("max_mismatch_share", "min_label_agreement") and value > 1:
+            raise CheckError(f"check_parity: {key} is a share of rows in [0, 1], got {value!r}")
+        tol = replace(tol, **{key: float(value)})
+    return tol
+
+
+def _rows(data: Any) -> tuple[Any, Any, int]:
+    """Input rows, the target (or None) and the row count."""
+    from pytest_mlops.data.dataset import Dataset
+    from pytest_mlops.models.base import n_rows
+
+    if isinstance(data, Dataset):
+        return data.X.reset_index(drop=True), (data.y if data.has_target else None), data.n_rows
+    n = n_rows(data)
+    if n == 0:
+        raise DataError("check_parity: the data has no rows")
+    return data, None, n
+
+
+def _batch_sizes(batch_sizes: Sequence[int], n: int) -> list[int]:
+    sizes = sorted({int(b) for b in batch_sizes})
+    if not sizes or any(b < 1 for b in sizes):
+        raise CheckError(f"check_parity: batch_sizes must be whole numbers >= 1, got {batch_sizes}")
+    return sizes
+
+
+def _providers(providers: Sequence[str] | None) -> list[str]:
+    import onnxruntime as ort
+
+    if providers is None:
+        return available_providers()
+    have = ort.get_available_providers()
+    wanted = [str(p) for p in providers]
+    missing = [p for p in wanted if p not in have]
+    if missing or not wanted:
+        raise CheckError(
+            f"check_parity: this onnxruntime has no {missing or 'provider'}; it has {have} "
+            "(CUDA needs the onnxruntime-gpu package in place of onnxruntime)"
+        )
+    return wanted
+
+
+def _open(onnx_model: Any, provider: str) -> OnnxModel:
+    """The ONNX model in a session on *provider*."""
+    from pytest_mlops.models.onnx import OnnxModel
+
+    source = getattr(onnx_model, "path", None) if not isinstance(onnx_model, str | Path) else None
+    if isinstance(onnx_model, OnnxModel):
+        if onnx_model.path is None:
+            if provider not in onnx_model.providers:
+                raise CheckError(
+                    f"check_parity: the ONNX model was loaded from memory on "
+                    f"{onnx_model.providers}; pass its path to check it on {provider}"
+                )
+            return onnx_model
+        source = onnx_model.path
+    elif source is None:
+        source = onnx_model
+    return OnnxModel(source, providers=[provider])
+
+
+def _native_outputs(model: Model, frame: Any) -> Outputs:
+    import numpy as np
+
+    labels = np.asarray(model.predict(frame))
+    proba = np.asarray(model.predict_proba(frame), dtype=np.float64) if model.has_proba else None
+    return Outputs(labels, proba)
+
+
+def _run_batched(model: OnnxModel, feeds: Mapping[str, Any], size: int, count: int) -> Outputs:
+    import numpy as np
+
+    labels: list[np.ndarray] = []
+    probas: list[np.ndarray] = []
+    for start in range(0, count, size):
+        chunk = {k: v[start : min(start + size, count)] for k, v in feeds.items()}
+        outputs = model._call("session.run", lambda c=chunk: model.session.run(None, c), size)  # type: ignore[misc]
+        lab, proba = model.interpret(outputs)
+        labels.append(np.asarray(lab).reshape(len(lab), *np.asarray(lab).shape[1:]))
+        if proba is not None:
+            probas.append(np.asarray(proba, dtype=np.float64))
+    return Outputs(np.concatenate(labels), np.concatenate(probas) if probas else None)
+
+
+def _compare(
+    reference: Outputs, actual: Outputs, count: int, tol: Tolerances
+) -> list[dict[str, Any]]:
+    """One row per output: differences, rows out of tolerance, label flips."""
+    import numpy as np
+
+    rows: list[dict[str, Any]] = []
+    native_labels = reference.labels[:count]
+    numeric = native_labels.dtype.kind == "f"
+    pairs: list[tuple[str, np.ndarray, np.ndarray]] = []
+    if reference.proba is not None and actual.proba is not None:
+        pairs.append(("probabilities", reference.proba[:count], actual.proba))
+    if numeric:
+        pairs.append(("values", native_labels.astype(np.float64), actual.labels.astype(np.float64)))
+    for output, want, got in pairs:
+        if want.shape != got.shape:
+            raise ModelError(
+                f"check_parity: the ONNX model's {output} have shape {got.shape}, the native "
+                f"model's {want.shape}"
+            )
+        diff = np.abs(got - want)
+        big = np.abs(want) >= REL_FLOOR  # relative differences of near-zero values mean nothing
+        rel = diff[big] / np.abs(want[big])
+        bad = ~np.isclose(got, want, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+        bad_rows = bad.reshape(count, -1).any(axis=1)
+        rows.append(
+            {
+                "output": output,
+                "max_abs_diff": float(np.nanmax(diff)) if diff.size else 0.0,
+                "max_rel_diff": float(np.nanmax(rel)) if rel.size else 0.0,
+                "mismatch_share": float(bad_rows.mean()),
+            }
+        )
+    if not numeric:
+        flips = np.asarray(actual.labels.astype(str) != native_labels.astype(str))
+        rows.append(
+            {
+                "output": "labels",
+                "label_flip_rate": float(flips.mean()),
+                "label_agreement": 1.0 - float(flips.mean()),
+                "flipped": int(flips.sum()),
+            }
+        )
+    return rows
+
+
+def _scorer(metric: str, model: Model, y: Any) -> Callable[..., float] | None:
+    from pytest_mlops.checks.metrics import get_metric, score
+
+    if metric == "none" or y is None:
+        return None
+    if metric == "auto":
+        classes = model.classes
+        if model.task == "regression":
+            metric = "r2"
+        elif model.has_proba and (classes is None or len(classes) == 2):
+            metric = "roc_auc"
+        else:
+            metric = "accuracy"
+    chosen = get_metric(metric)
+    import numpy as np
+
+    y_all = np.asarray(y)
+
+    def compute(outputs: Outputs, count: int | None = None) -> float:
+        k = len(y_all) if count is None else count
+        if chosen.needs == "proba":
+            if outputs.proba is None:
+                raise CheckError(f"check_parity: {chosen.name} needs probabilities")
+            return score(chosen, y_all[:k], outputs.proba[:k], model.classes)
+        return score(chosen, y_all[:k], outputs.labels[:k])
+
+    compute.metric_name = chosen.name  # type: ignore[attr-defined]
+    return compute
+
+
+def _verdict(
+    name: str,
+    tables: dict[str, list[dict[str, Any]]],
+    problems: list[str],
+    tol: Tolerances,
+    profile: Profile,
+    native: Model,
+    scorer: Callable[..., float] | None,
+    native_score: float | None,
+    n: int,
+) -> CheckResult:
+    rows = tables["parity"]
+    metrics: dict[str, float] = {}
+    for row in rows:
+        out = row["output"]
+        for key in ("max_abs_diff", "max_rel_diff"):
+            if key in row:
+                metrics[f"{key}_{out}"] = max(metrics.get(f"{key}_{out}", 0.0), row[key])
+        if "mismatch_share" in row:
+            metrics["mismatch_share"] = max(
+                metrics.get("mismatch_share", 0.0), row["mismatch_share"]
+            )
+        if "label_flip_rate" in row:
+            metrics["label_flip_rate"] = max(
+                metrics.get("label_flip_rate", 0.0), row["label_flip_rate"]
+            )
+    if "label_flip_rate" in metrics:
+        metrics["label_agreement"] = 1.0 - metrics["label_flip_rate"]
+    metric_name = getattr(scorer, "metric_name", None)
+    deltas = [
+        abs(r["metric_onnx"] - r["metric_native"]) for r in rows if r.get("metric_onnx") is not None
+    ]
+    if native_score is not None and metric_name:
+        metrics[f"{metric_name}_native"] = native_score
+        onnx_scores = [r["metric_onnx"] for r in rows if r.get("metric_onnx") is not None]
+        if onnx_scores:
+            metrics[f"{metric_name}_onnx"] = onnx_scores[-1]
+        if deltas:
+            metrics["metric_delta"] = max(deltas)
+    failures = list(problems)
+    checks: list[tuple[str, float, str, float]] = []
+    for row in rows:
+        where = f"provider={row['provider']}, batch_size={row['batch_size']}, n={row['n']}"
+        if "mismatch_share" in row and row["mismatch_share"] > tol.max_mismatch_share:
+            failures.append(
+                f"{row['output']} out of tolerance (rtol={format_value(tol.rtol)}, "
+                f"atol={format_value(tol.atol)}) on {format_value(row['mismatch_share'])} of rows, "
+                f"allowed {format_value(tol.max_mismatch_share)}; max |diff| "
+                f"{format_value(row['max_abs_diff'])} ({where})"
+            )
+            checks.append(("mismatch_share", row["mismatch_share"], "<=", tol.max_mismatch_share))
+        if "label_agreement" in row and row["label_agreement"] < tol.min_label_agreement:
+            failures.append(
+                f"label agreement must be >= {format_value(tol.min_label_agreement)}: measured "
+                f"{format_value(row['label_agreement'])}, {row['flipped']} labels flipped ({where})"
+            )
+            checks.append(
+                ("label_agreement", row["label_agreement"], ">=", tol.min_label_agreement)
+            )
+    if tol.max_metric_delta is not None and deltas and max(deltas) > tol.max_metric_delta:
+        failures.append(
+            f"{metric_name} delta must be <= {format_value(tol.max_metric_delta)}: measured "
+            f"{format_value(max(deltas))}"
+        )
+        checks.append(("metric_delta", max(deltas), "<=", tol.max_metric_delta))
+    providers = sorted({str(r["provider"]) for r in rows})
+    sizes = sorted({int(r["batch_size"]) for r in rows})
+    context: dict[str, Any] = {
+        "n": n,
+        "model": getattr(native, "name", "model"),
+        "profile": profile,
+        "providers": ",".join(providers) or "none",
+        "batch_sizes": ",".join(str(s) for s in sizes),
+        "rtol": tol.rtol,
+        "atol": tol.atol,
+    }
+    if failures:
+        metric, value, op, bound = checks[0] if checks else ("providers", 0.0, ">=", 1.0)
+        return CheckResult(
+            name=name,
+            kind="parity",
+            status="failed",
+            message=f"ONNX parity fails: {failures[0]}"
+            + (f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""),
+            metric=metric,
+            value=value,
+            op=op,  # type: ignore[arg-type]
+            bound=bound,
+            details="\n".join(failures),
+            metrics=metrics,
+            context=context,
+            tables=tables,
+        )
+    summary = ", ".join(
+        f"max |diff| {out} {format_value(metrics[f'max_abs_diff_{out}'])}"
+        for out in ("probabilities", "values")
+        if f"max_abs_diff_{out}" in metrics
+    )
+    if "label_agreement" in metrics:
+        summary += f", label agreement {format_value(metrics['label_agreement'])}"
+    if "metric_delta" in metrics:
+        summary += f", {metric_name} delta {format_value(metrics['metric_delta'])}"
+    key = "label_agreement" if "label_agreement" in metrics else "mismatch_share"
+    return CheckResult(
+        name=name,
+        kind="parity",
+        status="passed",
+        message=(
+            f"ONNX parity holds: {summary.lstrip(', ')} (n={n}, providers={context['providers']}, "
+            f"batch_sizes={context['batch_sizes']}, profile={profile})"
+        ),
+        metric=key,
+        value=metrics.get(key, 0.0),
+        op=">=" if key == "label_agreement" else "<=",
+        bound=tol.min_label_agreement if key == "label_agreement" else tol.max_mismatch_share,
+        metrics=metrics,
+        context=context,
+        tables=tables,
+    )
