@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from pytest_mlops.data.validation import check_columns
     from pytest_mlops.export.base import OnnxExport, export_onnx
     from pytest_mlops.export.parity import check_parity
-    from pytest_mlops.export.parity import check_parity
     from pytest_mlops.models.base import Model
     from pytest_mlops.models.load import load_model
 
@@ -77,7 +76,6 @@ _LAZY = {
     "export_onnx": "pytest_mlops.export.base",
     "OnnxExport": "pytest_mlops.export.base",
     "check_parity": "pytest_mlops.export.parity",
-    "check_parity": "pytest_mlops.export.parity",
 }
 
 __all__ = [
@@ -99,7 +97,6 @@ __all__ = [
     "check_fairness",
     "check_integrity",
     "check_latency",
-    "check_parity",
     "check_parity",
     "check_privacy",
     "check_schema",
