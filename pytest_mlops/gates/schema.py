@@ -71,7 +71,7 @@ def combine(results: Sequence[CheckResult], table: str) -> CheckResult:
         status=first.status,
         message="; ".join(r.message for r in (failed or results)),
         metric=first.metric,
-        value=max(r.value or 0.0 for r in results),
+        value=(min if first.op in (">=", ">") else max)(r.value or 0.0 for r in results),
         op=first.op,
         bound=first.bound,
         details="\n".join(r.details for r in results if r.details),
