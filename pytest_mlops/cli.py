@@ -128,11 +128,19 @@ def _add_deploy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         add(sub)
 
 
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """export (pytest_mlops/export/commands.py)."""
+    from pytest_mlops.export.commands import add_export
+
+    add_export(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_report,
     _add_gates,
     _add_schema,
     _add_deploy,
+    _add_export,
 ]
 
 

@@ -61,7 +61,7 @@ def frames_from(frame: pd.DataFrame, *, max_rows: int = 16) -> Any:
             if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
                 target = dtype if not out[name].isna().any() else "float64"
                 out[name] = pd.to_numeric(out[name]).astype(target)
-            elif dtype != object:
+            elif dtype.kind != "O":
                 # the column's own dtype, so a missing string is NaN as in the data, not None
                 out[name] = out[name].astype(dtype)
         return out
