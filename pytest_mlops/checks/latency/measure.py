@@ -541,7 +541,10 @@ class _Stopper:
     def chunk(self, samples: list[int], elapsed: int) -> int:
         n = len(samples)
         per_run = max(elapsed / max(n, 1), 1.0)
-        return int(max(1, min(_CHUNK_NS / per_run, 4096, self.plan.max_runs - n)))
+        size = min(_CHUNK_NS / per_run, 4096, self.plan.max_runs - n)
+        if n < self.plan.min_runs:  # do not overshoot the minimum count
+            size = min(size, self.plan.min_runs - n)
+        return int(max(1, size))
 
 
 def _stream_loop(timed: Timed, plan: _Plan, *, sync_each: bool) -> tuple[list[int], int]:
