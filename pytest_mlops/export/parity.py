@@ -123,6 +123,7 @@ def check_parity(
     metric: str = "auto",
     profile: Profile | None = None,
     random_rows: int = 0,
+    schema: Any = None,
     seed: int = 0,
     name: str = "parity",
     progress: Callable[[str], None] | None = None,
@@ -159,6 +160,9 @@ def check_parity(
         the data's columns, see :mod:`pytest_mlops.export.random_rows`): every row must agree
         within ``rtol``/``atol`` (labels only for tree ensembles); a disagreement is shrunk to
         the smallest row that shows it and reported. 0 (the default) skips it.
+    schema:
+        The :class:`~pytest_mlops.data.schema.Schema` (or schema file) random rows must satisfy;
+        default: one inferred from *data*.
     seed:
         Seed of the random rows, so a rerun draws the same ones.
 
@@ -213,7 +217,7 @@ def check_parity(
         if progress:
             progress(f"parity: {random_rows} random batches of rows")
         found, summary = _random_rows_parity(
-            native_model, first, frame, tol, profile, random_rows, seed
+            native_model, first, frame, tol, profile, random_rows, seed, schema
         )
         tables["random_rows"] = [summary]
         if found is not None:
@@ -229,6 +233,7 @@ def _random_rows_parity(
     profile: Profile,
     examples: int,
     seed: int,
+    schema: Any = None,
 ) -> tuple[str | None, dict[str, Any]]:
     """Run the random-row property; the smallest disagreeing row, described, or None."""
     import pandas as pd
@@ -264,7 +269,7 @@ def _random_rows_parity(
         suppress_health_check=list(HealthCheck),
         print_blob=False,
     )
-    @given(frames_from(frame))
+    @given(frames_from(frame, schema=schema))
     def prop(rows: Any) -> None:
         drawn["examples"] += 1
         drawn["rows"] += len(rows)

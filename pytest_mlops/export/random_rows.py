@@ -1,8 +1,10 @@
 """Hypothesis-driven parity: random valid rows, and the smallest one on which the models disagree.
 
-Rows are drawn column by column from what the data shows: numbers between the column's minimum
-and maximum (whole numbers for integer columns, missing values where the column has them), and
-categories sampled from the values seen.
+Rows come from the schema-based strategies of :mod:`pytest_mlops.checks.properties` (bounds,
+quantiles and every category of a reviewed :class:`~pytest_mlops.data.schema.Schema`, or one
+inferred from the data). Where no schema can be had, they are drawn column by column from what
+the data shows: numbers between the column's minimum and maximum (whole numbers for integer
+columns, missing values where the column has them), categories sampled from the values seen.
 """
 
 from __future__ import annotations
@@ -46,8 +48,41 @@ def row_strategies(frame: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def frames_from(frame: pd.DataFrame, *, max_rows: int = 16) -> Any:
-    """A strategy of small DataFrames shaped like *frame* (same columns and dtypes)."""
+def frames_from(frame: pd.DataFrame, *, schema: Any = None, max_rows: int = 16) -> Any:
+    """A strategy of small DataFrames of valid rows with the columns of *frame*.
+
+    Parameters
+    ----------
+    frame:
+        Rows the model takes (its columns are the ones generated).
+    schema:
+        A :class:`~pytest_mlops.data.schema.Schema` or the path of a schema file; default: one
+        inferred from *frame*.
+    max_rows:
+        Largest batch drawn.
+    """
+    from_schema = _schema_frames(frame, schema, max_rows)
+    return from_schema if from_schema is not None else _frames_from_data(frame, max_rows)
+
+
+def _schema_frames(frame: pd.DataFrame, schema: Any, max_rows: int) -> Any:
+    from pytest_mlops.checks.properties import frames
+    from pytest_mlops.data.schema import Schema, infer_schema, load_schema
+
+    columns = [str(c) for c in frame.columns]
+    if schema is None:
+        if not all(isinstance(c, str) for c in frame.columns):
+            return None
+        try:
+            schema = infer_schema(frame)
+        except Exception:  # a frame the inference cannot type: draw from the data instead
+            return None
+    elif not isinstance(schema, Schema):
+        schema = load_schema(schema)
+    return frames(schema, columns=columns, max_size=max_rows)
+
+
+def _frames_from_data(frame: pd.DataFrame, max_rows: int) -> Any:
     import pandas as pd
     from hypothesis import strategies as st
 
