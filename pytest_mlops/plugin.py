@@ -84,7 +84,20 @@ _OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         {"choices": ("fail", "skip", "pass")},
     ),
     ("--mlops-seed", "mlops_seed", "seed of every resampling (default 0)", {"type": int}),
+    (
+        "--mlops-deploy",
+        "mlops_deploy",
+        "after a session in which every mlops gate passed, package the model and deploy it to "
+        "this stage (staging); see docs/deploy.md",
+        {},
+    ),
 )
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_mlops.deploy import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -163,6 +176,11 @@ def pytest_configure(config: pytest.Config) -> None:
     state = SessionState(project=project, context=GateContext(project))
     config.stash[STATE] = state
     config.pluginmanager.register(Recorder(state), "mlops-recorder")
+    stage = _option(config, "mlops_deploy")
+    if stage:
+        from pytest_mlops.deploy.pytest_plugin import DeployPlugin
+
+        config.pluginmanager.register(DeployPlugin(state, stage), "mlops-deploy")
 
 
 def _state(config: pytest.Config) -> SessionState:

@@ -14,7 +14,7 @@ when, why, evidence) in the same transaction that moves the pointer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,17 @@ class Deployment:
         return f"{self.stage} -> {v.label}{was}, digest {v.digest[:19]}..., by {self.event.who}"
 
 
-def deploy_to_staging(registry: RegistryBackend, bundle: Bundle, *, why: str = "") -> Deployment:
+def deploy_to_staging(
+    registry: RegistryBackend,
+    bundle: Bundle,
+    *,
+    why: str = "",
+    before: Callable[[Version, CheckResult], None] | None = None,
+) -> Deployment:
     """Push *bundle*, smoke-test it, and point staging at it if the smoke test passes.
+
+    *before* (the ``pytest_mlops_deploy`` hook) runs after a passing smoke test, before the
+    pointer moves; an ``MlopsError`` it raises stops the deployment.
 
     Raises
     ------
@@ -70,6 +79,8 @@ def deploy_to_staging(registry: RegistryBackend, bundle: Bundle, *, why: str = "
         current = registry.stage(version.name, "staging")
         still = f"staging still points at {current.label}" if current else "staging is empty"
         raise DeployError(f"{smoke.message}; {still}")
+    if before is not None:
+        before(version, smoke)
     with registry.lock():
         current = registry.stage(version.name, "staging")
         if current is not None and current.version == version.version:

@@ -1,0 +1,114 @@
+"""``pytest --mlops-deploy=staging``: deploy after a session in which every mlops gate passed.
+
+Registered by ``plugin.py`` only when the option is given, so a plain run never loads it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_mlops.errors import MlopsError
+
+if TYPE_CHECKING:
+    from pytest_mlops.plugin import SessionState
+
+__all__ = ["DEPLOY_STAGES", "DeployPlugin", "deploy_refusal"]
+
+DEPLOY_STAGES = ("staging",)
+
+
+def deploy_refusal(state: SessionState, exitstatus: int) -> str | None:
+    """Why the session does not earn a deployment, or ``None`` when it does."""
+    if exitstatus != 0:
+        return f"the test session did not pass (exit status {exitstatus})"
+    if not state.entries:
+        return "no mlops gate ran, so there is no evidence the model is fit to deploy"
+    not_passed = [e for e in state.entries if e.result.status != "passed" or e.outcome != "passed"]
+    if not_passed:
+        names = ", ".join(f"{e.result.name} {e.result.status}" for e in not_passed[:5])
+        return f"{len(not_passed)} mlops result(s) did not pass ({names})"
+    ran = {e.result.name for e in state.entries}
+    missing = [g.name for g in state.project.gates if g.name not in ran]
+    if missing:
+        return f"declared gate(s) {missing} did not run (deselected?); every gate must pass"
+    return None
+
+
+class DeployPlugin:
+    """Packages and deploys at the end of the session, after the report is written."""
+
+    def __init__(self, state: SessionState, stage: str) -> None:
+        if stage not in DEPLOY_STAGES:
+            raise pytest.UsageError(
+                f"pytest-mlops: --mlops-deploy={stage!r}: pytest deploys to 'staging' only; "
+                "promote to production with `pytest-mlops promote --to production`, which "
+                "checks the staging evidence"
+            )
+        self.state = state
+        self.stage = stage
+        self.lines: list[str] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        config = session.config
+        if hasattr(config, "workerinput"):
+            return
+        why_not = deploy_refusal(self.state, int(session.exitstatus))
+        if why_not is not None:
+            self.lines.append(f"not deployed to {self.stage}: {why_not}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
+        try:
+            self.lines += self._deploy(config)
+        except MlopsError as exc:
+            self.lines.append(f"deploy to {self.stage} FAILED: {exc}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _deploy(self, config: pytest.Config) -> list[str]:
+        from pytest_mlops.deploy.bundle import build_bundle
+        from pytest_mlops.deploy.promote import deploy_to_staging
+        from pytest_mlops.deploy.registry import open_registry
+        from pytest_mlops.deploy.settings import deploy_settings
+        from pytest_mlops.report.json import build_report, write_report
+
+        project = self.state.project
+        settings = deploy_settings(project)
+        with tempfile.TemporaryDirectory(prefix="mlops-deploy-") as tmp:
+            report = project.settings.report
+            if not report or not Path(report).is_file():
+                report = str(Path(tmp) / "mlops-report.json")
+                write_report(Path(report), build_report(self.state.entries, project=project, exitstatus=0))
+            bundle = build_bundle(
+                project,
+                project.base_dir / "build" / "bundle",
+                report=report,
+                settings=settings,
+                context=self.state.context,
+            )
+        registry = open_registry(settings)
+
+        def own_steps(version: Any, smoke: Any) -> None:
+            config.hook.pytest_mlops_deploy(
+                config=config, stage=self.stage, version=version, smoke=smoke, registry=registry
+            )
+
+        deployment = deploy_to_staging(
+            registry, bundle, why="pytest --mlops-deploy after a passing session", before=own_steps
+        )
+        lines = [f"bundle {bundle.digest} ({bundle.path})"]
+        if deployment.smoke is not None:
+            lines.append(deployment.smoke.message)
+        lines.append(deployment.describe())
+        return lines
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.lines:
+            return
+        terminalreporter.section("mlops deploy")
+        for line in self.lines:
+            terminalreporter.write_line(line)
+
