@@ -167,7 +167,7 @@ def check_privacy(
             f"check_privacy: 'max_at_risk_share' must be in [0, 1], got {max_at_risk_share!r}"
         )
     scan = _scan_columns(frame, columns, label)
-    _require(frame, quasi_identifiers, "quasi-identifier", label)
+    _require(frame, quasi_identifiers, "quasi-identifier column", label)
     found = [row for c in scan for row in scan_identifiers(frame[c], kinds, column=c)]
     cells = sum(int(r["rows"]) for r in found)
     tables: dict[str, list[dict[str, Any]]] = {"identifiers": found}
@@ -254,7 +254,7 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], role: str, label: str)
     for column in columns:
         if column not in present:
             raise DataError(
-                f"{label} has no {role} column {column!r}{did_you_mean(column, present)}"
+                f"{label} has no {role} {column!r}{did_you_mean(column, present)}"
             )
 
 
