@@ -164,6 +164,12 @@ SETTINGS: tuple[Param, ...] = (
         "deploy settings: registry, name, base_image, smoke_rows... (see docs/deploy.md)",
         default={},
     ),
+    Param(
+        "monitor",
+        "table",
+        "`pytest-mlops monitor` settings: profile, current, on_drift_run... (see docs/monitor.md)",
+        default={},
+    ),
 )
 SETTING_NAMES = tuple(p.name for p in SETTINGS)
 _PATH_SETTINGS = ("reference", "current", "report")
@@ -186,6 +192,7 @@ class Settings:
     require_gpu: bool = False
     report: str | None = None
     deploy: Mapping[str, Any] = field(default_factory=dict)
+    monitor: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
