@@ -53,7 +53,6 @@ class SessionState:
     project: ProjectConfig
     context: GateContext
     entries: list[ReportEntry] = field(default_factory=list)
-    collected_gates: bool = False
 
 
 STATE = pytest.StashKey[SessionState]()
@@ -190,29 +189,17 @@ def _state(config: pytest.Config) -> SessionState:
 # --- declarative gates -----------------------------------------------------------------------
 
 
-class GateFailed(Exception):
-    """Raised by a gate item or the ``mlops`` fixture when a result does not pass."""
-
-    def __init__(self, result: CheckResult, reason: str = "") -> None:
-        super().__init__(result.message)
-        self.result = result
-        self.reason = reason
-
-    def render(self) -> str:
-        lines = [
-            f"{self.result.kind} gate {self.result.name!r} {self.result.status.upper()}: "
-            f"{self.result.message}"
-        ]
-        if self.reason:
-            lines.append(self.reason)
-        if self.result.details:
-            lines.append(self.result.details)
-        return "\n".join(lines)
+def failure_text(result: CheckResult, reason: str = "") -> str:
+    """How a result that did not pass reads in the test report."""
+    lines = [f"{result.kind} gate {result.name!r} {result.status.upper()}: {result.message}"]
+    if reason:
+        lines.append(reason)
+    if result.details:
+        lines.append(result.details)
+    return "\n".join(lines)
 
 
 def _render_error(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
-    if isinstance(excinfo.value, GateFailed):
-        return excinfo.value.render()
     if isinstance(excinfo.value, MlopsError):
         return f"pytest-mlops: {excinfo.value}"
     return None
@@ -259,7 +246,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
         return None
     if file_path.resolve() != state.project.path.resolve():
         return None
-    state.collected_gates = True
     return GateFile.from_parent(parent, path=file_path)
 
 
@@ -269,11 +255,12 @@ def pytest_collection_modifyitems(
 ) -> None:
     """Add the declared gates when pytest ran on its default paths (testpaths) that skip them."""
     state = config.stash.get(STATE, None)
-    if state is None or state.collected_gates or not state.project.gates:
+    if state is None or not state.project.gates or state.project.path is None:
         return
-    if config.args_source == pytest.Config.ArgsSource.ARGS or state.project.path is None:
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
         return
-    state.collected_gates = True
+    if any(isinstance(item, GateItem) for item in items):
+        return
     items.extend(GateFile.from_parent(session, path=state.project.path).collect())
 
 
@@ -294,15 +281,13 @@ def record_result(item: pytest.Item, result: CheckResult) -> None:
 def enforce(result: CheckResult, inconclusive: str) -> None:
     """Turn a result into the test outcome: failed fails; inconclusive follows the setting."""
     if result.failed:
-        raise GateFailed(result)
+        pytest.fail(failure_text(result), pytrace=False)
     if result.inconclusive:
         if inconclusive == "skip":
             pytest.skip(f"inconclusive: {result.message}")
         if inconclusive == "fail":
-            raise GateFailed(
-                result,
-                "(inconclusive verdicts fail; set inconclusive = 'skip' or 'pass' to change)",
-            )
+            reason = "(inconclusive verdicts fail; set inconclusive = 'skip' or 'pass' to change)"
+            pytest.fail(failure_text(result, reason), pytrace=False)
 
 
 class Recorder:
@@ -450,6 +435,13 @@ class Checker:
 
     def run(self, kind: str, /, *, gate: str | None = None, **params: Any) -> CheckResult:
         """Run a gate of *kind*; *gate* names a declared gate whose settings to start from."""
+        try:
+            result = self._run(kind, gate, params)
+        except MlopsError as exc:
+            pytest.fail(f"pytest-mlops: {exc}", pytrace=False)
+        return self.check(result)
+
+    def _run(self, kind: str, gate: str | None, params: Mapping[str, Any]) -> CheckResult:
         if kind not in GATE_KINDS:
             raise ConfigError(
                 f"unknown gate kind {kind!r}{did_you_mean(kind, GATE_KINDS)}; "
@@ -463,8 +455,8 @@ class Checker:
         marker = self._item.get_closest_marker(gate_kind.marker)
         marker_kwargs = _marker_settings(marker.kwargs if marker else {}, gate_kind)
         where = f"test {self._item.nodeid!r} gate {kind!r}"
-        params = gate_kind.validate(layered(base, marker_kwargs, params), where)
-        return self.check(gate_kind.execute(self._state.context, gate or kind, params))
+        settings = gate_kind.validate(layered(base, marker_kwargs, params), where)
+        return gate_kind.execute(self._state.context, gate or kind, settings)
 
     def __getattr__(self, kind: str) -> Callable[..., CheckResult]:
         if kind.startswith("_") or kind not in GATE_KINDS:
