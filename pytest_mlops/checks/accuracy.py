@@ -250,10 +250,14 @@ def _measure_slice(
     """A slice's measurement and its status: a verdict, or why it is not gated."""
     import math
 
+    import numpy as np
+
     mask = part.mask
     if part.n == 0:
         return Measured(part.label, 0, math.nan, note="no rows"), "empty"
     small = part.n < min_slice_size
+    if spec.name in _NEEDS_BOTH_CLASSES and len(np.unique(y[mask])) < 2:
+        return Measured(part.label, part.n, math.nan, note="one class only"), "undefined"
     try:
         m = measure(
             spec,

@@ -5,7 +5,7 @@ bootstrap (each resample scores both models on the same rows), so what the rows 
 cancels. The verdict is a non-inferiority test with a margin ``m`` on the difference
 ``d = candidate - baseline`` (for losses, where lower is better, the signs flip):
 
-* PASSED       the whole interval is above ``-m``: the candidate is not worse by more than ``m``
+* PASSED       the whole interval is at or above ``-m``: not worse by more than ``m``
 * FAILED       the whole interval is below ``-m``: the candidate is worse by more than ``m``
 * INCONCLUSIVE the interval straddles ``-m``: these rows cannot decide
 
@@ -59,10 +59,10 @@ def mcnemar(y: Any, candidate_pred: Any, baseline_pred: Any) -> McNemar:
 def non_inferiority(interval: Interval, margin: float, *, greater_is_better: bool = True) -> Status:
     """The verdict on a ``candidate - baseline`` interval with a non-inferiority *margin*."""
     if greater_is_better:
-        if interval.low > -margin:
+        if interval.low >= -margin:
             return "passed"
         return "failed" if interval.high < -margin else "inconclusive"
-    if interval.high < margin:
+    if interval.high <= margin:
         return "passed"
     return "failed" if interval.low > margin else "inconclusive"
 
@@ -128,7 +128,7 @@ def compare_models(
     seed: int = 0,
     name: str = "champion",
 ) -> CheckResult:
-    """Champion/challenger: hold ``metric(candidate) - metric(baseline)`` to ``> -margin``.
+    """Champion/challenger: hold ``metric(candidate) - metric(baseline)`` to ``>= -margin``.
 
     Parameters
     ----------
@@ -243,7 +243,7 @@ def _result(
     test: McNemar | None,
     context: dict[str, Any],
 ) -> CheckResult:
-    op: Op = ">" if spec.greater_is_better else "<"
+    op: Op = ">=" if spec.greater_is_better else "<="
     bound = -margin if spec.greater_is_better else margin
     verdict = {
         "passed": "the candidate is not worse",

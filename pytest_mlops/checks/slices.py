@@ -34,7 +34,7 @@ MAX_SLICE_VALUES = 50
 _CLAUSE = re.compile(
     r"""\s*(?P<col>`[^`]+`|[A-Za-z_]\w*)\s*
         (?P<op>==|!=|>=|<=|>|<|not\s+in\b|in\b)\s*
-        (?P<val>'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|[^\s\[\]()]+)\s*""",
+        (?P<val>'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|[\w.+-]+)\s*""",
     re.VERBOSE,
 )
 _AND = re.compile(r"and\b\s*")
