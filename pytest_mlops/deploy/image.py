@@ -83,7 +83,7 @@ ENV MLOPS_SERVE_MODEL=/app/model.onnx \\
 USER 10001:10001
 WORKDIR /app
 EXPOSE {port}
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \\
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \\
   CMD ["/opt/serve/bin/python", "-c", {json.dumps(probe)}]
 CMD ["/opt/serve/bin/python", "/app/serving.py"]
 """
@@ -167,6 +167,7 @@ def build_image(
             target = context / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(bundle.path / rel, target)
+            target.chmod(0o644)  # the server runs as an unprivileged user
         shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
         buildargs = {"BASE_IMAGE": base_image} if base_image else {}
         try:
