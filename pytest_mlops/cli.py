@@ -31,6 +31,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         f"\n{view.total} results: {counts['passed']} passed, {counts['failed']} failed, "
         f"{counts['inconclusive']} inconclusive - verdict {view.verdict.upper()}"
     )
+    if args.json:
+        import json
+
+        from pytest_mlops.report.merge import merged_report
+
+        text = json.dumps(merged_report(view), indent=2, allow_nan=False) + "\n"
+        print(f"JSON report: {write_text(args.json, text)}")
     if args.markdown:
         from pytest_mlops.report.markdown import render_markdown
 
@@ -50,6 +57,7 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument(
         "report", nargs="+", help="path of a JSON report (several are merged: one per CI stage)"
     )
+    parser.add_argument("--json", metavar="OUT.json", help="write the merged JSON report here")
     parser.add_argument("--markdown", metavar="OUT.md", help="write the Markdown report here")
     parser.add_argument("--html", metavar="OUT.html", help="write the HTML report with plots here")
     parser.set_defaults(func=_cmd_report)
@@ -135,12 +143,28 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add_export(sub)
 
 
+def _add_init_ci(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """init-ci (pytest_mlops/ci.py)."""
+    from pytest_mlops.ci import add_init_ci
+
+    add_init_ci(sub)
+
+
+def _add_monitor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """monitor (pytest_mlops/monitor/run.py)."""
+    from pytest_mlops.monitor.run import add_monitor
+
+    add_monitor(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_report,
     _add_gates,
     _add_schema,
     _add_deploy,
     _add_export,
+    _add_init_ci,
+    _add_monitor,
 ]
 
 

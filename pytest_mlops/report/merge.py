@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_mlops.report.json import ReportEntry, load_report
 
-__all__ = ["ReportView", "load_reports", "merge_reports", "write_text"]
+__all__ = ["ReportView", "load_reports", "merge_reports", "merged_report", "write_text"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,16 @@ def write_text(path: str | Path, text: str) -> Path:
     except OSError as exc:
         raise ReportError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
     return target
+
+
+def merged_report(view: ReportView) -> dict[str, Any]:
+    """The merged view as a JSON report of the current format (readable by :func:`load_report`)."""
+    from pytest_mlops.report.json import build_report
+
+    report = build_report(view.entries, exitstatus=view.exitstatus)
+    report["project"] = dict(view.project)
+    if view.meta.get("environment"):
+        report["environment"] = dict(view.meta["environment"])
+    report["summary"]["verdict"] = view.verdict
+    report["sources"] = list(view.sources)
+    return report

@@ -1,0 +1,138 @@
+"""Read what production saw: a dataset file, or the serving app's prediction log (JSON lines)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mlops._progress import Progress
+from pytest_mlops.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LOG_SUFFIXES", "read_current", "read_prediction_log", "rows_of_record"]
+
+LOG_SUFFIXES = (".jsonl", ".ndjson", ".log")
+
+
+def read_current(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read current data: CSV/Parquet through the dataset loaders, JSON lines as a prediction log.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, unreadable or holds no row; the message names the file.
+    """
+    from pytest_mlops.data.loaders import read_frame
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"--current: the file {str(path)!r} does not exist")
+    suffixes = [s.lower() for s in path.suffixes]
+    if any(s in LOG_SUFFIXES for s in suffixes[-2:]):
+        return read_prediction_log(path, encoding=encoding)
+    frame = read_frame(path, encoding=encoding)
+    if len(frame) == 0:
+        raise DataError(f"--current: {str(path)!r} holds no row")
+    return frame
+
+
+def read_prediction_log(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a prediction log of JSON lines into one row per served prediction.
+
+    Each line is an object. The serving app writes ``{"ts", "model", "version", "inputs": {name:
+    value}, "outputs": {name: value}}``: inputs become columns, scalar outputs become columns named
+    ``output.<name>``. Also read: ``"inputs"`` as a list of row objects, Open Inference Protocol
+    requests (``"inputs": [{"name", "data"}]``) and flat row objects. An incomplete last line (the
+    server was writing it) is skipped; any other line that is not JSON is an error naming it.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    rows: list[dict[str, Any]] = []
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle, Progress(size, f"reading {path.name}", unit="B") as bar:
+            for number, raw, complete in _lines(handle):
+                bar.update(len(raw))
+                text = raw.decode(encoding, errors="replace").strip()
+                if not text:
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    if not complete:
+                        break  # the server is still writing this line
+                    raise DataError(
+                        f"{str(path)!r} line {number}: not a JSON object ({exc.msg}); a prediction "
+                        "log holds one JSON object per line"
+                    ) from None
+                if not isinstance(record, Mapping):
+                    raise DataError(
+                        f"{str(path)!r} line {number}: expected a JSON object, got "
+                        f"{type(record).__name__}"
+                    )
+                rows.extend(rows_of_record(record))
+    except OSError as exc:
+        raise DataError(f"cannot read the prediction log {str(path)!r}: {exc.strerror}") from None
+    if not rows:
+        raise DataError(f"the prediction log {str(path)!r} holds no prediction")
+    return pd.DataFrame.from_records(rows)
+
+
+def _lines(handle: Any) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes, whether it ended with a newline)."""
+    for number, raw in enumerate(handle, start=1):
+        yield number, raw, raw.endswith(b"\n")
+
+
+def rows_of_record(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The feature rows in one log record (see :func:`read_prediction_log` for the shapes)."""
+    inputs = record.get("inputs", record.get("instances"))
+    if inputs is None:
+        return [{k: _scalar(v) for k, v in record.items()}]
+    outputs = (
+        {
+            f"output.{k}": _scalar(v)
+            for k, v in (record.get("outputs") or {}).items()
+            if _is_scalar(_scalar(v))
+        }
+        if isinstance(record.get("outputs"), Mapping)
+        else {}
+    )
+    if isinstance(inputs, Mapping):
+        return [{**{k: _scalar(v) for k, v in inputs.items()}, **outputs}]
+    if (
+        isinstance(inputs, list)
+        and inputs
+        and all(isinstance(t, Mapping) and "name" in t and "data" in t for t in inputs)
+    ):
+        columns = {str(t["name"]): _flat(t["data"]) for t in inputs}
+        n = max(len(c) for c in columns.values())
+        return [{k: (c[i] if i < len(c) else None) for k, c in columns.items()} for i in range(n)]
+    if isinstance(inputs, list) and all(isinstance(r, Mapping) for r in inputs):
+        return [{k: _scalar(v) for k, v in r.items()} for r in inputs]
+    raise DataError(
+        "a prediction log record's 'inputs' must be an object of columns, a list of row objects "
+        f"or Open Inference Protocol tensors; got {type(inputs).__name__}"
+    )
+
+
+def _scalar(value: Any) -> Any:
+    """Unwrap one-element lists (a row of an ``[n, 1]`` tensor)."""
+    while isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _flat(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    return [_scalar(v) for v in data]

@@ -1,0 +1,381 @@
+"""One monitoring run: deliver pending triggers, compare, report, trigger retraining on drift."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mlops.config import Param
+from pytest_mlops.errors import ConfigError, MlopsError, choices_text, did_you_mean
+from pytest_mlops.monitor.triggers import (
+    WEBHOOK_FORMATS,
+    PendingStore,
+    Trigger,
+    TriggerError,
+    WebhookFormat,
+    deliver,
+    failed,
+)
+from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "EXIT_ACTION_FAILED",
+    "EXIT_BAD_INPUT",
+    "EXIT_DRIFT",
+    "EXIT_INCONCLUSIVE",
+    "EXIT_NO_DRIFT",
+    "MONITOR_PARAMS",
+    "MonitorOptions",
+    "MonitorOutcome",
+    "options_from_config",
+    "run_monitor",
+]
+
+#: Exit codes for schedulers (cron, CI schedules, Airflow...).
+EXIT_NO_DRIFT = 0  # no drift: nothing to do
+EXIT_DRIFT = 1  # drift detected; the configured action ran (or none is configured)
+EXIT_BAD_INPUT = 2  # the profile, the data or a setting is wrong: nothing was triggered
+EXIT_ACTION_FAILED = 3  # the action failed: kept as pending, delivered first by the next run
+EXIT_INCONCLUSIVE = 4  # the data cannot decide: nothing triggered (unless told to)
+
+#: ``[tool.pytest_mlops.monitor]`` keys (paths relative to the config file).
+MONITOR_PARAMS: tuple[Param, ...] = (
+    Param("profile", "str", "the reference profile written by DriftProfile.save"),
+    Param("current", "str", "production data (CSV/Parquet) or the serving app's prediction log"),
+    Param("on_drift_run", "str", "command to run on drift (e.g. the retraining job)"),
+    Param("on_drift_webhook", "str", "URL to POST to on drift (e.g. a CI workflow dispatch)"),
+    Param("webhook_format", "str", "webhook body", default="generic", choices=WEBHOOK_FORMATS),
+    Param("webhook_token_env", "str", "environment variable holding the webhook token"),
+    Param("webhook_ref", "str", "git ref the dispatched workflow runs on", default="main"),
+    Param(
+        "trigger_on_inconclusive", "bool", "also trigger on an inconclusive verdict", default=False
+    ),
+    Param("report", "str", "write the monitor's JSON report here"),
+    Param("state", "str", "directory of pending triggers", default=".pytest-mlops/monitor"),
+    Param("retries", "int", "webhook retries after the first attempt", default=4, minimum=0),
+    Param("timeout_s", "number", "seconds per webhook attempt", default=10.0, minimum=0.001),
+    Param("backoff_s", "number", "first retry delay, doubled each time", default=1.0, minimum=0),
+    Param("command_timeout_s", "number", "seconds the on-drift command may run", minimum=0.001),
+    Param("drift", "table", "settings passed to DriftProfile.compare", default={}),
+    Param("encoding", "str", "text encoding of CSV and log files", default="utf-8"),
+)
+_PATHS = ("profile", "current", "report", "state")
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    """Resolved monitor settings (see :data:`MONITOR_PARAMS` for their meaning)."""
+
+    profile: str | None = None
+    current: str | None = None
+    on_drift_run: str | None = None
+    on_drift_webhook: str | None = None
+    webhook_format: WebhookFormat = "generic"
+    webhook_token_env: str | None = None
+    webhook_ref: str = "main"
+    trigger_on_inconclusive: bool = False
+    report: str | None = None
+    state: str = ".pytest-mlops/monitor"
+    retries: int = 4
+    timeout_s: float = 10.0
+    backoff_s: float = 1.0
+    command_timeout_s: float | None = None
+    drift: Mapping[str, Any] = field(default_factory=dict)
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    """What a run found and did; ``exit_code`` is what the CLI returns."""
+
+    exit_code: int
+    result: CheckResult | None = None
+    triggered: tuple[str, ...] = ()
+    pending: int = 0
+    errors: tuple[str, ...] = ()
+
+
+Comparer = Callable[["pd.DataFrame", MonitorOptions], CheckResult]
+
+
+def options_from_config(
+    table: Mapping[str, Any], overrides: Mapping[str, Any], *, base_dir: Path, source: str
+) -> MonitorOptions:
+    """Validate ``[tool.pytest_mlops.monitor]`` and layer command-line *overrides* on it."""
+    by_name = {p.name: p for p in MONITOR_PARAMS}
+    values: dict[str, Any] = {}
+    for layer, where in ((table, f"{source} [monitor]"), (overrides, "the command line")):
+        for key, value in layer.items():
+            if value is None:
+                continue
+            param = by_name.get(key)
+            if param is None:
+                raise ConfigError(
+                    f"{where}: unknown monitor setting {key!r}{did_you_mean(key, by_name)}; "
+                    f"valid settings are {choices_text(by_name)}"
+                )
+            value = param.coerce(value, where)
+            if key in _PATHS and layer is table:
+                value = str(_resolve(base_dir, value))
+            values[key] = dict(value) if key == "drift" else value
+    return MonitorOptions(**values)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def compare_with_profile(current: pd.DataFrame, options: MonitorOptions) -> CheckResult:
+    """The default comparer: ``DriftProfile.load(profile).compare(current, **drift)``."""
+    from pytest_mlops.checks.drift import DriftProfile
+
+    assert options.profile is not None
+    profile = DriftProfile.load(options.profile)
+    return profile.compare(current, **dict(options.drift))
+
+
+def run_monitor(
+    options: MonitorOptions,
+    *,
+    compare: Comparer | None = None,
+    log: Callable[[str], None] = print,
+    sleep: Callable[[float], None] | None = None,
+) -> MonitorOutcome:
+    """Run the monitor once.
+
+    1. Deliver triggers left pending by earlier runs.
+    2. Read the current data (a file or a prediction log) and compare it with the profile.
+    3. Write the JSON report, if asked.
+    4. On drift (or on an inconclusive verdict with ``trigger_on_inconclusive``) run the action;
+       what cannot be delivered is kept pending.
+
+    Nothing is triggered when the profile or the data cannot be read: the exit code says
+    :data:`EXIT_BAD_INPUT` and the message names the file.
+    """
+    import time
+
+    wait = sleep or time.sleep
+    store = PendingStore(options.state)
+    delivery: dict[str, Any] = {
+        "retries": options.retries,
+        "timeout_s": options.timeout_s,
+        "backoff_s": options.backoff_s,
+        "command_timeout_s": options.command_timeout_s,
+        "log": log,
+        "sleep": wait,
+    }
+    delivered_now, still_pending, errors = _deliver_pending(store, delivery, log)
+    try:
+        result = _measure(options, compare or compare_with_profile)
+    except MlopsError as exc:
+        log(f"monitor: error: {exc}")
+        log("monitor: nothing triggered (the data could not be judged)")
+        return MonitorOutcome(
+            EXIT_BAD_INPUT, pending=len(still_pending), errors=(*errors, str(exc))
+        )
+    verdict = {"passed": "NO DRIFT", "failed": "DRIFT", "inconclusive": "INCONCLUSIVE"}[
+        result.status
+    ]
+    log(f"monitor: {verdict} - {result.message}")
+    if options.report:
+        _write_report(options, result)
+        log(f"monitor: report written to {options.report}")
+    act = result.failed or (result.inconclusive and options.trigger_on_inconclusive)
+    if not act:
+        if result.inconclusive:
+            log("monitor: inconclusive: nothing triggered (--trigger-on-inconclusive to act)")
+        code = EXIT_INCONCLUSIVE if result.inconclusive else EXIT_NO_DRIFT
+        if still_pending:
+            code = EXIT_ACTION_FAILED
+        return MonitorOutcome(code, result, pending=len(still_pending), errors=tuple(errors))
+    triggers = _triggers(options, result)
+    if not triggers:
+        log("monitor: no action configured (--on-drift-run or --on-drift-webhook)")
+    triggered: list[str] = []
+    for trigger in triggers:
+        if any(_same_action(trigger, done) for done in delivered_now):
+            log(f"monitor: {trigger.describe} already triggered by a pending trigger this run")
+            continue
+        try:
+            deliver(trigger, **delivery)
+        except TriggerError as exc:
+            errors.append(str(exc))
+            still_pending.append(failed(trigger, str(exc)))
+            log(f"monitor: error: {exc}")
+            log(f"monitor: kept as pending in {store.path}; the next run delivers it first")
+            continue
+        triggered.append(trigger.describe)
+        log(f"monitor: triggered {trigger.describe}")
+    store.save(still_pending)
+    code = EXIT_ACTION_FAILED if still_pending else EXIT_DRIFT
+    return MonitorOutcome(code, result, tuple(triggered), len(still_pending), tuple(errors))
+
+
+def _deliver_pending(
+    store: PendingStore, delivery: Mapping[str, Any], log: Callable[[str], None]
+) -> tuple[list[Trigger], list[Trigger], list[str]]:
+    pending = store.load()
+    done: list[Trigger] = []
+    left: list[Trigger] = []
+    errors: list[str] = []
+    for trigger in pending:
+        log(f"monitor: delivering a pending trigger from {trigger.created}: {trigger.describe}")
+        try:
+            deliver(trigger, **delivery)
+        except TriggerError as exc:
+            errors.append(str(exc))
+            left.append(failed(trigger, str(exc)))
+            log(f"monitor: error: {exc} (still pending)")
+            continue
+        done.append(trigger)
+        log(f"monitor: delivered the pending trigger {trigger.id[:8]}")
+    if pending:
+        store.save(left)
+    return done, left, errors
+
+
+def _same_action(a: Trigger, b: Trigger) -> bool:
+    return (a.kind, a.target) == (b.kind, b.target)
+
+
+def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
+    from pytest_mlops.monitor.current import read_current
+
+    if not options.profile:
+        raise ConfigError(
+            "no profile: pass --profile or set 'profile' in [tool.pytest_mlops.monitor]"
+        )
+    if not options.current:
+        raise ConfigError(
+            "no current data: pass --current or set 'current' in [tool.pytest_mlops.monitor]"
+        )
+    if not Path(options.profile).exists():
+        raise ConfigError(f"--profile: the file {options.profile!r} does not exist")
+    frame = read_current(options.current, encoding=options.encoding)
+    return compare(frame, options)
+
+
+def _summary(options: MonitorOptions, result: CheckResult) -> dict[str, Any]:
+    drifted = [
+        str(row.get("column")) for row in result.tables.get("columns", ()) if row.get("drifted")
+    ]
+    return {
+        "status": result.status,
+        "message": result.message,
+        "drifted_columns": drifted,
+        "metrics": {k: v for k, v in result.metrics.items()},
+        "profile": options.profile,
+        "current": options.current,
+        "report": options.report,
+    }
+
+
+def _triggers(options: MonitorOptions, result: CheckResult) -> list[Trigger]:
+    summary = _summary(options, result)
+    out = []
+    if options.on_drift_run:
+        out.append(Trigger("command", options.on_drift_run, summary))
+    if options.on_drift_webhook:
+        out.append(
+            Trigger(
+                "webhook",
+                options.on_drift_webhook,
+                summary,
+                webhook_format=options.webhook_format,
+                token_env=options.webhook_token_env,
+                ref=options.webhook_ref,
+            )
+        )
+    return out
+
+
+def _write_report(options: MonitorOptions, result: CheckResult) -> None:
+    from pytest_mlops.report.json import ReportEntry, build_report, write_report
+
+    outcome = "passed" if result.passed else "failed"
+    report = build_report([ReportEntry("monitor::drift", outcome, result)], exitstatus=None)
+    report["project"] = {"profile": options.profile, "current": options.current}
+    try:
+        write_report(Path(options.report or "monitor-report.json"), report)
+    except OSError as exc:
+        raise MlopsError(f"--report: cannot write {options.report!r}: {exc.strerror}") from None
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def add_monitor(sub: Any) -> None:
+    """Register ``pytest-mlops monitor`` on the CLI's subparsers."""
+    parser = sub.add_parser(
+        "monitor",
+        help="compare production data with the reference profile; trigger retraining on drift",
+        description="Exit codes: 0 no drift, 1 drift (action ran), 2 bad input (nothing "
+        "triggered), 3 the action failed (kept pending, retried by the next run), 4 inconclusive "
+        "(nothing triggered unless --trigger-on-inconclusive). Settings may also live in "
+        "[tool.pytest_mlops.monitor].",
+    )
+    parser.add_argument("--config", help="mlops.toml or pyproject.toml (default: found in .)")
+    parser.add_argument("--profile", help="the reference profile (DriftProfile.save)")
+    parser.add_argument(
+        "--current", help="production data: CSV/Parquet, or a prediction log (.jsonl)"
+    )
+    action = parser.add_argument_group("on drift")
+    action.add_argument("--on-drift-run", metavar="CMD", help="run this command (no shell)")
+    action.add_argument("--on-drift-webhook", metavar="URL", help="POST JSON to this URL")
+    action.add_argument(
+        "--webhook-format",
+        choices=WEBHOOK_FORMATS,
+        help="body: generic (default), github (workflow dispatch), gitlab (pipeline trigger)",
+    )
+    action.add_argument(
+        "--webhook-token-env", metavar="VAR", help="environment variable with the token"
+    )
+    action.add_argument("--webhook-ref", metavar="REF", help="git ref to dispatch (default main)")
+    action.add_argument(
+        "--trigger-on-inconclusive",
+        action="store_true",
+        default=None,
+        help="also act on an inconclusive verdict",
+    )
+    action.add_argument(
+        "--retries", type=int, help="webhook retries after the first attempt (default 4)"
+    )
+    action.add_argument(
+        "--timeout", dest="timeout_s", type=float, help="seconds per webhook attempt (default 10)"
+    )
+    parser.add_argument(
+        "--report", help="write the JSON report here (render it with pytest-mlops report)"
+    )
+    parser.add_argument(
+        "--state", help="directory of pending triggers (default .pytest-mlops/monitor)"
+    )
+    parser.set_defaults(func=_cmd_monitor)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from pytest_mlops.config import find_config_file, load_config
+
+    here = Path.cwd()
+    path = find_config_file(here, args.config)
+    project = load_config(path) if path is not None else None
+    table = dict(project.settings.monitor) if project is not None else {}
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(MonitorOptions)}
+    overrides.pop("drift", None)
+    overrides.pop("encoding", None)
+    options = options_from_config(
+        table,
+        overrides,
+        base_dir=project.base_dir if project is not None else here,
+        source=project.source if project is not None else "config",
+    )
+    if project is not None and options.encoding == "utf-8" and project.settings.encoding != "utf-8":
+        options = replace(options, encoding=project.settings.encoding)
+    outcome = run_monitor(options, log=lambda line: print(line, flush=True))
+    return outcome.exit_code

@@ -1,0 +1,325 @@
+"""What the monitor does on drift: run a command, or POST to a webhook; never lose a trigger.
+
+A trigger that cannot be delivered (the command fails, the webhook keeps failing after its
+retries) is written to a pending file in the monitor's state directory, and the next run delivers
+it first. Secrets are never written there: a token is read from its environment variable when the
+trigger is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pytest_mlops.errors import ConfigError, MlopsError
+
+__all__ = [
+    "PendingStore",
+    "Trigger",
+    "TriggerError",
+    "WebhookFormat",
+    "deliver",
+    "post_json",
+    "webhook_request",
+]
+
+WebhookFormat = Literal["generic", "github", "gitlab"]
+WEBHOOK_FORMATS: tuple[WebhookFormat, ...] = ("generic", "github", "gitlab")
+
+#: statuses worth retrying: the server is busy or failing, not refusing the request
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_BACKOFF_S = 60.0
+
+
+class TriggerError(MlopsError):
+    """A retraining trigger could not be delivered (it is kept as pending)."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One retraining trigger: a command to run or a webhook to call, with its drift summary.
+
+    Parameters
+    ----------
+    kind:
+        ``"command"`` or ``"webhook"``.
+    target:
+        The command line, or the webhook URL.
+    summary:
+        What was detected: ``status``, ``message``, ``drifted_columns``, ``report``...
+    webhook_format, token_env, ref:
+        For webhooks: the body's shape, the variable holding the token, the git ref to run on.
+    """
+
+    kind: Literal["command", "webhook"]
+    target: str
+    summary: Mapping[str, Any]
+    webhook_format: WebhookFormat = "generic"
+    token_env: str | None = None
+    ref: str = "main"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created: str = field(
+        default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    )
+    attempts: int = 0
+    last_error: str = ""
+
+    @property
+    def describe(self) -> str:
+        return f"command {self.target!r}" if self.kind == "command" else f"webhook {self.target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trigger:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+
+def deliver(
+    trigger: Trigger,
+    *,
+    retries: int = 4,
+    timeout_s: float = 10.0,
+    backoff_s: float = 1.0,
+    command_timeout_s: float | None = None,
+    log: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Deliver *trigger* once (a command) or with retries (a webhook); raise TriggerError."""
+    if trigger.kind == "command":
+        run_command(trigger, timeout_s=command_timeout_s, log=log)
+        return
+    url, body, headers = webhook_request(trigger)
+    post_json(
+        url,
+        body,
+        headers,
+        retries=retries,
+        timeout_s=timeout_s,
+        backoff_s=backoff_s,
+        log=log,
+        sleep=sleep,
+    )
+
+
+def run_command(
+    trigger: Trigger, *, timeout_s: float | None = None, log: Callable[[str], None] = print
+) -> None:
+    """Run the trigger's command (no shell) with the drift summary in ``MLOPS_DRIFT_*``."""
+    try:
+        argv = shlex.split(trigger.target)
+    except ValueError as exc:
+        raise ConfigError(f"--on-drift-run {trigger.target!r}: cannot split it: {exc}") from None
+    if not argv:
+        raise ConfigError("--on-drift-run: the command is empty")
+    summary = trigger.summary
+    env = {
+        **os.environ,
+        "MLOPS_DRIFT_STATUS": str(summary.get("status", "")),
+        "MLOPS_DRIFT_MESSAGE": str(summary.get("message", "")),
+        "MLOPS_DRIFT_COLUMNS": ",".join(str(c) for c in summary.get("drifted_columns", ())),
+        "MLOPS_DRIFT_REPORT": str(summary.get("report") or ""),
+        "MLOPS_TRIGGER_ID": trigger.id,
+    }
+    log(f"monitor: running {argv[0]} (trigger {trigger.id[:8]})")
+    try:
+        done = subprocess.run(argv, env=env, timeout=timeout_s, check=False)
+    except FileNotFoundError:
+        raise TriggerError(f"--on-drift-run: the command {argv[0]!r} was not found") from None
+    except PermissionError:
+        raise TriggerError(f"--on-drift-run: {argv[0]!r} is not executable") from None
+    except subprocess.TimeoutExpired:
+        raise TriggerError(
+            f"--on-drift-run {trigger.target!r} did not finish within {timeout_s:g} s"
+        ) from None
+    if done.returncode != 0:
+        raise TriggerError(
+            f"--on-drift-run {trigger.target!r} exited with status {done.returncode}"
+        )
+
+
+def webhook_request(trigger: Trigger) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The URL, JSON body and headers of a webhook trigger in its format.
+
+    ``generic``: the drift summary as JSON (with ``id`` for de-duplication). ``github``: a
+    ``workflow_dispatch`` body ``{"ref"}`` for ``.../actions/workflows/<file>/dispatches``, with
+    ``Authorization: Bearer`` from *token_env*. ``gitlab``: a pipeline-trigger body ``{"token",
+    "ref", "variables": {"MLOPS_RETRAIN": "1", ...}}`` for ``.../projects/<id>/trigger/pipeline``.
+    """
+    token = None
+    if trigger.token_env:
+        token = os.environ.get(trigger.token_env)
+        if not token:
+            raise TriggerError(
+                f"--webhook-token-env: the environment variable {trigger.token_env!r} is not set"
+            )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "pytest-mlops-monitor",
+        "X-Pytest-Mlops-Trigger": trigger.id,
+    }
+    summary = dict(trigger.summary)
+    body: dict[str, Any]
+    if trigger.webhook_format == "github":
+        body = {"ref": trigger.ref}
+        headers["Accept"] = "application/vnd.github+json"
+    elif trigger.webhook_format == "gitlab":
+        body = {
+            "ref": trigger.ref,
+            "variables": {
+                "MLOPS_RETRAIN": "1",
+                "MLOPS_DRIFT_SUMMARY": str(summary.get("message", ""))[:1000],
+                "MLOPS_TRIGGER_ID": trigger.id,
+            },
+        }
+        if token:
+            body["token"] = token
+            token = None
+    else:
+        body = {
+            "event": "pytest-mlops.drift",
+            "id": trigger.id,
+            "created": trigger.created,
+            **summary,
+        }
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return trigger.target, body, headers
+
+
+def post_json(
+    url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    *,
+    retries: int = 4,
+    timeout_s: float = 10.0,
+    backoff_s: float = 1.0,
+    log: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """POST *body* as JSON; retry failures and timeouts with exponential backoff.
+
+    A 2xx answer is success. Timeouts, connection errors and 408/425/429/5xx are retried
+    *retries* times, waiting ``backoff_s * 2**k`` (at most 60 s, or the server's ``Retry-After``
+    when shorter than that). Other 4xx answers are not retried: the request itself is wrong.
+
+    Returns
+    -------
+    int
+        The HTTP status of the successful answer.
+
+    Raises
+    ------
+    TriggerError
+        After the last attempt, naming the URL, the attempts and the last error.
+    """
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--on-drift-webhook: {url!r} is not an http(s) URL")
+    data = json.dumps(body).encode("utf-8")
+    attempts = retries + 1
+    last = ""
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
+        wait = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(300).decode("utf-8", errors="replace").strip()
+            last = f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
+            if exc.code not in RETRY_STATUSES:
+                raise TriggerError(
+                    f"POST {url} was refused: {last} (not retried: fix the URL, token or body)"
+                ) from None
+            wait = _retry_after(exc.headers.get("Retry-After"), wait)
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            last = "timed out" if isinstance(reason, TimeoutError) else f"{reason}"
+            if "timed out" in last:
+                last = f"timed out after {timeout_s:g} s"
+        if attempt < attempts:
+            log(
+                f"monitor: POST {url} attempt {attempt}/{attempts} failed ({last}); retry in {wait:g} s"
+            )
+            sleep(wait)
+    raise TriggerError(f"POST {url} failed after {attempts} attempts; last error: {last}")
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    try:
+        value = float(header) if header is not None else default
+    except ValueError:
+        return default
+    return min(max(value, 0.0), MAX_BACKOFF_S)
+
+
+# --- pending triggers ----------------------------------------------------------------------------
+
+
+class PendingStore:
+    """Triggers not yet delivered, in ``<state>/pending-triggers.json`` (written atomically)."""
+
+    FILE = "pending-triggers.json"
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.path = Path(state_dir) / self.FILE
+
+    def load(self) -> list[Trigger]:
+        """The pending triggers, oldest first; a corrupt file is an error naming it."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise MlopsError(
+                f"cannot read the pending triggers {str(self.path)!r}: {exc}"
+            ) from None
+        try:
+            data = json.loads(text)
+            return [Trigger.from_dict(t) for t in data["triggers"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise MlopsError(
+                f"the pending-trigger file {str(self.path)!r} is corrupt ({exc}); fix or delete it "
+                "(it lists retraining triggers not yet delivered)"
+            ) from None
+
+    def save(self, triggers: list[Trigger]) -> None:
+        """Replace the pending list (an empty list removes the file)."""
+        if not triggers:
+            self.path.unlink(missing_ok=True)
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=self.FILE, suffix=".tmp", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(
+                    {"version": 1, "triggers": [t.to_dict() for t in triggers]}, handle, indent=2
+                )
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise TriggerError(
+                f"cannot write the pending triggers {str(self.path)!r}: {exc.strerror or exc}"
+            ) from None
+
+
+def failed(trigger: Trigger, error: str) -> Trigger:
+    """The trigger with one more failed attempt recorded."""
+    return replace(trigger, attempts=trigger.attempts + 1, last_error=error)
