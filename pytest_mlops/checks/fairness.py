@@ -405,47 +405,71 @@ def _groupings(data: Dataset, columns: tuple[str, ...], intersectional: bool) ->
 
 
 def _frame_stats(out: _Outcomes, grouping: _Grouping, extra: str | None) -> dict[str, np.ndarray]:
-    """Per-group values by fairlearn's MetricFrame; TPR/FPR undefined without positives/negatives."""
+    """Per-group values by fairlearn's MetricFrame; TPR/FPR undefined without positives/negatives.
+
+    The rates depend on the rows only through the (group, label, decision) cells, so the frame
+    runs on those cells weighted by their counts: the same values as on the rows (integer sums,
+    one division), without fairlearn's per-row overhead. A metric by name runs on the rows.
+    """
     import numpy as np
-    import pandas as pd
-    from fairlearn.metrics import (
-        MetricFrame,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
+    from fairlearn.metrics import false_positive_rate, selection_rate, true_positive_rate
     from sklearn.metrics import accuracy_score
 
-    metrics: dict[str, Callable[..., float]] = {
+    groups = len(grouping.names)
+    counts = np.bincount(grouping.codes * 4 + out.y * 2 + out.pred, minlength=4 * groups)
+    cells = np.flatnonzero(counts)
+    rates = {
         "selection_rate": selection_rate,
         "tpr": true_positive_rate,
         "fpr": false_positive_rate,
         "accuracy": accuracy_score,
     }
-    params: dict[str, dict[str, Any]] = {}
+    weights = counts[cells].astype(np.float64)
+    stats = _metric_frame(
+        rates,
+        (cells // 2) % 2,
+        cells % 2,
+        cells // 4,
+        groups,
+        {name: {"sample_weight": weights} for name in rates},
+    )
     if extra is not None:
-        metrics[extra] = _safe_metric(extra)
+        params = {}
         if get_metric(extra).needs == "proba":
             assert out.proba is not None
-            params[extra] = {"scores": out.proba[:, 1]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame = MetricFrame(
-            metrics=metrics,
-            y_true=out.y,
-            y_pred=out.pred,
-            sensitive_features=pd.Series(grouping.codes, name="group"),
-            sample_params=params or None,
-        )
-    by_group = frame.by_group.reindex(range(len(grouping.names)))
-    stats: dict[str, np.ndarray] = {
-        name: np.array(by_group[name], dtype=np.float64) for name in metrics
-    }
-    positives = np.bincount(grouping.codes, weights=out.y, minlength=len(grouping.names))
+            params = {extra: {"scores": out.proba[:, 1]}}
+        named = {extra: _safe_metric(extra)}
+        stats |= _metric_frame(named, out.y, out.pred, grouping.codes, groups, params)
+    positives = np.bincount(grouping.codes, weights=out.y, minlength=groups)
     stats["tpr"][positives == 0] = np.nan
     stats["fpr"][positives == grouping.sizes] = np.nan
     stats["positives"] = positives
     return stats
+
+
+def _metric_frame(
+    metrics: Mapping[str, Callable[..., float]],
+    y: np.ndarray,
+    pred: np.ndarray,
+    codes: np.ndarray,
+    groups: int,
+    params: Mapping[str, Mapping[str, Any]],
+) -> dict[str, np.ndarray]:
+    import numpy as np
+    import pandas as pd
+    from fairlearn.metrics import MetricFrame
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = MetricFrame(
+            metrics=dict(metrics),
+            y_true=y,
+            y_pred=pred,
+            sensitive_features=pd.Series(codes, name="group"),
+            sample_params={k: dict(v) for k, v in params.items()} or None,
+        )
+    by_group = frame.by_group.reindex(range(groups))
+    return {name: np.array(by_group[name], dtype=np.float64) for name in metrics}
 
 
 def _safe_metric(name: str) -> Callable[..., float]:
