@@ -87,7 +87,9 @@ def test_a_loss_is_gated_on_its_upper_end(model, data):
     result = check_accuracy(model, data, metric="log_loss", max=0.5, on="upper")
     assert result.passed and result.op == "<="
     assert result.value == result.metrics["log_loss_ci_high"]
-    assert check_accuracy(model, data, metric="log_loss", max=result.value - 0.001, on="upper").failed
+    assert check_accuracy(
+        model, data, metric="log_loss", max=result.value - 0.001, on="upper"
+    ).failed
 
 
 def test_per_slice_metrics_equal_sklearn_on_the_slice(model, data, credit_pipeline):

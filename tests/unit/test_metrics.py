@@ -68,7 +68,9 @@ def test_binary_metric_equals_sklearn(binary, name):
     y, pred, proba, classes = binary
     metric = get_metric(name)
     expected = SKLEARN_BINARY[name](y, pred, proba)
-    assert score(metric, y, _outputs(name, pred, proba), classes) == pytest.approx(expected, abs=1e-12)
+    assert score(metric, y, _outputs(name, pred, proba), classes) == pytest.approx(
+        expected, abs=1e-12
+    )
     on_all = resampled(metric, y, _outputs(name, pred, proba), classes)(np.ones((1, len(y))))
     assert on_all[0] == pytest.approx(expected, abs=1e-12)
 
@@ -88,7 +90,9 @@ def test_resampled_binary_metric_equals_sklearn_on_the_resampled_rows(binary, na
 MULTICLASS = {
     "accuracy": lambda y, pred, p, c: skm.accuracy_score(y, pred),
     "balanced_accuracy": lambda y, pred, p, c: skm.balanced_accuracy_score(y, pred),
-    "precision": lambda y, pred, p, c: skm.precision_score(y, pred, average="macro", zero_division=0),
+    "precision": lambda y, pred, p, c: skm.precision_score(
+        y, pred, average="macro", zero_division=0
+    ),
     "recall": lambda y, pred, p, c: skm.recall_score(y, pred, average="macro", zero_division=0),
     "f1": lambda y, pred, p, c: skm.f1_score(y, pred, average="macro", zero_division=0),
     "roc_auc": lambda y, pred, p, c: skm.roc_auc_score(y, p, multi_class="ovr", labels=c),
