@@ -175,7 +175,7 @@ def test_slice_on_a_missing_column_suggests_one(data):
 
 
 def test_slice_by_a_column_with_too_many_values(data):
-    with pytest.raises(CheckError, match="distinct values.*declare ranges as slices"):
+    with pytest.raises(CheckError, match=r"distinct values.*declare ranges as slices"):
         slice_rows(data, slice_by="capital_gain")
 
 
@@ -203,7 +203,7 @@ def test_single_class_target_for_roc_auc(model, data):
 
 
 def test_contradictory_settings(model, data):
-    with pytest.raises(CheckError, match="min .* is greater than max"):
+    with pytest.raises(CheckError, match=r"min .* is greater than max"):
         check_accuracy(model, data, min=0.9, max=0.8)
     with pytest.raises(CheckError, match="on = 'lower' needs a confidence interval"):
         check_accuracy(model, data, min=0.5, on="lower", n_resamples=0)

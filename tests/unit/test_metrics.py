@@ -164,7 +164,7 @@ def test_ece_of_a_perfectly_calibrated_and_a_miscalibrated_model():
 
 
 def test_multiclass_ece_uses_the_top_class(multiclass):
-    y, pred, proba, classes = multiclass
+    y, _, proba, classes = multiclass
     confidence = proba.max(axis=1)
     correct = classes[proba.argmax(axis=1)] == y
     bins = np.searchsorted(np.linspace(0, 1, 11)[1:-1], confidence)
