@@ -241,6 +241,21 @@ def test_offline_reports_throughput(rows):
     assert report.scenario == "offline"
 
 
+def test_iobinding_run_gives_the_session_outputs(rows):
+    # the CUDA path binds inputs and outputs on the device; the same binding code runs on "cpu"
+    import onnxruntime as ort
+
+    from pytest_mlops.checks.latency._backends import bound_run
+
+    session = ort.InferenceSession(
+        tiny_onnx().SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    run = bound_run(session, {"x": rows[:8]}, "cpu", 0)
+    run()
+    (bound,) = run.outputs()
+    np.testing.assert_array_equal(bound, session.run(None, {"x": rows[:8]})[0])
+
+
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
 @pytest.mark.parametrize("graphs", [False, True])
 def test_torch_cuda_uses_cuda_events(rows, graphs):
