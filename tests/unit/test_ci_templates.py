@@ -1,0 +1,202 @@
+"""The CI templates: written by init-ci, validated by actionlint and the published JSON schemas."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_mlops.ci import TEMPLATES, init_ci, template_files
+from pytest_mlops.cli import main
+from pytest_mlops.errors import MlopsError
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is needed to validate the CI templates: pip install -e '.[dev]'")
+        pytest.skip(f"{name} is not installed (pip install -e '.[dev]')")
+    return found
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _actionlint(repo: Path) -> subprocess.CompletedProcess[str]:
+    actionlint = _tool("actionlint")
+    if not (repo / ".git").exists():
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return _run(actionlint, "-no-color", cwd=repo)
+
+
+def _schema(schema: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    return _run(_tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files))
+
+
+@pytest.fixture
+def github_repo(tmp_path: Path) -> Path:
+    init_ci("github", tmp_path)
+    return tmp_path
+
+
+def test_packaged_templates_are_the_ones_in_ci_templates():
+    for platform, mapping in TEMPLATES.items():
+        files = template_files(platform)
+        for source, target in mapping.items():
+            assert files[target] == (ROOT / "ci-templates" / source).read_text(encoding="utf-8")
+
+
+def test_github_templates_pass_actionlint(github_repo):
+    done = _actionlint(github_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(github_repo):
+    gates = github_repo / ".github" / "workflows" / "mlops-gates.yml"
+    gates.write_text(gates.read_text().replace("needs: drift\n", "needs: drfit\n", 1))
+    done = _actionlint(github_repo)
+    assert done.returncode == 1
+    assert "drfit" in done.stdout
+
+
+def test_github_templates_match_the_published_schemas(github_repo):
+    workflows = sorted((github_repo / ".github" / "workflows").glob("*.yml"))
+    assert len(workflows) == 3
+    done = _schema("vendor.github-workflows", *workflows)
+    assert done.returncode == 0, done.stdout + done.stderr
+    action = github_repo / ".github" / "actions" / "mlops-setup" / "action.yml"
+    done = _schema("vendor.github-actions", action)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_gitlab_template_matches_the_published_schema(tmp_path):
+    (written,) = init_ci("gitlab", tmp_path)
+    assert written == tmp_path / ".gitlab-ci.yml"
+    done = _schema("vendor.gitlab-ci", written)
+    assert done.returncode == 0, done.stdout + done.stderr
+    written.write_text(written.read_text().replace("when: manual", "when: sometimes"))
+    broken = _schema("vendor.gitlab-ci", written)
+    assert broken.returncode == 1, "the schema check must catch an invalid 'when'"
+
+
+def _github(repo: Path, name: str) -> dict:
+    return yaml.safe_load((repo / ".github" / "workflows" / name).read_text())
+
+
+def _runs(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_github_pipeline_stages_order_markers_and_approval(github_repo):
+    gates = _github(github_repo, "mlops-gates.yml")
+    assert "workflow_call" in gates[True]  # YAML 1.1 reads the key `on` as True
+    jobs = gates["jobs"]
+    chain = [
+        ("quality", "data"),
+        ("fairness", "quality"),
+        ("drift", "fairness"),
+        ("latency", "drift"),
+        ("latency-gpu", "drift"),
+        ("staging", "package"),
+        ("production", "staging"),
+    ]
+    for job, needs in chain:
+        assert jobs[job]["needs"] == needs, job
+    for job, marker in [
+        ("data", "-m data"),
+        ("quality", "-m accuracy"),
+        ("fairness", "-m fairness"),
+        ("drift", "-m drift"),
+        ("latency", '-m "latency and not gpu"'),
+        ("latency-gpu", '-m "latency and gpu" --mlops-require-gpu'),
+    ]:
+        assert marker in _runs(jobs[job]), job
+        assert "|| test $? -eq 5" in _runs(jobs[job]), job
+    assert jobs["latency-gpu"]["if"] == "${{ inputs.gpu-runner != '' }}"
+    assert jobs["latency-gpu"]["runs-on"] == "${{ inputs.gpu-runner }}"
+    assert jobs["production"]["environment"] == "production"
+    assert "GITHUB_STEP_SUMMARY" in _runs(jobs["report"])
+    comment = next(
+        s for s in jobs["report"]["steps"] if s.get("uses", "").startswith("actions/github-script")
+    )
+    assert "<!-- pytest-mlops-report -->" in comment["with"]["script"]
+    assert "pytest-mlops report" in _runs(jobs["report"])
+    caller = _github(github_repo, "mlops.yml")
+    assert caller["jobs"]["gates"]["uses"] == "./.github/workflows/mlops-gates.yml"
+    monitor = _github(github_repo, "mlops-monitor.yml")
+    assert monitor[True]["schedule"][0]["cron"]
+    assert "pytest-mlops monitor" in _runs(monitor["jobs"]["monitor"])
+    setup = yaml.safe_load((github_repo / ".github/actions/mlops-setup/action.yml").read_text())
+    assert any(s.get("uses", "").startswith("actions/cache") for s in setup["runs"]["steps"])
+
+
+def test_gitlab_pipeline_stages_rules_and_manual_production(tmp_path):
+    (path,) = init_ci("gitlab", tmp_path)
+    ci = yaml.safe_load(path.read_text())
+    assert ci["stages"][:9] == [
+        "data",
+        "quality",
+        "fairness",
+        "drift",
+        "latency",
+        "report",
+        "package",
+        "staging",
+        "production",
+    ]
+    rules = [r["if"] for r in ci["workflow"]["rules"]]
+    assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in rules
+    for job, marker in [
+        ("data", "data"),
+        ("quality", "accuracy"),
+        ("fairness", "fairness"),
+        ("drift", "drift"),
+        ("latency-cpu", "latency and not gpu"),
+        ("latency-gpu", "latency and gpu"),
+    ]:
+        assert ci[job]["variables"]["MLOPS_MARKER"] == marker
+        assert ci[job]["extends"] == ".mlops-stage"
+    assert ci["latency-gpu"]["tags"] == ["$MLOPS_GPU_TAG"]
+    production_rule = ci["production"]["rules"][-1]
+    assert production_rule["when"] == "manual" and production_rule["allow_failure"] is False
+    assert ci["production"]["environment"]["name"] == "production"
+    assert ".venv/" in ci[".mlops-venv"]["cache"]["paths"]
+    report = "\n".join(ci["mlops-report"]["script"])
+    assert "merge_requests" in report and "/notes" in report and "MLOPS_NOTES_TOKEN" in report
+    assert ci["monitor"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert "pytest-mlops monitor" in ci["monitor"]["script"][0]
+
+
+def test_init_ci_refuses_to_overwrite_and_names_the_file(tmp_path, capsys):
+    target = tmp_path / ".gitlab-ci.yml"
+    target.write_text("stages: [mine]\n")
+    assert main(["init-ci", "gitlab", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{str(target)!r} already exists: not overwritten (pass --force" in err
+    assert target.read_text() == "stages: [mine]\n"
+    assert main(["init-ci", "gitlab", "--dir", str(tmp_path), "--force"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert target.read_text().startswith("# Model gates on GitLab CI")
+
+
+def test_init_ci_writes_nothing_when_one_file_exists(tmp_path):
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "mlops.yml").write_text("mine")
+    with pytest.raises(MlopsError, match=r"mlops\.yml' already exists"):
+        init_ci("github", tmp_path)
+    assert not (tmp_path / ".github" / "workflows" / "mlops-gates.yml").exists()
+
+
+def test_init_ci_unknown_platform_suggests_the_right_one(tmp_path):
+    with pytest.raises(MlopsError, match="unknown CI platform 'gitlabb' - did you mean 'gitlab'"):
+        init_ci("gitlabb", tmp_path)
