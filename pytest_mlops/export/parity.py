@@ -302,6 +302,7 @@ class Outputs:
 
     labels: np.ndarray
     proba: np.ndarray | None
+    logits: np.ndarray | None = None
 
 
 def detect_profile(native: Any, onnx_model: Any = None) -> Profile:
@@ -406,7 +407,9 @@ def _native_outputs(model: Model, frame: Any) -> Outputs:
 
     labels = np.asarray(model.predict(frame))
     proba = np.asarray(model.predict_proba(frame), dtype=np.float64) if model.has_proba else None
-    return Outputs(labels, proba)
+    raw = getattr(model, "raw", None)  # a network's own outputs (TorchModel)
+    logits = np.asarray(raw(frame), dtype=np.float64) if raw and model.has_proba else None
+    return Outputs(labels, proba, logits)
 
 
 def _run_batched(model: OnnxModel, feeds: Mapping[str, Any], size: int, count: int) -> Outputs:
@@ -414,6 +417,8 @@ def _run_batched(model: OnnxModel, feeds: Mapping[str, Any], size: int, count: i
 
     labels: list[np.ndarray] = []
     probas: list[np.ndarray] = []
+    raws: list[np.ndarray] = []
+    single = len(model.session.get_outputs()) == 1
     for start in range(0, count, size):
         chunk = {k: v[start : min(start + size, count)] for k, v in feeds.items()}
         outputs = model._call("session.run", lambda c=chunk: model.session.run(None, c), size)  # type: ignore[misc]
@@ -421,7 +426,13 @@ def _run_batched(model: OnnxModel, feeds: Mapping[str, Any], size: int, count: i
         labels.append(np.asarray(lab).reshape(len(lab), *np.asarray(lab).shape[1:]))
         if proba is not None:
             probas.append(np.asarray(proba, dtype=np.float64))
-    return Outputs(np.concatenate(labels), np.concatenate(probas) if probas else None)
+        if single and model.output == "logits":
+            raws.append(np.asarray(outputs[0], dtype=np.float64))
+    return Outputs(
+        np.concatenate(labels),
+        np.concatenate(probas) if probas else None,
+        np.concatenate(raws) if raws else None,
+    )
 
 
 def _compare(
@@ -436,6 +447,8 @@ def _compare(
     pairs: list[tuple[str, np.ndarray, np.ndarray]] = []
     if reference.proba is not None and actual.proba is not None:
         pairs.append(("probabilities", reference.proba[:count], actual.proba))
+    if reference.logits is not None and actual.logits is not None:
+        pairs.append(("logits", reference.logits[:count], actual.logits))
     if numeric:
         pairs.append(("values", native_labels.astype(np.float64), actual.labels.astype(np.float64)))
     for output, want, got in pairs:
@@ -595,7 +608,7 @@ def _verdict(
         )
     summary = ", ".join(
         f"max |diff| {out} {format_value(metrics[f'max_abs_diff_{out}'])}"
-        for out in ("probabilities", "values")
+        for out in ("logits", "probabilities", "values")
         if f"max_abs_diff_{out}" in metrics
     )
     if "label_agreement" in metrics:

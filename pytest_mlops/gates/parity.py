@@ -36,14 +36,14 @@ def run_parity(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
                 "'package.module:factory' (the model it was exported from) to check their parity"
             )
         native, onnx_model = ctx.load_model(params["native"]), configured
-        return _check(check_parity, native, onnx_model, data, params, ctx.seed)
+        return _check(check_parity, native, onnx_model, data, params, ctx)
     native = configured if params["native"] is None else ctx.load_model(params["native"])
     with tempfile.TemporaryDirectory(prefix="pytest-mlops-parity-") as tmp:
         target = (
             ctx.config.resolve_path(params["path"]) if params["path"] else Path(tmp) / "model.onnx"
         )
         exported = _export(native, data.X.head(SAMPLE_ROWS), target, params)
-        return _check(check_parity, native, exported, data, params, ctx.seed)
+        return _check(check_parity, native, exported, data, params, ctx)
 
 
 def _export(native: Any, sample: Any, target: Path, params: Mapping[str, Any]) -> Any:
@@ -53,8 +53,14 @@ def _export(native: Any, sample: Any, target: Path, params: Mapping[str, Any]) -
 
 
 def _check(
-    check: Any, native: Any, onnx_model: Any, data: Any, params: Mapping[str, Any], seed: int
+    check: Any,
+    native: Any,
+    onnx_model: Any,
+    data: Any,
+    params: Mapping[str, Any],
+    ctx: GateContext,
 ) -> CheckResult:
+    schema = ctx.config.resolve_path(params["schema"]) if params["schema"] else None
     result: CheckResult = check(
         native,
         onnx_model,
@@ -69,7 +75,8 @@ def _check(
         metric=params["metric"],
         profile=params["profile"],
         random_rows=params["random_rows"],
-        seed=seed,
+        schema=schema,
+        seed=ctx.seed,
         name=params["name"],
     )
     return result
@@ -141,6 +148,7 @@ register(
                 default=50,
                 minimum=0,
             ),
+            Param("schema", "str", "schema file the random rows satisfy (default: inferred)"),
             Param("max_rows", "int", "compare on at most this many rows", minimum=1),
         ),
         run=run_parity,

@@ -69,6 +69,8 @@ class TorchModel(BaseModel):
         import torch
 
         array = numeric_matrix(X, "float32", self.describe())
+        if not array.flags.writeable:  # pandas' copy-on-write arrays; torch wants writable memory
+            array = array.copy()
 
         def run() -> np.ndarray:
             self.module.eval()
