@@ -221,6 +221,11 @@ class LocalRegistry:
             db = sqlite3.connect(path, timeout=60, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.DatabaseError as exc:
+            raise DeployError(
+                f"the registry database {str(path)!r} is unreadable or corrupt: {exc}; restore "
+                "it from a backup (the artifacts under blobs/ are intact and content-addressed)"
+            ) from None
         except sqlite3.Error as exc:
             raise DeployError(f"cannot open the registry database {str(path)!r}: {exc}") from None
         try:

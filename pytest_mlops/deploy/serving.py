@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "build_server",
     "main",
     "run_server",
+    "serve_in_thread",
 ]
 
 # ONNX Runtime element types <-> Open Inference Protocol datatypes <-> NumPy dtypes
@@ -915,6 +917,48 @@ async def _serve(options: ServingOptions, announce: Callable[[str], None]) -> No
     async with server:
         await stop
     app.close()
+
+
+@contextlib.contextmanager
+def serve_in_thread(options: ServingOptions) -> Iterator[tuple[str, App]]:
+    """Run the server on its own event loop in a daemon thread; yield ``(base_url, app)``.
+
+    For tests and benchmarks in one process; production runs :func:`main` in its own process.
+    """
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    state: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            server, app = loop.run_until_complete(build_server(options))
+        except BaseException as exc:
+            state["error"] = exc
+            started.set()
+            return
+        host, port = server.sockets[0].getsockname()[:2]
+        state.update(url=f"http://{host}:{port}", app=app)
+        started.set()
+        loop.run_forever()
+        server.close()
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        app.close()
+        loop.close()
+
+    thread = threading.Thread(target=run, name="mlops-serving", daemon=True)
+    thread.start()
+    started.wait(60)
+    if "error" in state:
+        raise state["error"]
+    try:
+        yield state["url"], state["app"]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
 
 
 def run_server(options: ServingOptions, announce: Callable[[str], None] | None = None) -> None:

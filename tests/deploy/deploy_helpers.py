@@ -1,0 +1,49 @@
+"""Helpers of the deploy tests: a tiny project's config, reports and bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_mlops.config import ProjectConfig, load_config
+from pytest_mlops.deploy.bundle import Bundle, build_bundle
+from pytest_mlops.report.json import ReportEntry, build_report, write_report
+from pytest_mlops.results import CheckResult
+
+FEATURES = ["a", "b", "c", "d"]
+
+CONFIG = """\
+model = "model.onnx"
+reference = "data.csv"
+current = "data.csv"
+target = "y"
+
+[gates]
+accuracy = { metric = "roc_auc", min = 0.9 }
+
+[deploy]
+name = "tiny"
+registry = "registry"
+smoke_rows = 8
+"""
+
+
+def write_report_file(path: Path, *, passed: bool = True, value: float = 0.97) -> Path:
+    """A JSON report as --mlops-report writes it, with one accuracy result."""
+    result = CheckResult.threshold(
+        name="accuracy", kind="accuracy", metric="roc_auc", value=value if passed else 0.5, min=0.9
+    )
+    entry = ReportEntry(
+        nodeid="mlops.toml::accuracy", outcome="passed" if passed else "failed", result=result
+    )
+    write_report(path, build_report([entry], exitstatus=0 if passed else 1))
+    return path
+
+
+def project_config(root: Path) -> ProjectConfig:
+    return load_config(root / "mlops.toml")
+
+
+def fresh_bundle(root: Path, n: int) -> Bundle:
+    """Package the project at *root* as candidate *n* (its own report, so its own digest)."""
+    report = write_report_file(root / f"report-{n}.json", value=0.95 + n / 1000)
+    return build_bundle(project_config(root), root / "build" / f"bundle-{n}", report=report)
