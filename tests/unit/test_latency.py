@@ -220,6 +220,16 @@ def test_torch_cpu_restores_the_module_and_threads(rows):
     assert report.timer == "perf_counter_ns"
 
 
+def test_torch_image_model_takes_4d_batches():
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    images = np.random.default_rng(0).normal(size=(4, 3, 8, 8)).astype(np.float32)
+    net(torch.from_numpy(images))  # materialise the lazy layer
+    report = measure_latency(net, images, batch_sizes=[2], **FAST)
+    assert report[2].n >= FAST["min_runs"]
+
+
 def test_server_latency_counts_queueing():
     def service(X):
         time.sleep(0.002)

@@ -194,12 +194,14 @@ def check_width(model: Model, width: int | None, ndim: int) -> None:
         return
     spec = signature.inputs[0]
     expected = spec.shape[1] if len(spec.shape) > 1 else None
+    if not isinstance(expected, int):  # width unknown (e.g. a convolutional network): no check
+        return
     if ndim != 2 and len(spec.shape) == 2:
         raise DataError(
             f"{describe(model)} input {spec.name!r} takes a 2-D batch {list(spec.shape)}, "
             f"the sample has {ndim} dimensions"
         )
-    if isinstance(expected, int) and width is not None and width != expected:
+    if width is not None and width != expected:
         raise DataError(
             f"{describe(model)} input {spec.name!r} takes {expected} features per row "
             f"({spec.dtype}{list(spec.shape)}), the sample has {width}"
