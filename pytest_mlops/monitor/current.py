@@ -13,7 +13,13 @@ from pytest_mlops.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LOG_SUFFIXES", "read_current", "read_prediction_log", "rows_of_record"]
+__all__ = [
+    "LOG_SUFFIXES",
+    "is_prediction_log",
+    "read_current",
+    "read_prediction_log",
+    "rows_of_record",
+]
 
 LOG_SUFFIXES = (".jsonl", ".ndjson", ".log")
 
@@ -31,13 +37,17 @@ def read_current(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"--current: the file {str(path)!r} does not exist")
-    suffixes = [s.lower() for s in path.suffixes]
-    if any(s in LOG_SUFFIXES for s in suffixes[-2:]):
+    if is_prediction_log(path):
         return read_prediction_log(path, encoding=encoding)
     frame = read_frame(path, encoding=encoding)
     if len(frame) == 0:
         raise DataError(f"--current: {str(path)!r} holds no row")
     return frame
+
+
+def is_prediction_log(path: str | Path) -> bool:
+    """Whether *path* names a JSON-lines prediction log (``.jsonl``, ``.ndjson``, ``.log``)."""
+    return any(s.lower() in LOG_SUFFIXES for s in Path(path).suffixes[-2:])
 
 
 def read_prediction_log(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.config import Param
-from pytest_mlops.errors import ConfigError, MlopsError, choices_text, did_you_mean
+from pytest_mlops.errors import ConfigError, DataError, MlopsError, choices_text, did_you_mean
 from pytest_mlops.monitor.triggers import (
     WEBHOOK_FORMATS,
     PendingStore,
@@ -101,7 +101,7 @@ class MonitorOutcome:
     errors: tuple[str, ...] = ()
 
 
-Comparer = Callable[["pd.DataFrame", MonitorOptions], CheckResult]
+Comparer = Callable[["pd.DataFrame | Path", MonitorOptions], CheckResult]
 
 
 def options_from_config(
@@ -132,12 +132,19 @@ def _resolve(base: Path, value: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def compare_with_profile(current: pd.DataFrame, options: MonitorOptions) -> CheckResult:
-    """The default comparer: ``DriftProfile.load(profile).compare(current, **drift)``."""
+def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) -> CheckResult:
+    """The default comparer: ``DriftProfile.load(profile).compare(current, **drift)``.
+
+    A data file is compared chunk by chunk (bounded memory); a prediction log's frame keeps the
+    profile's columns only (the log also holds outputs and metadata).
+    """
     from pytest_mlops.checks.drift import DriftProfile
 
     assert options.profile is not None
     profile = DriftProfile.load(options.profile)
+    if not isinstance(current, Path):
+        known = [c for c in current.columns if c in profile.columns]
+        current = current[known] if known else current
     return profile.compare(current, **dict(options.drift))
 
 
@@ -246,7 +253,7 @@ def _same_action(a: Trigger, b: Trigger) -> bool:
 
 
 def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
-    from pytest_mlops.monitor.current import read_current
+    from pytest_mlops.monitor.current import is_prediction_log, read_prediction_log
 
     if not options.profile:
         raise ConfigError(
@@ -258,8 +265,12 @@ def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
         )
     if not Path(options.profile).exists():
         raise ConfigError(f"--profile: the file {options.profile!r} does not exist")
-    frame = read_current(options.current, encoding=options.encoding)
-    return compare(frame, options)
+    current = Path(options.current)
+    if not current.exists():
+        raise DataError(f"--current: the file {options.current!r} does not exist")
+    if is_prediction_log(current):
+        return compare(read_prediction_log(current, encoding=options.encoding), options)
+    return compare(current, options)
 
 
 def _summary(options: MonitorOptions, result: CheckResult) -> dict[str, Any]:
