@@ -1,0 +1,236 @@
+"""The serving app: OIP v2 endpoints, validation, limits, metrics, prediction log, batching."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from pytest_mlops.deploy.client import http_call
+from pytest_mlops.deploy.serving import App, ServingOptions, openapi_document, serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def model_path(tiny_template: Path) -> Path:
+    return tiny_template / "model.onnx"
+
+
+@pytest.fixture(scope="module")
+def session(model_path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(model_path))
+
+
+@pytest.fixture(scope="module")
+def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, App]]:
+    log = tmp_path_factory.mktemp("serving") / "predictions.jsonl"
+    options = ServingOptions(
+        model=str(model_path),
+        name="tiny",
+        port=0,
+        max_body_bytes=64 * 1024,
+        prediction_log=str(log),
+    )
+    with serve_in_thread(options) as running:
+        yield running
+
+
+def rows(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, 4)).astype(np.float32)
+
+
+def infer_body(session: ort.InferenceSession, X: np.ndarray) -> dict[str, Any]:
+    name = session.get_inputs()[0].name
+    return {
+        "inputs": [
+            {"name": name, "shape": list(X.shape), "datatype": "FP32", "data": X.ravel().tolist()}
+        ]
+    }
+
+
+def test_health_and_metadata(server: tuple[str, App], session: ort.InferenceSession) -> None:
+    url, _ = server
+    assert http_call(url + "/v2/health/live").status == 200
+    assert http_call(url + "/v2/health/ready").status == 200
+    meta = http_call(url + "/v2/models/tiny").json()
+    assert meta["name"] == "tiny" and meta["platform"] == "onnxruntime"
+    assert [i["name"] for i in meta["inputs"]] == [i.name for i in session.get_inputs()]
+    assert meta["inputs"][0] == {
+        "name": session.get_inputs()[0].name,
+        "datatype": "FP32",
+        "shape": [-1, 4],
+    }
+    assert http_call(url + "/v2/models/tiny/versions/1/ready").status == 200
+
+
+def test_predictions_match_onnxruntime_in_process(
+    server: tuple[str, App], session: ort.InferenceSession
+) -> None:
+    url, _ = server
+    X = rows(37)
+    answer = http_call(
+        url + "/v2/models/tiny/infer", "POST", {"id": "r1", **infer_body(session, X)}
+    )
+    assert answer.status == 200, answer.body
+    payload = answer.json()
+    assert payload["id"] == "r1" and payload["model_name"] == "tiny"
+    expected = session.run(None, {session.get_inputs()[0].name: X})
+    outputs = {o["name"]: o for o in payload["outputs"]}
+    for spec, want in zip(session.get_outputs(), expected, strict=True):
+        got = outputs[spec.name]
+        assert got["shape"] == list(np.asarray(want).shape)
+        np.testing.assert_allclose(np.asarray(got["data"]).reshape(got["shape"]), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda b: b["inputs"][0].update(name="x9"),
+            r"unknown input 'x9'; the model takes \['.+'\]",
+        ),
+        (
+            lambda b: b["inputs"][0].update(datatype="INT64"),
+            r"must have datatype 'FP32', got 'INT64'",
+        ),
+        (lambda b: b["inputs"][0].update(shape=[2, 3]), r"must have shape \[-1, 4\], got \[2, 3\]"),
+        (lambda b: b["inputs"][0].update(shape=[3, 4]), r"shape \[3, 4\] needs 12 values, got 8"),
+        (lambda b: b["inputs"][0]["data"].__setitem__(0, "x"), r"'data' must hold numbers"),
+        (lambda b: b.update(inputs=[]), r"non-empty 'inputs' list"),
+        (lambda b: b.update(outputs=[{"name": "nope"}]), r"'outputs' must be a list"),
+    ],
+)
+def test_bad_requests_get_a_400_naming_the_problem(
+    server: tuple[str, App], session: ort.InferenceSession, mutate: Any, message: str
+) -> None:
+    url, _ = server
+    body = infer_body(session, rows(2))
+    mutate(body)
+    answer = http_call(url + "/v2/models/tiny/infer", "POST", body)
+    assert answer.status == 400
+    assert re.search(message, answer.json()["error"]), answer.json()
+
+
+def test_invalid_json_unknown_model_and_routes(server: tuple[str, App]) -> None:
+    url, _ = server
+    answer = http_call(url + "/v2/models/tiny/infer", "POST", b"{not json")
+    assert answer.status == 400 and "not valid JSON" in answer.json()["error"]
+    assert http_call(url + "/v2/models/other/infer", "POST", {}).status == 404
+    assert http_call(url + "/v2/models/tiny/infer").status == 405
+    assert http_call(url + "/nowhere").status == 404
+
+
+def test_request_size_limit_is_a_413(
+    server: tuple[str, App], session: ort.InferenceSession
+) -> None:
+    url, _ = server
+    answer = http_call(url + "/v2/models/tiny/infer", "POST", infer_body(session, rows(3000)))
+    assert answer.status == 413
+    assert "limit is 65536" in answer.json()["error"]
+    assert http_call(url + "/v2/health/live").status == 200  # the server lives on
+
+
+def test_metrics_count_requests_and_predictions(
+    model_path: Path, session: ort.InferenceSession
+) -> None:
+    options = ServingOptions(model=str(model_path), name="tiny", port=0)
+    X = rows(50, seed=3)
+    with serve_in_thread(options) as (url, _):
+        for chunk in np.array_split(X, 5):
+            assert (
+                http_call(url + "/v2/models/tiny/infer", "POST", infer_body(session, chunk)).status
+                == 200
+            )
+        http_call(url + "/v2/models/tiny/infer", "POST", b"[]")
+        text = http_call(url + "/metrics").body.decode()
+    labels = session.run(None, {session.get_inputs()[0].name: X})[0]
+    label_name = session.get_outputs()[0].name
+    for value in np.unique(labels):
+        count = int((labels == value).sum())
+        assert (
+            f'mlops_predictions_total{{model="tiny",version="1",output="{label_name}",value="{value}"}} {count}'
+            in text
+        )
+    assert 'mlops_requests_total{model="tiny",version="1",endpoint="infer",code="200"} 5' in text
+    assert 'mlops_requests_total{model="tiny",version="1",endpoint="infer",code="400"} 1' in text
+    assert (
+        'mlops_request_duration_seconds_count{model="tiny",version="1",endpoint="infer"} 6' in text
+    )
+    assert 'mlops_inference_rows_total{model="tiny",version="1"} 50' in text
+    assert 'mlops_prediction_value_count{model="tiny",version="1",output="' in text
+
+
+def test_prediction_log_has_one_line_per_row(
+    server: tuple[str, App], session: ort.InferenceSession
+) -> None:
+    url, app = server
+    X = rows(4, seed=9)
+    assert http_call(url + "/v2/models/tiny/infer", "POST", infer_body(session, X)).status == 200
+    lines = Path(app.options.prediction_log or "").read_text().splitlines()[-4:]
+    records = [json.loads(line) for line in lines]
+    name = session.get_inputs()[0].name
+    np.testing.assert_allclose([r["inputs"][name] for r in records], X, rtol=1e-6)
+    labels = session.run(None, {name: X})[0]
+    assert [r["outputs"][session.get_outputs()[0].name] for r in records] == labels.tolist()
+    assert all(r["model"] == "tiny" and r["version"] == "1" for r in records)
+
+
+def test_concurrent_requests_are_batched_and_answered_correctly(
+    model_path: Path, session: ort.InferenceSession
+) -> None:
+    options = ServingOptions(model=str(model_path), name="tiny", port=0, batch_delay_ms=20)
+    inputs = [rows(1 + i % 3, seed=i) for i in range(24)]
+    answers: list[Any] = [None] * len(inputs)
+    with serve_in_thread(options) as (url, _):
+
+        def call(i: int) -> None:
+            answers[i] = http_call(
+                url + "/v2/models/tiny/infer", "POST", infer_body(session, inputs[i])
+            ).json()
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        metrics = http_call(url + "/metrics").body.decode()
+    name = session.get_inputs()[0].name
+    for X, answer in zip(inputs, answers, strict=True):
+        want = session.run(None, {name: X})[1]
+        got = answer["outputs"][1]
+        # a batch may take another SIMD path than a single row: float32 rounding only
+        np.testing.assert_allclose(np.asarray(got["data"]).reshape(got["shape"]), want, atol=1e-6)
+    calls = int(re.search(r"mlops_batch_rows_count\{[^}]*\} (\d+)", metrics).group(1))
+    assert calls < len(inputs)  # a 20 ms window merges concurrent requests
+
+
+def test_openapi_has_no_server_errors(server: tuple[str, App]) -> None:
+    """schemathesis against the served OpenAPI document: nothing it sends causes a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    url, _ = server
+    document = http_call(url + "/openapi.json").json()
+    assert document == openapi_document("tiny")
+    schema = schemathesis.openapi.from_dict(document)
+    tested = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        def check(case: Any) -> None:
+            case.call_and_validate(base_url=url, checks=[not_a_server_error])
+
+        check()
+        tested += 1
+    assert tested == 7
