@@ -296,7 +296,7 @@ def test_a_refused_webhook_is_not_retried(tmp_path):
 def test_a_closed_port_fails_cleanly(tmp_path):
     with Hook([]) as hook:
         url = hook.url
-    with pytest.raises(TriggerError, match="failed after 2 attempts; last error: .*refused"):
+    with pytest.raises(TriggerError, match=r"failed after 2 attempts; last error: .*refused"):
         post_json(url, {}, {}, retries=1, backoff_s=0.0, timeout_s=1.0, log=Lines())
 
 
@@ -311,7 +311,7 @@ def test_github_and_gitlab_bodies_and_tokens(monkeypatch):
         token_env="DISPATCH_TOKEN",
         ref="release",
     )
-    url, body, headers = webhook_request(github)
+    _url, body, headers = webhook_request(github)
     assert body == {"ref": "release"}
     assert headers["Authorization"] == "Bearer s3cret"
     gitlab = replace(github, webhook_format="gitlab")

@@ -55,7 +55,7 @@ def test_silent_when_not_a_tty(monkeypatch):
 
 
 def test_environment_switch(tty, monkeypatch):
-    stream, read = tty
+    stream, _read = tty
     monkeypatch.setenv("PYTEST_MLOPS_PROGRESS", "0")
     assert not progress_enabled(stream)
     monkeypatch.setenv("PYTEST_MLOPS_PROGRESS", "1")
