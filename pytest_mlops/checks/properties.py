@@ -79,8 +79,8 @@ def _base_values(column: ColumnSchema) -> SearchStrategy[Any]:
     if column.categories is not None:
         return st.sampled_from(list(column.categories))
     if column.dtype in ("int", "float"):
-        low = float(column.min) if column.min is not None else -_UNBOUNDED  # type: ignore[arg-type]
-        high = float(column.max) if column.max is not None else _UNBOUNDED  # type: ignore[arg-type]
+        low = float(column.min) if column.min is not None else -_UNBOUNDED
+        high = float(column.max) if column.max is not None else _UNBOUNDED
         edges = sorted({low, high, *(q for q in column.quantiles.values() if low <= q <= high)})
         if column.dtype == "int":
             lo, hi = math.ceil(low), math.floor(high)
@@ -440,7 +440,7 @@ def check_invariance(
         what = description or f"changing {', '.join(repr(c) for c in perturb)}"
     else:
         changed = perturb(frame.copy())
-        what = description or getattr(perturb, "__name__", "the perturbation")
+        what = description or str(getattr(perturb, "__name__", "the perturbation"))
     diff = _difference(_outputs(model, frame), _outputs(model, changed))
     return _result(
         "invariance",
@@ -564,7 +564,7 @@ def run_properties(
     seed:
         Makes the search (and so the verdict) reproducible.
     """
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
 
@@ -587,6 +587,9 @@ def run_properties(
         deadline=None,
         suppress_health_check=list(HealthCheck),
         print_blob=False,
+        # Shrink to a small failing frame, but skip the slow "explain" phase: the report shows
+        # the frame itself.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     )
     @given(frames(schema, columns=columns, max_size=max_rows), st.data())
     def search(frame: pd.DataFrame, data: Any) -> None:

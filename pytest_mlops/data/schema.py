@@ -251,6 +251,8 @@ class Violation:
         examples = f", e.g. {list(self.examples)!r}" if self.examples else ""
         rows = f" at rows {list(self.rows)!r}" if self.rows else ""
         tolerated = "" if self.failed else f" [tolerated: mostly={self.mostly:g}]"
+        if self.rule == "all_null" and not self.failed:
+            tolerated = " [listed, not failed: the column is nullable]"
         what = f"{self.count} of {self.n} rows{share}" if self.rule in TOLERANT_RULES else ""
         return f"{self.column!r} {self.rule}: {what}{', ' if what else ''}expected {self.expected}{examples}{rows}{tolerated}"
 
@@ -675,7 +677,18 @@ def _column_violations(column: ColumnSchema, series: pd.Series) -> list[Violatio
     null = series.isna()
     n = len(series)
     if n and bool(null.all()):
-        return [Violation(column.name, "all_null", n, n, "at least one value (all are missing)")]
+        # A nullable column may be empty in a small batch; the violation is listed, not failed.
+        allowed = 0.0 if column.nullable else 1.0
+        return [
+            Violation(
+                column.name,
+                "all_null",
+                n,
+                n,
+                "at least one value (all are missing)",
+                mostly=allowed,
+            )
+        ]
     found: list[Violation | None] = []
     if not column.nullable:
         found.append(_violation(column, "not_null", series, null, "no missing values"))

@@ -11,7 +11,10 @@ from pytest_mlops.gates import GateContext, GateKind, register
 from pytest_mlops.gates.schema import DATASET_CHOICES, combine, datasets_for
 from pytest_mlops.results import CheckResult
 
-_SHARE = {"minimum": 0.0, "maximum": 1.0}
+
+def _share(name: str, help: str, default: float) -> Param:
+    """A setting that is a share of rows, in [0, 1]."""
+    return Param(name, "number", help, default, minimum=0.0, maximum=1.0)
 
 
 def run_integrity(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
@@ -102,7 +105,7 @@ register(
                 "count rows of the data also found in the reference (train/test leakage)",
                 default=True,
             ),
-            Param("max_duplicate_share", "number", "most rows repeating another", 0.05, **_SHARE),
+            _share("max_duplicate_share", "most rows repeating another", 0.05),
             Param(
                 "max_constant_columns",
                 "int",
@@ -110,27 +113,15 @@ register(
                 default=0,
                 minimum=0,
             ),
-            Param(
-                "max_conflicting_share",
-                "number",
-                "most rows whose features repeat with another label",
-                0.01,
-                **_SHARE,
+            _share(
+                "max_conflicting_share", "most rows whose features repeat with another label", 0.01
             ),
-            Param("min_class_share", "number", "least share of the rarest class", 0.01, **_SHARE),
-            Param(
-                "max_overlap_share",
-                "number",
-                "most rows of the data also in the reference",
-                0.01,
-                **_SHARE,
-            ),
-            Param(
+            _share("min_class_share", "least share of the rarest class", 0.01),
+            _share("max_overlap_share", "most rows of the data also in the reference", 0.01),
+            _share(
                 "max_feature_power",
-                "number",
                 "highest out-of-fold predictive power of one feature alone (1 = leaks the target)",
                 0.9,
-                **_SHARE,
             ),
         ),
         run=run_integrity,
@@ -169,12 +160,10 @@ register(
                 default=(),
             ),
             Param("k", "int", "least rows sharing any quasi-identifier values", 5, minimum=1),
-            Param(
+            _share(
                 "max_at_risk_share",
-                "number",
                 "share of rows allowed in classes under k (suppressed on release)",
                 0.0,
-                **_SHARE,
             ),
         ),
         run=run_privacy,

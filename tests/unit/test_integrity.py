@@ -109,7 +109,9 @@ def test_feature_power_matches_sklearn_auc():
 
 def test_an_id_column_does_not_look_like_leakage():
     data = frame().assign(customer=[f"c{i}" for i in range(400)])
-    powers = {r["feature"]: r["power"] for r in check_integrity(data, target="y").tables["feature_power"]}
+    powers = {
+        r["feature"]: r["power"] for r in check_integrity(data, target="y").tables["feature_power"]
+    }
     assert powers["customer"] < 0.2  # out of fold, unseen ids carry no information
 
 

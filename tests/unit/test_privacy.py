@@ -52,8 +52,15 @@ def test_examples_are_masked_never_full():
     assert result.failed
     assert result.metrics["identifier_cells"] == sum(len(t) for t in NOTES.values())
     shown = " ".join(row["examples"] for row in result.tables["identifiers"]) + result.details
-    for secret in ("jane.doe", "7946 0958", "555-0132", "123-45-6789", "4111 1111 1111 1111",
-                   "192.168.10.20", "8a2e:370:7334"):
+    for secret in (
+        "jane.doe",
+        "7946 0958",
+        "555-0132",
+        "123-45-6789",
+        "4111 1111 1111 1111",
+        "192.168.10.20",
+        "8a2e:370:7334",
+    ):
         assert secret not in shown + result.message
     assert mask("card", "4111 1111 1111 1111") == "**** **** **** 1111"
     assert mask("email", "jane.doe@mail.example.org") == "j***@m***.org"
@@ -108,7 +115,9 @@ def test_bad_input_is_named():
         check_privacy(frame, quasi_identifiers=["ag"])
     with pytest.raises(DataError, match=r"no column to scan 'note' - did you mean 'notes'\?"):
         check_privacy(frame, columns=["note"])
-    with pytest.raises(CheckError, match=r"unknown identifier kind 'mail' - did you mean 'email'\?"):
+    with pytest.raises(
+        CheckError, match=r"unknown identifier kind 'mail' - did you mean 'email'\?"
+    ):
         check_privacy(frame, identifiers=["mail"])
     with pytest.raises(CheckError, match=r"'k' must be >= 1"):
         check_privacy(frame, quasi_identifiers=["amount"], k=0)

@@ -179,7 +179,7 @@ def test_every_violation_is_listed_with_counts_examples_and_rows():
         ("id", "unique"),
         ("note", "all_null"),
     }
-    assert result.value == 8
+    assert result.value == 7  # 'note' is nullable: its all_null is listed, not failed
     by_rule = {(r["column"], r["rule"]): r for r in result.tables["violations"]}
     assert by_rule["age", "dtype"]["count"] == 2
     assert by_rule["age", "dtype"]["examples"] == "'thirty', 20.5"
@@ -189,7 +189,18 @@ def test_every_violation_is_listed_with_counts_examples_and_rows():
     assert by_rule["city", "in_set"]["examples"] == "'Paris'"
     for line in ("'score' missing_column", "'note' all_null", "'extra' extra_column"):
         assert line in result.details
-    assert "8 violations" in result.message
+    assert "7 violations" in result.message
+    strict = Schema(
+        columns=tuple(
+            ColumnSchema(c.name, c.dtype, nullable=False) if c.name == "note" else c
+            for c in schema.columns
+        )
+    )
+    assert ("note", "all_null") in {
+        (r["column"], r["rule"])
+        for r in check_schema(bad, strict).tables["violations"]
+        if r["status"] == "failed"
+    }
 
 
 def test_missing_column_suggests_the_closest_name():
@@ -233,8 +244,12 @@ def test_all_nan_column_in_the_reference_is_nullable_and_any_type():
     frame = small().assign(empty=np.nan)
     schema = infer_schema(frame)
     assert schema["empty"].nullable
-    assert check_schema(frame, schema).passed is False  # an all-missing column is reported
-    assert ("empty", "all_null") in violations(check_schema(frame, schema))
+    result = check_schema(frame, schema)
+    assert result.passed  # allowed by the schema, but listed for the reader
+    assert "'empty' all_null: expected at least one value" in result.details
+    assert "the column is nullable" in result.details
+    age_gone = check_schema(frame.assign(age=np.nan), schema)
+    assert age_gone.failed and "'age' all_null" in age_gone.message
 
 
 def test_one_row_dataset_is_checked_row_by_row(adult_holdout, adult_schema):
@@ -255,7 +270,9 @@ def test_bool_and_datetime_columns():
     schema = infer_schema(frame)
     assert schema["when"].min == "2024-01-01T00:00:00"
     assert check_schema(frame, schema).passed
-    text = pd.DataFrame({"flag": ["true", "no", "False"], "when": ["2024-01-15", "soon", "2025-01-01"]})
+    text = pd.DataFrame(
+        {"flag": ["true", "no", "False"], "when": ["2024-01-15", "soon", "2025-01-01"]}
+    )
     result = check_schema(text, schema)
     assert violations(result) == {("flag", "dtype"), ("when", "dtype"), ("when", "in_range")}
 
