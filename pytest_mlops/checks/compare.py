@@ -87,9 +87,11 @@ def check_same_inputs(candidate: Model, baseline: Model) -> None:
     if names_c is not None and names_b is not None and set(names_c) != set(names_b):
         lacks = [n for n in names_c if n not in names_b]
         extra = [n for n in names_b if n not in names_c]
+        differences = [f"the baseline lacks {lacks}"] if lacks else []
+        differences += [f"the baseline also takes {extra}"] if extra else []
         raise ModelError(
-            f"{where} take different inputs: the baseline lacks {lacks} and has {extra} that the "
-            "candidate does not; a champion/challenger comparison needs models of the same inputs"
+            f"{where} take different inputs: {' and '.join(differences)}; a champion/challenger "
+            "comparison needs models of the same inputs"
         )
     if width_c is not None and width_b is not None and width_c != width_b:
         raise ModelError(
