@@ -150,6 +150,13 @@ def _add_init_ci(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     add_init_ci(sub)
 
 
+def _add_latency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """latency (pytest_mlops/checks/latency/commands.py)."""
+    from pytest_mlops.checks.latency.commands import add_latency
+
+    add_latency(sub)
+
+
 def _add_monitor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """monitor (pytest_mlops/monitor/run.py)."""
     from pytest_mlops.monitor.run import add_monitor
@@ -165,6 +172,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], N
     _add_export,
     _add_init_ci,
     _add_monitor,
+    _add_latency,
 ]
 
 

@@ -444,3 +444,35 @@ def test_cuda_without_a_gpu_is_an_error_not_a_cpu_number(rows):
 def test_public_api_is_lazy():
     assert pytest_mlops.measure_latency is measure_latency
     assert pytest_mlops.check_latency is check_latency
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def onnx_and_csv(tmp_path, rows):
+    import onnx
+    import pandas as pd
+
+    model = tmp_path / "tiny.onnx"
+    onnx.save(tiny_onnx(), str(model))
+    data = tmp_path / "rows.csv"
+    pd.DataFrame(rows, columns=["a", "b", "c", "d"]).assign(label=0).to_csv(data, index=False)
+    return str(model), str(data)
+
+
+def test_cli_measures_and_gates(onnx_and_csv, tmp_path, capsys):
+    from pytest_mlops.cli import main
+
+    model, data = onnx_and_csv
+    quick = ["--target", "label", "--min-duration", "0.02", "--max-duration", "0.3"]
+    saved = tmp_path / "base.json"
+    args = ["latency", model, data, *quick, "--batch-sizes", "1,8", "--p50-ms", "100"]
+    assert main([*args, "--save-baseline", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime on cpu" in out and "PASSED: p50_ms must be <= 100" in out
+    assert [b["batch_size"] for b in json.loads(saved.read_text())["batches"]] == [1, 8]
+    assert main(["latency", model, data, *quick, "--p50-ms", "0.000001"]) == 1
+    assert "FAILED: p50_ms must be <= 1.000e-06" in capsys.readouterr().out
+    assert main(["latency", model, data, *quick, "--device", "cdua"]) == 2
+    assert "did you mean 'cuda'" in capsys.readouterr().err
