@@ -36,6 +36,7 @@ from pytest_mlops.results import CheckResult
 if TYPE_CHECKING:
     from pytest_mlops.checks.accuracy import check_accuracy
     from pytest_mlops.checks.compare import compare_models
+    from pytest_mlops.checks.drift import DriftProfile, check_drift, check_multivariate_drift
     from pytest_mlops.checks.fairness import check_fairness, compare_fairness
     from pytest_mlops.checks.latency import LatencyReport, check_latency, measure_latency
     from pytest_mlops.checks.metrics import list_metrics
@@ -76,6 +77,9 @@ _LAZY = {
     "export_onnx": "pytest_mlops.export.base",
     "OnnxExport": "pytest_mlops.export.base",
     "check_parity": "pytest_mlops.export.parity",
+    "check_drift": "pytest_mlops.checks.drift",
+    "check_multivariate_drift": "pytest_mlops.checks.drift",
+    "DriftProfile": "pytest_mlops.checks.drift",
 }
 
 __all__ = [
@@ -84,6 +88,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Dataset",
+    "DriftProfile",
     "LatencyReport",
     "MlopsError",
     "Model",
@@ -94,9 +99,11 @@ __all__ = [
     "__version__",
     "check_accuracy",
     "check_columns",
+    "check_drift",
     "check_fairness",
     "check_integrity",
     "check_latency",
+    "check_multivariate_drift",
     "check_parity",
     "check_privacy",
     "check_schema",

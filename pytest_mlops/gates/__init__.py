@@ -147,6 +147,7 @@ def _load_builtin_kinds() -> None:
         accuracy,
         champion,
         data,
+        drift,
         fairness,
         latency,
         parity,
