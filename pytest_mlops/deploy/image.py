@@ -68,12 +68,12 @@ def render_dockerfile(settings: DeploySettings, lineage: Mapping[str, Any]) -> s
 # Build context: this bundle plus wheels/ (pip download on the host); nothing is fetched here.
 ARG BASE_IMAGE={settings.base_image}
 FROM ${{BASE_IMAGE}}
-LABEL {labels}
 COPY wheels/ /tmp/wheels/
 RUN python3 -m venv /opt/serve \\
  && /opt/serve/bin/python -m pip install --no-index --no-cache-dir --find-links /tmp/wheels \\
       --disable-pip-version-check -q -r /tmp/wheels/requirements.txt \\
  && rm -rf /tmp/wheels
+LABEL {labels}
 COPY model.onnx serving.py manifest.json smoke.json /app/
 ENV MLOPS_SERVE_MODEL=/app/model.onnx \\
     MLOPS_SERVE_NAME={settings.name} \\
