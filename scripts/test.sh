@@ -4,6 +4,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install-chromium.sh   # the HTML report is looked at in headless chromium
+# dockerd, an OCI registry on 127.0.0.1 and a Python base image for the deploy tests
+if bash scripts/services.sh; then
+  source "${MLOPS_SERVICES_DIR:-$HOME/.cache/pytest-mlops/services}/env"
+elif [[ ${CI:-} == true ]]; then
+  echo "test.sh: scripts/services.sh failed; the Docker tests must run in CI" >&2
+  exit 1
+else
+  echo "test.sh: no container engine here; the Docker tests will skip" >&2
+fi
 VENV=${MLOPS_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 
