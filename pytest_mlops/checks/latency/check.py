@@ -310,6 +310,8 @@ def _result(
         message = (
             f"{head.metric} must be {head.op} {format_value(head.bound)}: "
             f"measured {format_value(head.value)} ({where})"
+            if head.metric != "baseline"
+            else f"nothing to compare: {head.note} (device={fp.device})"
         )
         extra = len(failed or unsure) - 1
         if extra > 0:
