@@ -339,7 +339,7 @@ def write(converted: Converted, path: Path, extra: Mapping[str, str]) -> OnnxExp
         sha256=hashlib.sha256(data).hexdigest(),
         signature=signature,
         metadata={**own, **stamped},
-        source=converted.source,
+        source=converted.source.split(":")[0],
         output=converted.output,
         dtype=converted.dtype,
     )

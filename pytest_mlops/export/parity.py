@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -202,13 +201,11 @@ def check_parity(
             if progress:
                 progress(f"parity: {provider} batch size {size}")
             count = n if size == sizes[-1] else min(n, size * MAX_CALLS_PER_BATCH_SIZE)
-            start = time.perf_counter()
             outputs = _run_batched(model, feeds, size, count)
-            seconds = time.perf_counter() - start
             measured = _compare(reference, outputs, count, tol)
             onnx_score = scorer(outputs, count) if scorer and count == n else None
             for row in measured:
-                row.update(provider=provider, batch_size=size, n=count, seconds=round(seconds, 4))
+                row.update(provider=provider, batch_size=size, n=count)
                 if row["output"] == "labels" and native_score is not None:
                     row.update(metric_native=native_score, metric_onnx=onnx_score)
             rows.extend(measured)

@@ -29,9 +29,9 @@ __all__ = ["convert_sklearn", "supported_estimators"]
 
 def supported_estimators() -> list[str]:
     """The scikit-learn class names skl2onnx can convert, sorted."""
-    from skl2onnx import supported_converters
+    from skl2onnx._supported_operators import sklearn_operator_name_map
 
-    return sorted(str(name) for name in supported_converters(from_sklearn=True))
+    return sorted({c.__name__ for c in sklearn_operator_name_map if not c.__name__.startswith("_")})
 
 
 def convert_sklearn(model: Any, sample: Any, *, dtype: Dtype, opset: int | None) -> Converted:
@@ -51,7 +51,11 @@ def convert_sklearn(model: Any, sample: Any, *, dtype: Dtype, opset: int | None)
     options = {id(final): {"zipmap": False}} if is_classifier else None
     try:
         proto = skl2onnx.convert_sklearn(
-            patched, initial_types=initial_types, options=options, target_opset=opset
+            patched,
+            name=type(model).__name__,  # skl2onnx's default is a random uuid: keep hashes stable
+            initial_types=initial_types,
+            options=options,
+            target_opset=opset,
         )
     except Exception as exc:
         raise ModelError(
@@ -188,13 +192,17 @@ def _is_text(column: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return False
     if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(column):
-        kinds = {type(v).__name__ for v in column.dropna().head(1000)}
-        if kinds - {"str", "str_"} and column.dtype == object:
-            raise DataError(
-                f"sample column {column.name!r} mixes value types {sorted(kinds)}: ONNX inputs "
-                "hold one type, so cast the column to str or to a number first"
-            )
         return True
+    if column.dtype.kind == "O":
+        kinds = {type(v).__name__ for v in column.dropna().head(1000)}
+        if kinds <= {"str", "str_"}:
+            return True
+        if kinds <= {"int", "float", "bool", "int64", "float64"}:
+            return False
+        raise DataError(
+            f"sample column {column.name!r} mixes value types {sorted(kinds)}: ONNX inputs "
+            "hold one type, so cast the column to str or to a number first"
+        )
     raise DataError(
         f"sample column {column.name!r} has dtype {column.dtype}: ONNX inputs take numbers, "
         "booleans or strings; convert it first (e.g. a timestamp to seconds)"
