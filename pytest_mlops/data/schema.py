@@ -44,6 +44,7 @@ __all__ = [
     "Violation",
     "check_schema",
     "infer_schema",
+    "inferred_tolerance",
     "load_schema",
 ]
 
@@ -66,9 +67,8 @@ RULES: tuple[Rule, ...] = get_args(Rule)
 #: Rules a ``mostly`` tolerance applies to; the structural ones always count in full.
 TOLERANT_RULES: tuple[Rule, ...] = ("not_null", "dtype", "in_range", "in_set", "unique")
 
-#: The tolerances :func:`infer_schema` writes: bounds and category sets seen in a sample are
-#: estimates, so a few values beyond them (a new maximum, a rare category) are expected.
-INFERRED_TOLERANCE: dict[str, float] = {"in_range": 0.999, "in_set": 0.999}
+#: Rules whose bounds :func:`infer_schema` estimates from a sample (see :func:`inferred_tolerance`).
+INFERRED_RULES: tuple[Rule, ...] = ("in_range", "in_set")
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 N_EXAMPLES = 5
 
@@ -448,8 +448,9 @@ def infer_schema(
         An int or text column is declared ``unique`` when all its values differ and it has at
         least this many rows (so a tiny sample does not make every column an id).
     tolerance:
-        Schema-wide tolerances to write; default :data:`INFERRED_TOLERANCE`, since bounds and
-        category sets seen in a sample are estimates.
+        Schema-wide tolerances to write; by default ``in_range`` and ``in_set`` get
+        :func:`inferred_tolerance` of the number of rows, since bounds and category sets seen in
+        a sample are estimates.
     strict:
         Whether the schema rejects columns it does not list.
     """
@@ -462,9 +463,26 @@ def infer_schema(
         columns=columns,
         target=target,
         strict=strict,
-        tolerance=dict(INFERRED_TOLERANCE if tolerance is None else tolerance),
+        tolerance=dict(
+            dict.fromkeys(INFERRED_RULES, inferred_tolerance(len(frame)))
+            if tolerance is None
+            else tolerance
+        ),
         n_rows=len(frame),
     )
+
+
+def inferred_tolerance(n_rows: int) -> float:
+    """The ``mostly`` an inferred schema gives its ranges and category sets.
+
+    The minimum and maximum of *n* values are exceeded by about ``2/(n+1)`` of new values from
+    the same distribution, and a category seen in none of *n* rows is about as rare; allowing
+    ``max(0.001, 10/(n+1))`` of the rows beyond them keeps a same-distribution batch from failing:
+    the share of a large batch beyond a sample's extremes follows about ``Beta(2, n-1)``, which
+    exceeds ``10/(n+1)`` with probability ``11 e^-10``, about 0.05%.
+    """
+    allowed = max(0.001, 10.0 / (n_rows + 1))
+    return math.floor((1.0 - allowed) * 10_000) / 10_000
 
 
 def _frame_of(

@@ -16,6 +16,7 @@ from pytest_mlops.data.schema import (
     Schema,
     check_schema,
     infer_schema,
+    inferred_tolerance,
     load_schema,
 )
 
@@ -147,6 +148,7 @@ def test_holdout_conforms_and_tolerated_extremes_are_listed(adult_holdout, adult
     result = check_schema(load_dataset(adult_holdout, name="current"), adult_schema)
     assert result.passed, result.message
     # fnlwgt's holdout maximum exceeds the training maximum: tolerated by the inferred 0.999.
+    assert adult_schema.tolerance == {"in_range": 0.999, "in_set": 0.999}
     rows = result.tables["violations"]
     assert [(r["column"], r["rule"], r["status"]) for r in rows] == [
         ("fnlwgt", "in_range", "tolerated")
@@ -157,7 +159,7 @@ def test_holdout_conforms_and_tolerated_extremes_are_listed(adult_holdout, adult
 
 
 def test_every_violation_is_listed_with_counts_examples_and_rows():
-    schema = infer_schema(small(), max_categories=5)
+    schema = infer_schema(small(), max_categories=5, tolerance={})
     bad = small().drop(columns=["score"]).assign(extra=1)
     bad["age"] = bad["age"].astype(object)
     bad.loc[3, "age"] = "thirty"  # strings in a numeric column
@@ -207,6 +209,12 @@ def test_missing_column_suggests_the_closest_name():
     schema = infer_schema(small())
     result = check_schema(small().rename(columns={"city": "cty"}), schema)
     assert "expected a column 'city' - did you mean 'cty'?" in result.details
+
+
+def test_inferred_tolerance_shrinks_with_the_sample():
+    assert inferred_tolerance(400) == 0.975
+    assert inferred_tolerance(32561) == 0.999
+    assert infer_schema(small()).tolerance == {"in_range": 0.6774, "in_set": 0.6774}
 
 
 def test_non_strict_schema_allows_extra_columns_and_optional_columns():
