@@ -70,7 +70,9 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _add_package(sub: Any) -> None:
     p = sub.add_parser("package", help="bundle the model, its lineage, the server and a Dockerfile")
     _common(p)
-    p.add_argument("--report", help="the JSON report of the passing run (default: 'report' setting)")
+    p.add_argument(
+        "--report", help="the JSON report of the passing run (default: 'report' setting)"
+    )
     p.add_argument("--output", help="bundle directory (default: build/bundle next to the config)")
     p.set_defaults(func=_cmd_package)
 
@@ -98,7 +100,9 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _add_push(sub: Any) -> None:
-    p = sub.add_parser("push", help="push a bundle; with --to staging also smoke-test and deploy it")
+    p = sub.add_parser(
+        "push", help="push a bundle; with --to staging also smoke-test and deploy it"
+    )
     _common(p)
     p.add_argument("bundle", nargs="?", help="bundle directory (default: build/bundle)")
     p.add_argument("--to", choices=("staging", "none"), default="staging")
@@ -141,7 +145,10 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
     _, settings = _project(args)
     deployment = rollback(
-        _registry(settings), settings.name, stage=args.stage, to_version=args.to_version,
+        _registry(settings),
+        settings.name,
+        stage=args.stage,
+        to_version=args.to_version,
         why=args.why or "",
     )
     print(deployment.describe())
@@ -170,17 +177,19 @@ def _cmd_history(args: argparse.Namespace) -> int:
     stages = {s: registry.stage(settings.name, s) for s in ("staging", "production")}
     print(f"{settings.name} in {registry.location}")
     for stage, version in stages.items():
-        print(f"  {stage:<10} {version.label + ' ' + version.digest[:19] + '...' if version else '-'}")
+        print(
+            f"  {stage:<10} {version.label + ' ' + version.digest[:19] + '...' if version else '-'}"
+        )
     if not events:
         print("no deployments yet")
         return EXIT_OK
-    print(f"\n{'#':>4}  {'when':<25} {'stage':<10} {'action':<9} {'version':<8} {'digest':<20} {'who':<12} why / evidence")
+    print(
+        f"\n{'#':>4}  {'when':<25} {'stage':<10} {'action':<9} {'version':<8} {'digest':<20} {'who':<12} why / evidence"
+    )
     for e in events[-args.limit :]:
         verdict = e.evidence.get("verdict")
         smoke = (e.evidence.get("smoke") or {}).get("status")
-        proof = ", ".join(
-            f"{k}={v}" for k, v in (("report", verdict), ("smoke", smoke)) if v
-        )
+        proof = ", ".join(f"{k}={v}" for k, v in (("report", verdict), ("smoke", smoke)) if v)
         line = f"{e.seq:>4}  {e.at:<25} {e.stage:<10} {e.action:<9} v{e.version:<7} {e.digest[:19]:<20} {e.who:<12} {e.why}"
         print(line + (f" [{proof}]" if proof else ""))
     return EXIT_OK
@@ -228,8 +237,53 @@ def _add_serve(sub: Any) -> None:
     p.add_argument("--version", type=int, help="serve this version instead of a stage's")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--prediction-log", dest="prediction_log", help="append served rows (JSON lines)")
+    p.add_argument(
+        "--prediction-log", dest="prediction_log", help="append served rows (JSON lines)"
+    )
     p.set_defaults(func=_cmd_serve)
+
+
+# --- manifests -----------------------------------------------------------------------------
+
+
+def _cmd_manifests(args: argparse.Namespace) -> int:
+    from pytest_mlops.deploy.k8s import render_manifests, write_manifests
+
+    _, settings = _project(args)
+    registry = _registry(settings)
+    version = registry.stage(settings.name, args.stage)
+    if version is None:
+        raise DeployError(f"nothing of {settings.name!r} is in {args.stage}: deploy it first")
+    image = args.image or version.image
+    if not image:
+        raise DeployError(
+            f"{version.label} has no image (the embedded registry stores bundles): pass --image, "
+            "or use an oci:// registry"
+        )
+    canary = registry.stage(settings.name, "staging") if args.stage == "production" else None
+    if canary is not None and canary.version == version.version:
+        canary = None
+    docs = render_manifests(
+        settings,
+        args.stage,
+        version,
+        image,
+        canary=canary,
+        canary_image=(args.canary_image or (canary.image if canary else None)),
+    )
+    out = write_manifests(docs, args.output or f"build/k8s/{settings.name}-{args.stage}.yaml")
+    print(f"{len(docs)} manifests for {version.label} in {args.stage}: {out}")
+    return EXIT_OK
+
+
+def _add_manifests(sub: Any) -> None:
+    p = sub.add_parser("manifests", help="Kubernetes Deployment and Service for a stage")
+    _common(p)
+    p.add_argument("--stage", default="production", choices=("staging", "production"))
+    p.add_argument("--image", help="image reference (default: the version's pushed image)")
+    p.add_argument("--canary-image", dest="canary_image", help="image of the canary (staging)")
+    p.add_argument("--output", help="YAML file (default: build/k8s/NAME-STAGE.yaml)")
+    p.set_defaults(func=_cmd_manifests)
 
 
 def _refusals(handler: Any) -> Any:
@@ -249,5 +303,12 @@ def _refusals(handler: Any) -> Any:
     return run
 
 
-COMMANDS = [_add_package, _add_push, _add_promote, _add_rollback, _add_history, _add_serve]
-
+COMMANDS = [
+    _add_package,
+    _add_push,
+    _add_promote,
+    _add_rollback,
+    _add_history,
+    _add_serve,
+    _add_manifests,
+]

@@ -1,0 +1,139 @@
+"""Kubernetes manifests for a stage, rendered from a registry version.
+
+Per stage: a ``Deployment`` (probes on the OIP health endpoints, resources, a GPU request when the
+model needs one, a non-root read-only container, the lineage in annotations) and a ``Service``.
+With ``canary_percent`` set, production gets a second ``Deployment`` running the candidate (the
+version in staging) behind the same Service; the traffic splits by replica count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_mlops.deploy.registry import Version
+    from pytest_mlops.deploy.settings import DeploySettings
+
+__all__ = ["render_manifests", "write_manifests"]
+
+_ANNOTATION = "pytest-mlops.io"
+
+
+def render_manifests(
+    settings: DeploySettings,
+    stage: str,
+    version: Version,
+    image: str,
+    *,
+    canary: Version | None = None,
+    canary_image: str | None = None,
+) -> list[dict[str, Any]]:
+    """The Deployment(s) and Service of *stage* running *version* from *image*."""
+    replicas = settings.replicas if stage == "production" else 1
+    stable = replicas
+    docs: list[dict[str, Any]] = []
+    if canary is not None and canary_image and settings.canary_percent and stage == "production":
+        total = max(replicas, math.ceil(100 / max(1, min(settings.canary_percent, 99))))
+        canary_replicas = max(1, round(total * settings.canary_percent / 100))
+        stable = max(1, total - canary_replicas)
+        docs.append(_deployment(settings, stage, canary, canary_image, canary_replicas, "canary"))
+    docs.insert(0, _deployment(settings, stage, version, image, stable, "stable"))
+    docs.append(_service(settings, stage))
+    return docs
+
+
+def _labels(settings: DeploySettings, stage: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": settings.name, "pytest-mlops.io/stage": stage}
+
+
+def _annotations(version: Version) -> dict[str, str]:
+    lineage: Mapping[str, Any] = version.manifest.get("lineage", {})
+    code = lineage.get("code", {})
+    return {
+        f"{_ANNOTATION}/version": str(version.version),
+        f"{_ANNOTATION}/bundle-digest": version.digest,
+        f"{_ANNOTATION}/model-sha256": version.model_sha256,
+        f"{_ANNOTATION}/report-sha256": str(version.evidence.get("report_sha256") or ""),
+        f"{_ANNOTATION}/git-commit": str(code.get("commit") or ""),
+        "prometheus.io/scrape": "true",
+        "prometheus.io/path": "/metrics",
+    }
+
+
+def _deployment(
+    settings: DeploySettings, stage: str, version: Version, image: str, replicas: int, track: str
+) -> dict[str, Any]:
+    name = f"{settings.name}-{stage}" + ("-canary" if track == "canary" else "")
+    labels = {**_labels(settings, stage), "pytest-mlops.io/track": track}
+    resources: dict[str, Any] = {
+        "requests": {"cpu": settings.cpu, "memory": settings.memory},
+        "limits": {"memory": settings.memory},
+    }
+    if settings.gpu:
+        resources["limits"]["nvidia.com/gpu"] = 1
+    probe = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5}
+    container = {
+        "name": "server",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": settings.port}],
+        "env": [
+            {"name": "MLOPS_SERVE_VERSION", "value": str(version.version)},
+            {"name": "MLOPS_SERVE_PORT", "value": str(settings.port)},
+        ],
+        "readinessProbe": {**probe, "initialDelaySeconds": 2},
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "startupProbe": {**probe, "failureThreshold": 30},
+        "resources": resources,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels, "annotations": _annotations(version)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": labels, "annotations": _annotations(version)},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def _service(settings: DeploySettings, stage: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{settings.name}-{stage}", "labels": _labels(settings, stage)},
+        "spec": {
+            "selector": _labels(settings, stage),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }
+
+
+def write_manifests(docs: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write *docs* as one multi-document YAML file (JSON documents are valid YAML)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"---\n{json.dumps(d, indent=2)}\n" for d in docs), encoding="utf-8")
+    return out
