@@ -26,7 +26,13 @@ from pytest_mlops.checks.latency._stats import (
 )
 from pytest_mlops.errors import CheckError, DataError, ModelError, ReportError
 
-FAST = {"warmup": 2, "min_runs": 30, "min_duration_s": 0.02, "max_duration_s": 2.0}
+FAST = {
+    "warmup": 2,
+    "min_runs": 30,
+    "min_duration_s": 0.02,
+    "max_duration_s": 2.0,
+    "stop_percentile": None,
+}
 ROW_KEYS = {
     "batch_size",
     "p50_ms",
