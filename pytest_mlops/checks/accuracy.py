@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model
 
-__all__ = ["GATE_ON", "Measured", "check_accuracy", "measure"]
+__all__ = ["GATE_ON", "Measured", "check_accuracy", "measure", "require_both_classes"]
 
 GateOn = Literal["estimate", "lower", "upper", "interval"]
 GATE_ON: tuple[str, ...] = get_args(GateOn)
@@ -112,7 +112,6 @@ def _verdict(m: Measured, lo: float | None, hi: float | None, on: GateOn) -> Sta
 
 
 def _check_inputs(
-    spec: Metric,
     data: Dataset,
     *,
     min: float | None,
@@ -139,7 +138,8 @@ def _check_inputs(
         )
 
 
-def _check_classes(spec: Metric, y: np.ndarray, data: Dataset, name: str) -> None:
+def require_both_classes(spec: Metric, y: np.ndarray, data: Dataset, name: str) -> None:
+    """A DataError when *spec* ranks scores (ROC/PR AUC) and the target has a single class."""
     import numpy as np
 
     if spec.name in _NEEDS_BOTH_CLASSES and len(np.unique(y)) < 2:
@@ -197,7 +197,6 @@ def check_accuracy(
     """
     spec = get_metric(metric)
     _check_inputs(
-        spec,
         data,
         min=min,
         max=max,
@@ -207,7 +206,7 @@ def check_accuracy(
         name=name,
     )
     y = data.y.to_numpy()
-    _check_classes(spec, y, data, name)
+    require_both_classes(spec, y, data, name)
     outputs = model_outputs(model, data, spec.needs)
     classes = model.classes
     options: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}

@@ -153,6 +153,7 @@ def compare_models(
         ``baseline``, ``difference``, ``ci_low``, ``ci_high`` and, for classifiers,
         ``p_value`` (McNemar's exact test); ``tables["comparison"]`` has one row for the Markdown report.
     """
+    from pytest_mlops.checks.accuracy import require_both_classes
     from pytest_mlops.checks.stats import bootstrap_vectorized
     from pytest_mlops.models.load import load_model
 
@@ -161,7 +162,7 @@ def compare_models(
     _check_settings(margin, confidence, n_resamples, data, name)
     check_same_inputs(candidate, baseline)
     y = data.y.to_numpy()
-    _check_target(spec, y, data, name)
+    require_both_classes(spec, y, data, name)
     out_c = _outputs(candidate, "candidate", data, spec.needs)
     out_b = _outputs(baseline, "baseline", data, spec.needs)
     classes = candidate.classes if candidate.classes is not None else baseline.classes
@@ -200,16 +201,6 @@ def _check_settings(
         raise DataError(
             f"gate {name!r}: {data.describe()} has {data.n_rows} row; comparing two models "
             "needs at least 2 (and a few hundred to decide anything)"
-        )
-
-
-def _check_target(spec: Metric, y: np.ndarray, data: Dataset, name: str) -> None:
-    import numpy as np
-
-    if spec.name in ("roc_auc", "pr_auc") and len(np.unique(y)) < 2:
-        raise DataError(
-            f"gate {name!r}: {spec.name} needs both classes in the target, but the column "
-            f"{data.target!r} of {data.describe()} holds only {np.unique(y).tolist()!r}"
         )
 
 
