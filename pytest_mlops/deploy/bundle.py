@@ -49,7 +49,16 @@ __all__ = [
 BUNDLE_FORMAT = "pytest-mlops-bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
-_PACKAGES = ("pytest-mlops", "numpy", "onnx", "onnxruntime", "scikit-learn", "skl2onnx", "torch", "pandas")
+_PACKAGES = (
+    "pytest-mlops",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "scikit-learn",
+    "skl2onnx",
+    "torch",
+    "pandas",
+)
 
 
 @dataclass(frozen=True)
@@ -250,7 +259,7 @@ def _evidence(report: str | os.PathLike[str] | None, dest: Path) -> dict[str, An
     from pytest_mlops.report.json import load_report
 
     try:
-        data, entries = load_report(report)
+        data, entries = load_report(Path(report))
     except ReportError as exc:
         raise DeployError(f"cannot package with this evidence: {exc}") from None
     shutil.copyfile(report, dest)
@@ -296,7 +305,11 @@ def _git(where: Path) -> dict[str, Any]:
     if commit is None:
         return {"commit": None, "dirty": None}
     status = run("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status), "branch": run("rev-parse", "--abbrev-ref", "HEAD")}
+    return {
+        "commit": commit,
+        "dirty": bool(status),
+        "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+    }
 
 
 def _packages() -> dict[str, str]:
@@ -320,11 +333,15 @@ def read_manifest(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        raise DeployError(f"{str(path)!r} is not a bundle: cannot read {MANIFEST}: {exc.strerror}") from None
+        raise DeployError(
+            f"{str(path)!r} is not a bundle: cannot read {MANIFEST}: {exc.strerror}"
+        ) from None
     try:
         manifest = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise DeployError(f"the bundle manifest {str(file)!r} is not valid JSON (corrupted?)") from None
+        raise DeployError(
+            f"the bundle manifest {str(file)!r} is not valid JSON (corrupted?)"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise DeployError(f"{str(file)!r} is not a pytest-mlops bundle manifest")
     if manifest.get("version") != BUNDLE_VERSION:

@@ -40,7 +40,9 @@ def feeds_to_request(feeds: Mapping[str, Any]) -> dict[str, Any]:
         data = array.ravel().tolist()
         if datatype == "BYTES":
             data = [str(v) for v in data]
-        inputs.append({"name": name, "shape": list(array.shape), "datatype": datatype, "data": data})
+        inputs.append(
+            {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
+        )
     return {"inputs": inputs}
 
 
@@ -78,13 +80,17 @@ def compare_outputs(
             problems.append(f"output {name!r} is missing")
             continue
         if list(have.get("shape", [])) != list(want["shape"]):
-            problems.append(f"output {name!r} has shape {have.get('shape')}, expected {want['shape']}")
+            problems.append(
+                f"output {name!r} has shape {have.get('shape')}, expected {want['shape']}"
+            )
             continue
         a, b = np.asarray(have.get("data")), np.asarray(want["data"])
         if a.dtype.kind in "fc" or b.dtype.kind in "fc":
             diff = np.abs(a.astype(float) - b.astype(float))
             if diff.size and float(diff.max()) > atol:
-                problems.append(f"output {name!r} differs by up to {float(diff.max()):.3g} (atol {atol:g})")
+                problems.append(
+                    f"output {name!r} differs by up to {float(diff.max()):.3g} (atol {atol:g})"
+                )
         elif a.astype(str).tolist() != b.astype(str).tolist():
             mismatched = int((a.astype(str) != b.astype(str)).sum())
             problems.append(f"output {name!r} differs in {mismatched} of {a.size} values")
@@ -108,8 +114,12 @@ def http_call(
 ) -> HttpResult:
     """One HTTP request to a serving endpoint (JSON body); connection errors raise DeployError."""
     parsed = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port or 80, timeout=timeout)
-    payload = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    conn = http.client.HTTPConnection(
+        parsed.hostname or "127.0.0.1", parsed.port or 80, timeout=timeout
+    )
+    payload = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
     headers = {"Content-Type": "application/json"} if payload is not None else {}
     try:
         conn.request(method, parsed.path or "/", body=payload, headers=headers)

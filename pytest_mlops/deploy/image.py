@@ -103,7 +103,9 @@ def serving_requirements() -> list[str]:
 
 
 def wheel_cache() -> Path:
-    return Path(os.environ.get("MLOPS_WHEEL_CACHE", Path.home() / ".cache" / "pytest-mlops" / "wheels"))
+    return Path(
+        os.environ.get("MLOPS_WHEEL_CACHE", Path.home() / ".cache" / "pytest-mlops" / "wheels")
+    )
 
 
 def ensure_wheels(python: str = "3.11", requirements: list[str] | None = None) -> Path:

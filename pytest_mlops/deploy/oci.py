@@ -11,6 +11,7 @@ smoke tests and a verified copy of each bundle live in the embedded ledger (a
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import re
 import tempfile
@@ -66,7 +67,11 @@ class OciRegistry:
     # --- the distribution v2 API ---
 
     def _request(
-        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection(self.host, timeout=60)
         try:
@@ -100,7 +105,9 @@ class OciRegistry:
         """Point *tag* at the manifest *digest* (the same bytes, so the same digest)."""
         body, media_type, actual = self.manifest(digest)
         if actual and actual != digest:
-            raise DeployError(f"the OCI registry returned {actual} for {digest}: refusing to tag it")
+            raise DeployError(
+                f"the OCI registry returned {actual} for {digest}: refusing to tag it"
+            )
         status, _, answer = self._request(
             "PUT",
             f"/v2/{self.repository}/manifests/{tag}",
@@ -199,8 +206,7 @@ class OciRegistry:
         """The bundle's bytes in the ledger, and the image manifest in the registry, by digest."""
         self.ledger.verify(version)
         digest = self._image_digest(version)
-        body, _, actual = self.manifest(digest)
-        import hashlib
+        body, _, _ = self.manifest(digest)
 
         if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
             raise DeployError(
@@ -252,7 +258,9 @@ class OciRegistry:
                 wait_ready(url, timeout)
             except DeployError:
                 logs = container.logs(tail=20).decode(errors="replace")
-                raise DeployError(f"the container of {version.label} did not get ready: {logs}") from None
+                raise DeployError(
+                    f"the container of {version.label} did not get ready: {logs}"
+                ) from None
             yield url
         finally:
             container.remove(force=True)

@@ -144,8 +144,12 @@ def rollback(
     with registry.lock():
         current = registry.stage(name, stage)
         if current is None:
-            raise DeployError(f"cannot roll back {name!r} in {stage}: nothing was ever deployed there")
-        target_number = to_version if to_version is not None else _previous(registry, name, stage, current)
+            raise DeployError(
+                f"cannot roll back {name!r} in {stage}: nothing was ever deployed there"
+            )
+        target_number = (
+            to_version if to_version is not None else _previous(registry, name, stage, current)
+        )
         if target_number == current.version:
             raise DeployError(f"{stage} already points at {current.label}: nothing to roll back to")
         target = registry.get(name, target_number)
@@ -182,7 +186,9 @@ def _target(registry: RegistryBackend, name: str, version: int | None) -> Versio
     return staged
 
 
-def _check_report(registry: RegistryBackend, target: Version, report: str | Path | None) -> dict[str, Any]:
+def _check_report(
+    registry: RegistryBackend, target: Version, report: str | Path | None
+) -> dict[str, Any]:
     import tempfile
 
     from pytest_mlops.report.json import load_report
@@ -228,7 +234,8 @@ def _check_report(registry: RegistryBackend, target: Version, report: str | Path
 
 def _passing_smoke(registry: RegistryBackend, target: Version) -> dict[str, Any]:
     records = [
-        r for r in registry.smoke_records(target.name, target.version)
+        r
+        for r in registry.smoke_records(target.name, target.version)
         if r.stage == "staging" and r.digest == target.digest
     ]
     if not records or records[-1].status != "passed":

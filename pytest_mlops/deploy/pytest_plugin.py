@@ -81,7 +81,9 @@ class DeployPlugin:
             report = project.settings.report
             if not report or not Path(report).is_file():
                 report = str(Path(tmp) / "mlops-report.json")
-                write_report(Path(report), build_report(self.state.entries, project=project, exitstatus=0))
+                write_report(
+                    Path(report), build_report(self.state.entries, project=project, exitstatus=0)
+                )
             bundle = build_bundle(
                 project,
                 project.base_dir / "build" / "bundle",
@@ -111,4 +113,3 @@ class DeployPlugin:
         terminalreporter.section("mlops deploy")
         for line in self.lines:
             terminalreporter.write_line(line)
-

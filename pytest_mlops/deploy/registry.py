@@ -444,21 +444,47 @@ class LocalRegistry:
             seq = int(cursor.lastrowid or 0)
             db.execute("COMMIT")
         return Event(
-            seq, target.name, target.version, stage, target.digest, action, previous, actor, at,
-            why, dict(evidence),
+            seq,
+            target.name,
+            target.version,
+            stage,
+            target.digest,
+            action,
+            previous,
+            actor,
+            at,
+            why,
+            dict(evidence),
         )
 
     def history(self, name: str) -> list[Event]:
         self._init()
         with self._db() as db:
-            rows = db.execute("SELECT * FROM events WHERE name = ? ORDER BY seq", (name,)).fetchall()
+            rows = db.execute(
+                "SELECT * FROM events WHERE name = ? ORDER BY seq", (name,)
+            ).fetchall()
         events = []
         for row in rows:
             try:
                 evidence = json.loads(row[10])
             except ValueError:
                 evidence = {"unreadable": row[10][:200]}
-            events.append(Event(int(row[0]), *row[1:6], row[6], *row[7:10], evidence))
+            seq, name_, version, stage, digest, action, previous, actor, at, why = row[:10]
+            events.append(
+                Event(
+                    int(seq),
+                    name_,
+                    int(version),
+                    stage,
+                    digest,
+                    action,
+                    None if previous is None else int(previous),
+                    actor,
+                    at,
+                    why,
+                    evidence,
+                )
+            )
         return events
 
     def record_smoke(self, version: Version, stage: str, result: CheckResult) -> None:
@@ -467,8 +493,15 @@ class LocalRegistry:
             db.execute(
                 "INSERT INTO smoke (name, version, digest, stage, status, message, at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (version.name, version.version, version.digest, stage, result.status,
-                 result.message, _now()),
+                (
+                    version.name,
+                    version.version,
+                    version.digest,
+                    stage,
+                    result.status,
+                    result.message,
+                    _now(),
+                ),
             )
 
     def smoke_records(self, name: str, version: int) -> list[SmokeRecord]:
@@ -514,7 +547,9 @@ class LocalRegistry:
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(self._read_blob(digest, f"{rel!r} of {version.label}"))
-        (dest / MANIFEST).write_bytes(self._read_blob(version.digest, f"the manifest of {version.label}"))
+        (dest / MANIFEST).write_bytes(
+            self._read_blob(version.digest, f"the manifest of {version.label}")
+        )
         return verify_bundle(dest, version.digest)
 
     def model_bytes(self, version: Version) -> bytes:

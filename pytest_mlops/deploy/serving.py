@@ -182,7 +182,9 @@ class ModelRunner:
         import numpy as np
 
         if not isinstance(item, dict):
-            raise HttpError(400, "each entry of 'inputs' must be an object {name, shape, datatype, data}")
+            raise HttpError(
+                400, "each entry of 'inputs' must be an object {name, shape, datatype, data}"
+            )
         name = item.get("name")
         spec = self._by_name.get(name) if isinstance(name, str) else None
         if spec is None:
@@ -200,19 +202,23 @@ class ModelRunner:
             raise HttpError(400, f"input {name!r}: 'shape' must be a list of dimensions >= 0")
         if len(shape) != len(spec.shape):
             raise HttpError(
-                400, f"input {name!r} has rank {len(spec.shape)} {list(spec.shape)}, got shape {shape}"
+                400,
+                f"input {name!r} has rank {len(spec.shape)} {list(spec.shape)}, got shape {shape}",
             )
         for got, want in zip(shape[1:], spec.shape[1:], strict=True):
             if want != -1 and got != want:
-                raise HttpError(400, f"input {name!r} must have shape {list(spec.shape)}, got {shape}")
+                raise HttpError(
+                    400, f"input {name!r} must have shape {list(spec.shape)}, got {shape}"
+                )
         if not isinstance(data, list):
             raise HttpError(400, f"input {name!r}: 'data' must be a list")
         flat = _flatten(data) if data and isinstance(data[0], list) else data
         if len(flat) != math.prod(shape):
             raise HttpError(
-                400, f"input {name!r}: shape {shape} needs {math.prod(shape)} values, got {len(flat)}"
+                400,
+                f"input {name!r}: shape {shape} needs {math.prod(shape)} values, got {len(flat)}",
             )
-        return name, _to_array(np, name, flat, spec.datatype, shape)
+        return str(name), _to_array(np, str(name), flat, spec.datatype, shape)
 
     def _requested_outputs(self, outputs: Any) -> list[str] | None:
         if outputs is None:
@@ -239,7 +245,9 @@ class ModelRunner:
 
 
 def _tensor(node: Any) -> _Tensor:
-    datatype = _ORT_TO_OIP.get(node.type, "FP32" if "map" in node.type or "seq" in node.type else "BYTES")
+    datatype = _ORT_TO_OIP.get(
+        node.type, "FP32" if "map" in node.type or "seq" in node.type else "BYTES"
+    )
     shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (node.shape or [None]))
     return _Tensor(node.name, datatype, shape)
 
@@ -288,12 +296,16 @@ class Batcher:
     thread (ONNX Runtime releases the GIL), so the event loop keeps accepting requests meanwhile.
     """
 
-    def __init__(self, runner: ModelRunner, max_rows: int, delay: float, observe: Callable[[int], None]) -> None:
+    def __init__(
+        self, runner: ModelRunner, max_rows: int, delay: float, observe: Callable[[int], None]
+    ) -> None:
         self.runner = runner
         self.max_rows = max(1, max_rows)
         self.delay = delay
         self.observe = observe
-        self.queue: asyncio.Queue[tuple[dict[str, Any], int, asyncio.Future[list[Any]]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[dict[str, Any], int, asyncio.Future[list[Any]]]] = (
+            asyncio.Queue()
+        )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self.task: asyncio.Task[None] | None = None
 
@@ -491,14 +503,19 @@ class App:
         self.runner = None if options.noop else ModelRunner(options.model, options.threads)
         self.metrics = Metrics(options.name, options.version)
         self.batcher: Batcher | None = None
-        self.log = open(options.prediction_log, "a", encoding="utf-8") if options.prediction_log else None  # noqa: SIM115
+        self.log = None
+        if options.prediction_log:
+            self.log = open(options.prediction_log, "a", encoding="utf-8")  # noqa: SIM115
         self.log_lock = threading.Lock()
         self._openapi = json.dumps(openapi_document(options.name)).encode()
 
     def start(self) -> None:
         if self.runner is not None and self.options.batching:
             self.batcher = Batcher(
-                self.runner, self.options.max_batch_rows, self.options.batch_delay_ms / 1000, self.metrics.batch
+                self.runner,
+                self.options.max_batch_rows,
+                self.options.batch_delay_ms / 1000,
+                self.metrics.batch,
             )
             self.batcher.start()
 
@@ -521,7 +538,11 @@ class App:
                 200, {"name": "pytest-mlops", "version": "1", "extensions": []}
             )
         if path == "/metrics":
-            return self._get(method) or (200, "text/plain; version=0.0.4", self.metrics.render().encode())
+            return self._get(method) or (
+                200,
+                "text/plain; version=0.0.4",
+                self.metrics.render().encode(),
+            )
         if path == "/openapi.json":
             return self._get(method) or (200, _JSON, self._openapi)
         if path.startswith("/v2/models/"):
@@ -539,10 +560,15 @@ class App:
     def _model_route(self, method: str, rest: str, body: bytes) -> Response | Any:
         parts = rest.split("/")
         if parts[0] != self.options.name:
-            return _error(404, f"unknown model {parts[0]!r}; this server serves {self.options.name!r}")
+            return _error(
+                404, f"unknown model {parts[0]!r}; this server serves {self.options.name!r}"
+            )
         if len(parts) >= 3 and parts[1] == "versions":
             if parts[2] != self.options.version:
-                return _error(404, f"unknown version {parts[2]!r} of {self.options.name!r}; serving {self.options.version!r}")
+                return _error(
+                    404,
+                    f"unknown version {parts[2]!r} of {self.options.name!r}; serving {self.options.version!r}",
+                )
             parts = [parts[0], *parts[3:]]
         action = parts[1] if len(parts) > 1 else ""
         if action == "" and len(parts) <= 2:
@@ -597,7 +623,11 @@ class App:
         return self._respond(feeds, outputs, wanted, request_id)
 
     def _respond(
-        self, feeds: Mapping[str, Any], outputs: list[Any], wanted: list[str] | None, request_id: str | None
+        self,
+        feeds: Mapping[str, Any],
+        outputs: list[Any],
+        wanted: list[str] | None,
+        request_id: str | None,
     ) -> Response:
         assert self.runner is not None
         self.metrics.predictions(self.runner.outputs, outputs)
@@ -607,11 +637,15 @@ class App:
         for spec, array in zip(self.runner.outputs, outputs, strict=False):
             if wanted is not None and spec.name not in wanted:
                 continue
-            datatype = _NUMPY_TO_OIP.get(str(array.dtype), "BYTES" if array.dtype == object else "FP64")
+            datatype = _NUMPY_TO_OIP.get(
+                str(array.dtype), "BYTES" if array.dtype == object else "FP64"
+            )
             data = array.ravel().tolist()
             if datatype == "BYTES":
                 data = [v.decode() if isinstance(v, bytes) else str(v) for v in data]
-            tensors.append({"name": spec.name, "datatype": datatype, "shape": list(array.shape), "data": data})
+            tensors.append(
+                {"name": spec.name, "datatype": datatype, "shape": list(array.shape), "data": data}
+            )
         payload: dict[str, Any] = {
             "model_name": self.options.name,
             "model_version": self.options.version,
@@ -721,7 +755,9 @@ class _Connection(asyncio.Protocol):
         except Exception as exc:  # never let one request take the server down
             return _error(500, f"internal error: {type(exc).__name__}: {_short(exc)}")
 
-    def _done(self, task: asyncio.Future[Response], path: str, keep_alive: bool, start: float) -> None:
+    def _done(
+        self, task: asyncio.Future[Response], path: str, keep_alive: bool, start: float
+    ) -> None:
         self.busy = False
         try:
             result = task.result()
@@ -800,7 +836,10 @@ class _Connection(asyncio.Protocol):
 
 def openapi_document(name: str) -> dict[str, Any]:
     """The OpenAPI 3.0 document of the server (paths and the OIP request/response schemas)."""
-    error = {"description": "error", "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    error = {
+        "description": "error",
+        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     ok = {"description": "ok", "content": {_JSON: {"schema": {"type": "object"}}}}
 
     def get(summary: str, *codes: int) -> dict[str, Any]:
@@ -819,7 +858,12 @@ def openapi_document(name: str) -> dict[str, Any]:
             "parameters": {"type": "object"},
         },
     }
-    name_param = {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}
+    name_param = {
+        "name": "model_name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
     return {
         "openapi": "3.0.3",
         "info": {"title": f"pytest-mlops serving: {name}", "version": "2"},
@@ -841,12 +885,18 @@ def openapi_document(name: str) -> dict[str, Any]:
                     "summary": "inference",
                     "requestBody": {
                         "required": True,
-                        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
+                        "content": {
+                            _JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}
+                        },
                     },
                     "responses": {
                         "200": {
                             "description": "predictions",
-                            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/InferenceResponse"}}},
+                            "content": {
+                                _JSON: {
+                                    "schema": {"$ref": "#/components/schemas/InferenceResponse"}
+                                }
+                            },
                         },
                         "400": error,
                         "404": error,
@@ -857,7 +907,12 @@ def openapi_document(name: str) -> dict[str, Any]:
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                    "responses": {
+                        "200": {
+                            "description": "metrics",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
                 }
             },
         },
@@ -869,8 +924,14 @@ def openapi_document(name: str) -> dict[str, Any]:
                     "required": ["inputs"],
                     "properties": {
                         "id": {"type": "string"},
-                        "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
-                        "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+                        "inputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Tensor"},
+                        },
+                        "outputs": {
+                            "type": "array",
+                            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                        },
                         "parameters": {"type": "object"},
                     },
                 },
@@ -881,10 +942,17 @@ def openapi_document(name: str) -> dict[str, Any]:
                         "model_name": {"type": "string"},
                         "model_version": {"type": "string"},
                         "id": {"type": "string"},
-                        "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
+                        "outputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Tensor"},
+                        },
                     },
                 },
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
             }
         },
     }
@@ -893,12 +961,14 @@ def openapi_document(name: str) -> dict[str, Any]:
 # --- running -------------------------------------------------------------------------------
 
 
-async def build_server(options: ServingOptions) -> tuple[asyncio.AbstractServer, App]:
+async def build_server(options: ServingOptions) -> tuple[asyncio.Server, App]:
     """Load the model and listen; the caller runs the loop (``server.serve_forever()``)."""
     app = App(options)
     app.start()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Connection(app), options.host, options.port, backlog=1024)
+    server = await loop.create_server(
+        lambda: _Connection(app), options.host, options.port, backlog=1024
+    )
     return server, app
 
 
@@ -907,11 +977,14 @@ async def _serve(options: ServingOptions, announce: Callable[[str], None]) -> No
 
     server, app = await build_server(options)
     stop = asyncio.get_running_loop().create_future()
+
+    def finish() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
-            pass
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            asyncio.get_running_loop().add_signal_handler(sig, finish)
     host, port = server.sockets[0].getsockname()[:2]
     announce(f"serving {options.name!r} version {options.version} on http://{host}:{port}")
     async with server:
@@ -978,10 +1051,14 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingOptions:
     p.add_argument("--model-version", dest="version", default=_env("version", "1"))
     p.add_argument("--host", default=_env("host", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080))
-    p.add_argument("--max-body-bytes", type=int, default=int(_env("max_body_bytes", str(8 << 20)) or 0))
+    p.add_argument(
+        "--max-body-bytes", type=int, default=int(_env("max_body_bytes", str(8 << 20)) or 0)
+    )
     p.add_argument("--max-batch-rows", type=int, default=int(_env("max_batch_rows", "256") or 256))
     p.add_argument("--batch-delay-ms", type=float, default=float(_env("batch_delay_ms", "0") or 0))
-    p.add_argument("--no-batching", dest="batching", action="store_false", default=_env("batching", "1") != "0")
+    p.add_argument(
+        "--no-batching", dest="batching", action="store_false", default=_env("batching", "1") != "0"
+    )
     p.add_argument("--threads", type=int, default=int(_env("threads", "0") or 0))
     p.add_argument("--prediction-log", default=_env("prediction_log", None) or None)
     p.add_argument("--noop", action="store_true", help="serve only the no-op endpoint (benchmarks)")
@@ -1011,7 +1088,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"serving: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        print(f"serving: cannot serve {options.model!r}: {type(exc).__name__}: {_short(exc)}", file=sys.stderr)
+        print(
+            f"serving: cannot serve {options.model!r}: {type(exc).__name__}: {_short(exc)}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -56,7 +56,9 @@ def smoke_test(base_url: str, bundle: Bundle, *, stage: str = "staging") -> Chec
     seconds = time.perf_counter() - started
     rows = smoke["request"]["inputs"][0]["shape"][0]
     if response.status != 200:
-        problems.append(f"POST /v2/models/{name}/infer answered {response.status}: {response.body[:200]!r}")
+        problems.append(
+            f"POST /v2/models/{name}/infer answered {response.status}: {response.body[:200]!r}"
+        )
     else:
         problems += compare_outputs(response.json().get("outputs", []), smoke["expected"])
     context = {"stage": stage, "rows": rows, "digest": bundle.digest, "url": base_url}
@@ -144,4 +146,3 @@ def smoke_test_in_process(bundle: Bundle, *, version: str, stage: str = "staging
     """Serve *bundle* in a child process (the embedded registry's staging) and smoke-test it."""
     with serve_in_process(bundle, version=version) as url:
         return smoke_test(url, bundle, stage=stage)
-
