@@ -17,7 +17,14 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from pytest_mlops.report.markdown import PLOT_TABLES, comparison_rows, fmt, iter_tables
+from pytest_mlops.report.markdown import (
+    PLOT_TABLES,
+    by_severity,
+    comparison_rows,
+    fmt,
+    iter_tables,
+    ordered_columns,
+)
 from pytest_mlops.report.merge import ReportView
 from pytest_mlops.report.svg import PALETTE, Bar, Series, bars, forest
 
@@ -33,11 +40,11 @@ main{max-width:1180px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 10px}h3{font-size:14px;margin:14px 0 6px}
 .card{background:#fff;border:1px solid #e1e4e8;border-radius:8px;padding:14px 16px;margin:10px 0}
 .verdict{border-left:8px solid}.verdict.passed{border-color:#2e7d32}.verdict.failed{border-color:#c62828}
-.pill{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff}
+.pill{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#6a737d}
 .pill.passed{background:#2e7d32}.pill.failed{background:#c62828}.pill.inconclusive{background:#ef8f00}
 table{border-collapse:collapse;font-size:12.5px;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff3;vertical-align:top}
-th{background:#fafbfc}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#fafbfc}td code{word-break:break-all}.scroll{overflow-x:auto}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:flex;flex-wrap:wrap;gap:10px}.grid .card{margin:0}
 .muted{color:#6a737d;font-size:12px}.drifted{color:#c62828;font-weight:600}
 details summary{cursor:pointer;font-weight:600;margin:6px 0}code{font-size:12px}
@@ -104,10 +111,10 @@ def _gates(view: ReportView) -> str:
         f"<td>{escape(e.result.kind)}</td><td>{escape(e.result.value_text or '—')}</td>"
         f"<td>{escape(e.result.bound_text or '—')}</td><td>{escape(e.result.message)}</td>"
         f"<td><code>{escape(e.nodeid)}</code></td></tr>"
-        for e in view.entries
+        for e in by_severity(view.entries)
     )
     return (
-        '<h2>Gates</h2><section class="card"><table><thead><tr><th>status</th><th>check</th>'
+        '<h2>Gates</h2><section class="card scroll"><table><thead><tr><th>status</th><th>check</th>'
         "<th>kind</th><th>measured</th><th>bound</th><th>message</th><th>test</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></section>"
     )
@@ -194,7 +201,7 @@ def _fairness(view: ReportView) -> str:
                 title=f"{result.name}: {d.get('metric')} with its interval and bound",
                 width=520,
                 reference=None,
-                bounds=[b] if (b := _opt_float(d.get("bound"))) is not None else [],
+                bounds=[b] if (b := _bound(d.get("bound"))) is not None else [],
             )
             + "</div>"
             for d in result.tables.get("disparities", ())
@@ -319,7 +326,7 @@ def _all_tables(view: ReportView) -> str:
 def _html_table(
     rows: Sequence[Mapping[str, Any]], signed: frozenset[str] | set[str] = frozenset()
 ) -> str:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
+    columns = ordered_columns(rows)
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join(
         "<tr>"
@@ -337,7 +344,10 @@ def _html_table(
         if len(rows) > MAX_TABLE_ROWS
         else ""
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"</div>{more}"
+    )
 
 
 def _footer(view: ReportView) -> str:
@@ -360,6 +370,13 @@ def _opt_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return out if math.isfinite(out) else None
+
+
+def _bound(value: Any) -> float | None:
+    """A bound given as a number or as text such as ``">= 0.8"``."""
+    if isinstance(value, str):
+        value = value.lstrip("<>=! ")
+    return _opt_float(value)
 
 
 def _float(value: Any, default: float = float("nan")) -> float:

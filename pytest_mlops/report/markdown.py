@@ -16,7 +16,7 @@ from pytest_mlops.report.json import ReportEntry
 from pytest_mlops.report.merge import ReportView
 from pytest_mlops.results import CheckResult, format_value
 
-__all__ = ["COMMENT_MARKER", "ICONS", "comparison_rows", "render_markdown"]
+__all__ = ["COMMENT_MARKER", "ICONS", "by_severity", "comparison_rows", "render_markdown"]
 
 #: Hidden first line, so CI can find and update its own comment instead of adding another.
 COMMENT_MARKER = "<!-- pytest-mlops-report -->"
@@ -50,11 +50,12 @@ def render_markdown(
     max_chars:
         Upper bound on the length; details are dropped (with a note) to stay under it.
     """
-    head = [COMMENT_MARKER, *_verdict(view, title), "", *_gate_table(view.entries)]
+    entries = by_severity(view.entries)
+    head = [COMMENT_MARKER, *_verdict(view, title), "", *_gate_table(entries)]
     head += _failures(view.entries)
     head += _comparison(view.entries)
     foot = ["", _footer(view)]
-    details = _details(view.entries, max_rows)
+    details = _details(entries, max_rows)
     text = "\n".join([*head, *details, *foot]) + "\n"
     if len(text) <= max_chars:
         return text
@@ -63,6 +64,12 @@ def render_markdown(
         f"_Details omitted to stay under {max_chars:,} characters: see the HTML report._",
     ]
     return "\n".join([*head, *note, *foot])[: max_chars - 1] + "\n"
+
+
+def by_severity(entries: Sequence[ReportEntry]) -> list[ReportEntry]:
+    """Failed first, then inconclusive, then passed; the report's order within each."""
+    rank = {"failed": 0, "inconclusive": 1, "passed": 2}
+    return sorted(entries, key=lambda e: rank[e.result.status])
 
 
 def _verdict(view: ReportView, title: str) -> list[str]:
@@ -163,7 +170,7 @@ def _details(entries: Sequence[ReportEntry], max_rows: int) -> list[str]:
         if r.context:
             out += ["", " · ".join(f"{k}={v}" for k, v in r.context.items())]
         for name, rows in tables.items():
-            out += ["", f"**{name}**", "", *rows_table(_ordered(name, rows), max_rows)]
+            out += ["", f"**{name}**", "", *rows_table(_ordered(name, rows), max_rows, name)]
         out += ["", "</details>"]
     return out
 
@@ -221,11 +228,74 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
-def rows_table(rows: Sequence[Mapping[str, Any]], max_rows: int = MAX_ROWS) -> list[str]:
-    """Any list of row dicts as a Markdown table (columns: the union of keys, in order)."""
+#: Columns shown first, in this order (results travel as sorted JSON, so key order is lost).
+LEADING = (
+    "metric",
+    "column",
+    "group",
+    "slice",
+    "batch_size",
+    "name",
+    "check",
+    "type",
+    "test",
+    "candidate",
+    "baseline",
+    "value",
+    "difference",
+    "statistic",
+    "p_value",
+    "p_adjusted",
+    "effect",
+    "effect_name",
+    "threshold",
+    "ci_low",
+    "ci_high",
+    "bound",
+    "n",
+    "status",
+    "drifted",
+)
+
+#: The columns a reviewer needs from the families' well-known tables (the rest are in the HTML).
+ESSENTIAL = {
+    "columns": (
+        "column",
+        "type",
+        "test",
+        "statistic",
+        "p_adjusted",
+        "effect",
+        "effect_name",
+        "threshold",
+        "drifted",
+        "note",
+    ),
+    "comparison": ("metric", "candidate", "baseline", "difference", "ci_low", "ci_high"),
+    "groups": ("group", "n", "selection_rate", "tpr", "fpr", "accuracy", "excluded"),
+    "disparities": ("metric", "value", "ci_low", "ci_high", "bound", "status"),
+    "batches": ("batch_size", "p50_ms", "p90_ms", "p99_ms", "throughput", "n"),
+}
+
+
+def ordered_columns(rows: Sequence[Mapping[str, Any]], name: str | None = None) -> list[str]:
+    """The columns of *rows*: a known table's essential ones, else all with :data:`LEADING` first."""
+    present = list(dict.fromkeys(key for row in rows for key in row))
+    if name in ESSENTIAL:
+        chosen = [c for c in ESSENTIAL[name] if c in present]
+        if chosen:
+            return chosen
+    rank = {c: i for i, c in enumerate(LEADING)}
+    return sorted(present, key=lambda c: (rank.get(c, len(rank)), present.index(c)))
+
+
+def rows_table(
+    rows: Sequence[Mapping[str, Any]], max_rows: int = MAX_ROWS, name: str | None = None
+) -> list[str]:
+    """Any list of row dicts as a Markdown table (a known table shows its essential columns)."""
     if not rows:
         return ["_empty_"]
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+    columns = ordered_columns(rows, name)
     body = [[fmt(row.get(c)) for c in columns] for row in rows[:max_rows]]
     out = table([columns, *body])
     if len(rows) > max_rows:

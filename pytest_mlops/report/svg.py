@@ -120,10 +120,14 @@ def bars(
                 f'height="{h:.1f}" fill="{s.color}">'
                 f"<title>{escape(category)} {escape(s.name)}: {_num(value)}</title></rect>"
             )
+    longest = max((len(c) for c in categories), default=1)
     step = max(1, math.ceil(n / max_labels))
+    while step < n and group_w * step < min(longest, 12) * 7.0:
+        step += 1  # fewer labels rather than overlapping ones
+    chars = max(3, int(group_w * step / 7.0) - 1)
     for i in range(0, n, step):
         x = left + (i + 0.5) * group_w
-        label = escape(_short(categories[i], 12))
+        label = escape(_short(categories[i], min(chars, 12)))
         body.append(
             f'<text x="{x:.1f}" y="{top + plot_h + 13}" text-anchor="middle">{label}</text>'
         )
@@ -201,7 +205,7 @@ def forest(
     for i, row in enumerate(rows):
         y = top + row_h * (i + 0.5)
         body.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(_short(row.label, 28))}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(_short(row.label, 26))}</text>'
         )
         if row.low is not None and row.high is not None:
             body.append(

@@ -501,3 +501,17 @@ def test_the_example_report_renders_small(tmp_path):
     assert len(page.encode()) < 2_000_000
     assert json.loads(EXAMPLE_REPORT.read_text())["summary"]["total"] == view.total
     assert render_markdown(view).startswith(COMMENT_MARKER)
+
+
+def test_failures_come_first_and_text_bounds_are_drawn(view):
+    text = render_markdown(view)
+    assert text.index("**champion**") < text.index("**fairness_sex**") < text.index("**accuracy**")
+    fairness = next(e.result for e in view.entries if e.result.name == "fairness_sex")
+    rows = [{**fairness.tables["disparities"][0], "bound": ">= 0.8"}]
+    result = CheckResult(
+        **{**fairness.__dict__, "tables": {**fairness.tables, "disparities": rows}}
+    )
+    page = render_html(
+        ReportView(entries=(ReportEntry("t::f", "failed", result),), verdict="failed")
+    )
+    assert "<title>bound 0.8</title>" in page
