@@ -112,7 +112,7 @@ def test_metadata_stamps_lineage_and_hashes(credit_onnx, credit_pipeline, adult_
 
 
 def test_metadata_must_be_strings_and_not_ours(credit_pipeline, adult_holdout, tmp_path):
-    with pytest.raises(ConfigError, match="'pytest_mlops.output' is set by pytest-mlops"):
+    with pytest.raises(ConfigError, match=r"'pytest_mlops\.output' is set by pytest-mlops"):
         export_onnx(
             credit_pipeline,
             adult_holdout.head(5),
@@ -257,7 +257,7 @@ def test_unsupported_estimator_names_it_and_lists_what_is(cancer, tmp_path):
 
 
 def test_not_a_model_and_not_fitted(tmp_path):
-    with pytest.raises(ModelError, match="cannot export a builtins.dict"):
+    with pytest.raises(ModelError, match=r"cannot export a builtins\.dict"):
         export_onnx({"a": 1}, None, tmp_path / "m.onnx")
     with pytest.raises(ModelError, match="LogisticRegression is not fitted"):
         export_onnx(LogisticRegression(), np.zeros((2, 3)), tmp_path / "m.onnx")
@@ -294,7 +294,7 @@ def test_corrupt_and_truncated_onnx_files(credit_onnx, tmp_path):
         export_onnx(empty, None, tmp_path / "out.onnx")
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07not an onnx model at all" * 10)
-    with pytest.raises(ModelError, match="garbage.onnx"):
+    with pytest.raises(ModelError, match=r"garbage\.onnx"):
         export_onnx(garbage, None, tmp_path / "out.onnx")
     with pytest.raises(ModelError, match=r"'.*missing.onnx' does not exist"):
         export_onnx(tmp_path / "missing.onnx", None, tmp_path / "out.onnx")
