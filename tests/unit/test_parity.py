@@ -147,7 +147,7 @@ def test_trees_are_held_to_decisions(tmp_path):
 
 
 def test_network_logits_and_probabilities(tmp_path):
-    X, y = load_breast_cancer(return_X_y=True)
+    X, _ = load_breast_cancer(return_X_y=True)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(30, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
     X = (X - X.mean(axis=0)) / X.std(axis=0)
