@@ -312,18 +312,31 @@ class Recorder:
                 )
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("gpu") is None:
-        return
+def require_cuda(config: pytest.Config) -> None:
+    """Skip the running test where no CUDA device exists, or fail it with --mlops-require-gpu."""
     from pytest_mlops._gpu import cuda_available
 
     available, reason = cuda_available()
     if available:
         return
-    require = _state(item.config).project.settings.require_gpu
-    if require:
+    if _state(config).project.settings.require_gpu:
         pytest.fail(f"GPU required (--mlops-require-gpu) but {reason}", pytrace=False)
     pytest.skip(f"no CUDA device: {reason}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Skip before fixtures load; a required GPU fails in the call phase (a failure, not an error).
+    if (
+        item.get_closest_marker("gpu") is not None
+        and not _state(item.config).project.settings.require_gpu
+    ):
+        require_cuda(item.config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is not None:
+        require_cuda(item.config)
 
 
 # --- summary and report --------------------------------------------------------------------
@@ -456,6 +469,8 @@ class Checker:
         marker_kwargs = _marker_settings(marker.kwargs if marker else {}, gate_kind)
         where = f"test {self._item.nodeid!r} gate {kind!r}"
         settings = gate_kind.validate(layered(base, marker_kwargs, params), where)
+        if settings.get("device") == "cuda":
+            require_cuda(self._item.config)
         return gate_kind.execute(self._state.context, gate or kind, settings)
 
     def __getattr__(self, kind: str) -> Callable[..., CheckResult]:

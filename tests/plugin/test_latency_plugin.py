@@ -78,7 +78,7 @@ def test_cuda_gate_skips_without_a_gpu_and_fails_when_required(project):
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no CUDA device*"])
     required = project.runpytest("--mlops-require-gpu")
-    required.assert_outcomes(errors=1)  # failed in setup, before the gate runs
+    required.assert_outcomes(failed=1)  # fails before the gate runs
     required.stdout.fnmatch_lines(["*GPU required*"])
     project.runpytest("-m", "gpu").assert_outcomes(skipped=1)
 

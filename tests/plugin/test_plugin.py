@@ -180,7 +180,7 @@ def test_gpu_tests_skip_without_a_gpu_or_fail_when_required(pytester):
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no CUDA device*"])
     result = pytester.runpytest("--mlops-require-gpu")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*GPU required (--mlops-require-gpu)*"])
 
 
@@ -253,3 +253,13 @@ def test_unknown_marker_setting(project):
     result = project.runpytest("test_x.py")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*@pytest.mark.accuracy: unknown setting 'mni' - did you mean 'min'?*"])
+
+
+def test_a_cuda_gate_from_the_fixture_skips_without_a_gpu(project):
+    from pytest_mlops._gpu import cuda_available
+
+    if cuda_available()[0]:
+        pytest.skip("this machine has a GPU")
+    project.makepyfile(test_gpu="def test_gpu(mlops):\n    mlops.latency(device='cuda')\n")
+    project.runpytest("test_gpu.py").assert_outcomes(skipped=1)
+    project.runpytest("test_gpu.py", "--mlops-require-gpu").assert_outcomes(failed=1)
