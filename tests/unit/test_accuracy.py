@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import sklearn.metrics as skm
@@ -10,6 +12,9 @@ from pytest_mlops import Dataset, check_accuracy, load_model
 from pytest_mlops.checks.slices import Clause, parse_slice, slice_rows
 from pytest_mlops.checks.stats import bootstrap_indices
 from pytest_mlops.errors import CheckError, DataError
+
+# 200 resamples keep the tests quick; the library default is 1000
+check = functools.partial(check_accuracy, n_resamples=200)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +29,7 @@ def data(adult_holdout, credit_module):
 
 
 def test_estimate_equals_sklearn_and_the_interval_surrounds_it(model, data, credit_pipeline):
-    result = check_accuracy(model, data, metric="roc_auc", min=0.8, seed=3)
+    result = check(model, data, metric="roc_auc", min=0.8, seed=3)
     expected = skm.roc_auc_score(data.y, credit_pipeline.predict_proba(data.X)[:, 1])
     assert result.passed
     assert result.value == pytest.approx(expected, abs=1e-12)
@@ -45,7 +50,7 @@ def test_interval_equals_a_plain_percentile_bootstrap_over_the_same_resamples(mo
         for rows in block
     ]
     low, high = np.quantile(values, [0.05, 0.95])
-    result = check_accuracy(
+    result = check(
         model, small, metric="roc_auc", min=0.5, n_resamples=200, confidence=0.9, seed=11
     )
     assert result.metrics["roc_auc_ci_low"] == pytest.approx(low, abs=1e-12)
@@ -53,19 +58,19 @@ def test_interval_equals_a_plain_percentile_bootstrap_over_the_same_resamples(mo
 
 
 def test_bootstrap_is_reproducible_with_a_seed_and_changes_with_another(model, data):
-    first = check_accuracy(model, data, metric="accuracy", min=0.5, seed=5)
-    again = check_accuracy(model, data, metric="accuracy", min=0.5, seed=5)
-    other = check_accuracy(model, data, metric="accuracy", min=0.5, seed=6)
+    first = check(model, data, metric="accuracy", min=0.5, seed=5)
+    again = check(model, data, metric="accuracy", min=0.5, seed=5)
+    other = check(model, data, metric="accuracy", min=0.5, seed=6)
     assert first.to_dict() == again.to_dict()
     assert first.metrics["accuracy_ci_low"] != other.metrics["accuracy_ci_low"]
 
 
 def test_gate_on_the_lower_bound(model, data):
-    est = check_accuracy(model, data, metric="roc_auc", n_resamples=0).value
+    est = check(model, data, metric="roc_auc", n_resamples=0).value
     assert est is not None
     between = est - 0.004  # above the lower end of the interval, below the estimate
-    on_estimate = check_accuracy(model, data, metric="roc_auc", min=between)
-    on_lower = check_accuracy(model, data, metric="roc_auc", min=between, on="lower")
+    on_estimate = check(model, data, metric="roc_auc", min=between)
+    on_lower = check(model, data, metric="roc_auc", min=between, on="lower")
     assert on_estimate.passed
     assert on_lower.failed
     assert on_lower.message.startswith("the lower end of the 95% CI of roc_auc must be >= ")
@@ -74,28 +79,24 @@ def test_gate_on_the_lower_bound(model, data):
 
 
 def test_gate_on_the_interval_is_inconclusive_when_it_straddles_the_bound(model, data):
-    est = check_accuracy(model, data, metric="roc_auc", n_resamples=0).value
+    est = check(model, data, metric="roc_auc", n_resamples=0).value
     assert est is not None
-    straddles = check_accuracy(model, data, metric="roc_auc", min=est, on="interval")
+    straddles = check(model, data, metric="roc_auc", min=est, on="interval")
     assert straddles.inconclusive
     assert "straddles the bound" in straddles.message
-    assert check_accuracy(model, data, metric="roc_auc", min=est - 0.1, on="interval").passed
-    assert check_accuracy(model, data, metric="roc_auc", min=est + 0.1, on="interval").failed
+    assert check(model, data, metric="roc_auc", min=est - 0.1, on="interval").passed
+    assert check(model, data, metric="roc_auc", min=est + 0.1, on="interval").failed
 
 
 def test_a_loss_is_gated_on_its_upper_end(model, data):
-    result = check_accuracy(model, data, metric="log_loss", max=0.5, on="upper")
+    result = check(model, data, metric="log_loss", max=0.5, on="upper")
     assert result.passed and result.op == "<="
     assert result.value == result.metrics["log_loss_ci_high"]
-    assert check_accuracy(
-        model, data, metric="log_loss", max=result.value - 0.001, on="upper"
-    ).failed
+    assert check(model, data, metric="log_loss", max=result.value - 0.001, on="upper").failed
 
 
 def test_per_slice_metrics_equal_sklearn_on_the_slice(model, data, credit_pipeline):
-    result = check_accuracy(
-        model, data, metric="roc_auc", min=0.5, slice_by="sex", slices=["age >= 60"]
-    )
+    result = check(model, data, metric="roc_auc", min=0.5, slice_by="sex", slices=["age >= 60"])
     rows = {row["slice"]: row for row in result.tables["slices"]}
     assert list(rows) == ["all", "sex=Female", "sex=Male", "age >= 60"]
     for label, mask in (
@@ -111,14 +112,14 @@ def test_per_slice_metrics_equal_sklearn_on_the_slice(model, data, credit_pipeli
 
 
 def test_a_failing_slice_is_named_in_the_message(model, data):
-    result = check_accuracy(model, data, metric="roc_auc", min=0.9, slice_by="sex")
+    result = check(model, data, metric="roc_auc", min=0.9, slice_by="sex")
     assert result.failed
     assert "in slice 'sex=Male'" in result.message
     assert "overall and in every slice" in result.message
 
 
 def test_small_slices_are_reported_but_not_gated(model, data):
-    result = check_accuracy(
+    result = check(
         model,
         data,
         metric="accuracy",
@@ -133,9 +134,7 @@ def test_small_slices_are_reported_but_not_gated(model, data):
 
 
 def test_slice_with_one_class_is_undefined_not_an_error(model, data):
-    result = check_accuracy(
-        model, data, metric="roc_auc", min=0.5, slices=["income == 1"], min_slice_size=1
-    )
+    result = check(model, data, metric="roc_auc", min=0.5, slices=["income == 1"], min_slice_size=1)
     assert result.tables["slices"][1]["status"] == "undefined"
     assert result.passed
 
@@ -186,26 +185,26 @@ def test_slice_comparing_text_with_a_number(data):
 
 def test_unknown_metric(model, data):
     with pytest.raises(CheckError, match=r"unknown metric 'f_1' - did you mean 'f1'\?"):
-        check_accuracy(model, data, metric="f_1", min=0.5)
+        check(model, data, metric="f_1", min=0.5)
 
 
 def test_one_row_dataset(model, data):
     one = data.subset(np.arange(data.n_rows) == 0)
     with pytest.raises(DataError, match=r"dataset 'current' has 1 row.*n_resamples = 0"):
-        check_accuracy(model, one, metric="accuracy", min=0.5)
-    assert check_accuracy(model, one, metric="accuracy", min=0.0, n_resamples=0).passed
+        check(model, one, metric="accuracy", min=0.5)
+    assert check(model, one, metric="accuracy", min=0.0, n_resamples=0).passed
 
 
 def test_single_class_target_for_roc_auc(model, data):
     positives = data.subset(data.frame["income"] == 1)
     with pytest.raises(DataError, match=r"roc_auc needs both classes.*column 'income'.*\[1\]"):
-        check_accuracy(model, positives, metric="roc_auc", min=0.5)
+        check(model, positives, metric="roc_auc", min=0.5)
 
 
 def test_contradictory_settings(model, data):
     with pytest.raises(CheckError, match=r"min .* is greater than max"):
-        check_accuracy(model, data, min=0.9, max=0.8)
+        check(model, data, min=0.9, max=0.8)
     with pytest.raises(CheckError, match="on = 'lower' needs a confidence interval"):
-        check_accuracy(model, data, min=0.5, on="lower", n_resamples=0)
+        check(model, data, min=0.5, on="lower", n_resamples=0)
     with pytest.raises(CheckError, match="'on' must be"):
-        check_accuracy(model, data, min=0.5, on="median")  # type: ignore[arg-type]
+        check(model, data, min=0.5, on="median")  # type: ignore[arg-type]

@@ -45,7 +45,9 @@ def age_only(credit_module, adult_train):
 
 
 def test_difference_is_sklearn_on_both_models(strong, weaker, data, credit_pipeline):
-    result = compare_models(strong, weaker, data, metric="roc_auc", margin=0.005, seed=1)
+    result = compare_models(
+        strong, weaker, data, metric="roc_auc", margin=0.005, seed=1, n_resamples=300
+    )
     y = data.y.to_numpy()
     auc_c = skm.roc_auc_score(y, credit_pipeline.predict_proba(data.X)[:, 1])
     auc_b = skm.roc_auc_score(y, weaker.predict_proba(data.X)[:, 1])
