@@ -135,17 +135,24 @@ def _resolve(base: Path, value: str) -> Path:
 def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) -> CheckResult:
     """The default comparer: ``DriftProfile.load(profile).compare(current, **drift)``.
 
-    A data file is compared chunk by chunk (bounded memory); a prediction log's frame keeps the
-    profile's columns only (the log also holds outputs and metadata).
+    A data file is compared chunk by chunk (bounded memory). A prediction log is compared on the
+    profile's columns that it holds: it also holds outputs, and lacks the target.
     """
     from pytest_mlops.checks.drift import DriftProfile
 
     assert options.profile is not None
     profile = DriftProfile.load(options.profile)
+    settings = dict(options.drift)
     if not isinstance(current, Path):
-        known = [c for c in current.columns if c in profile.columns]
-        current = current[known] if known else current
-    return profile.compare(current, **dict(options.drift))
+        known = [c for c in profile.columns if c in current.columns]
+        if not known:
+            raise DataError(
+                f"the prediction log {options.current!r} has none of the profile's columns "
+                f"({', '.join(list(profile.columns)[:8])}...)"
+            )
+        current = current[known]
+        settings.setdefault("columns", known)  # e.g. the target is not logged
+    return profile.compare(current, **settings)
 
 
 def run_monitor(

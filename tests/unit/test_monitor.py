@@ -421,3 +421,17 @@ def test_cli_without_a_profile_says_how_to_give_one(tmp_path, monkeypatch, capsy
         "no profile: pass --profile or set 'profile' in [tool.pytest_mlops.monitor]"
         in capsys.readouterr().out
     )
+
+
+def test_a_log_is_compared_on_the_profile_columns_it_holds(data_dir, tmp_path, adult_holdout):
+    frame = adult_holdout[FEATURES].drop(columns=["capital_gain"]).sample(2000, random_state=2)
+    log_path = tmp_path / "predictions.jsonl"
+    log_path.write_text("\n".join(_log_lines(frame)) + "\n")
+    outcome = run_monitor(_options(data_dir, tmp_path, str(log_path)), log=Lines())
+    assert outcome.exit_code == EXIT_NO_DRIFT
+    compared = {r["column"] for r in outcome.result.tables["columns"]}
+    assert compared == set(FEATURES) - {"capital_gain"}
+    log_path.write_text('{"inputs": {"unrelated": 1}}\n')
+    outcome = run_monitor(_options(data_dir, tmp_path, str(log_path)), log=Lines())
+    assert outcome.exit_code == EXIT_BAD_INPUT
+    assert "has none of the profile's columns (age, workclass" in outcome.errors[0]
