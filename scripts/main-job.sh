@@ -11,7 +11,7 @@ cd examples/credit_scoring
 echo "== 1/2 tests: the declared gates and the code-first tests"
 python -m pytest -p no:cacheprovider
 echo "== 2/2 report"
-pytest-mlops report build/mlops-report.json
+pytest-mlops report build/mlops-report.json --markdown build/mlops-report.md --html build/mlops-report.html
 # Deploy on the embedded registry (.mlops/registry here; no Docker): package -> staging -> production.
 echo "== deploy 1/3 package: the ONNX model, its lineage and the evidence, content-addressed"
 pytest-mlops package --report build/mlops-report.json --output build/bundle
