@@ -521,6 +521,120 @@ def _included(grouping: _Grouping, min_group_size: int) -> np.ndarray:
     return np.asarray(grouping.sizes >= min_group_size)
 
 
+def _thin(
+    grouping: _Grouping, included: np.ndarray, positives: np.ndarray, min_group_size: int
+) -> dict[str, np.ndarray]:
+    """Included groups whose TPR (FPR) rests on fewer than *min_group_size* positives (negatives).
+
+    A rate is only as good as the rows it divides by: a TPR from three positives swings between
+    0 and 1, and its bootstrap error (zero when all three agree) is no guide. Such a group stays
+    in the other disparities and is left out of the TPR (FPR) ones, and the result says so.
+    """
+    sizes = grouping.sizes[included]
+    pos = positives[included]
+    return {"tpr": pos < min_group_size, "fpr": (sizes - pos) < min_group_size}
+
+
+def _masked(
+    stats: Mapping[str, np.ndarray], thin: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """*stats* (last axis = included groups) with the thin groups' rates set to NaN (undefined)."""
+    import numpy as np
+
+    out = dict(stats)
+    for key, mask in thin.items():
+        if key in out and mask.any():
+            values = np.array(out[key], dtype=np.float64)
+            values[..., mask] = np.nan
+            out[key] = values
+    return out
+
+
+def _group_samples(
+    out: _Outcomes,
+    grouping: _Grouping,
+    included: np.ndarray,
+    extra: str | None,
+    names: Sequence[str],
+    n_resamples: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Bootstrap samples (``resamples x included groups``) of the statistics *names* compare."""
+    import numpy as np
+
+    needed = sorted({stat for key in names for stat in DISPARITIES[key].stats})
+    if included.sum() < 2:
+        return {stat: np.full((n_resamples, int(included.sum())), np.nan) for stat in needed}
+    resampler = _Resampler([out], grouping, included, extra)
+    return resampler.run(lambda stats: {k: stats[0][k] for k in needed}, n_resamples, seed)
+
+
+def _simultaneous_interval(
+    spec: Disparity,
+    estimate: float,
+    point: Mapping[str, np.ndarray],
+    samples: Mapping[str, np.ndarray],
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> _Estimate:
+    """An interval for a disparity from simultaneous intervals of all pairwise group gaps.
+
+    A difference is the largest gap ``|r_i - r_j|`` over pairs of groups (a ratio, the largest
+    gap of ``log r``). The percentile interval of that maximum is biased upwards (noise in small
+    groups alone widens it) and would flag fair models; instead each pair's gap gets a bootstrap
+    standard error, one critical value covers all pairs at once (the ``confidence`` quantile of the
+    largest studentised deviation over the resamples, "max-t", and at least Bonferroni's normal
+    quantile), and the disparity's interval is
+    ``[max(|gap| - c se), max(|gap| + c se)]``. If every pair is covered, so is the disparity:
+    the interval holds the true disparity at least ``confidence`` of the time.
+    """
+    import numpy as np
+
+    if not math.isfinite(estimate):
+        return _Estimate(estimate, None, "undefined on the data")
+    gaps, boots = [], []
+    for stat in spec.stats:
+        values = np.asarray(point[stat], dtype=np.float64)
+        draws = np.asarray(samples[stat], dtype=np.float64)
+        defined = np.flatnonzero(np.isfinite(values))
+        if spec.agg == "ratio":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values, draws = np.log(np.maximum(values, 1e-12)), np.log(np.maximum(draws, 1e-12))
+        i, j = np.triu_indices(len(defined), k=1)
+        gaps.append(values[defined[i]] - values[defined[j]])
+        boots.append(draws[:, defined[i]] - draws[:, defined[j]])
+    gap, boot = np.concatenate(gaps), np.concatenate(boots, axis=1)
+    valid = np.isfinite(boot).all(axis=1)
+    if valid.sum() < (1 - _MAX_UNDEFINED) * n_resamples:
+        return _Estimate(
+            estimate,
+            None,
+            f"undefined in {n_resamples - int(valid.sum())} of {n_resamples} bootstrap resamples "
+            "(a group too small or without positives)",
+        )
+    boot = boot[valid]
+    se = boot.std(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviation = np.where(se > 0, np.abs(boot - gap) / se, 0.0)
+    # Bonferroni's normal quantile is a floor: with small groups the bootstrap's own spread of
+    # the largest deviation runs a little narrow, and the gate must not fail fair models.
+    from scipy.stats import norm
+
+    c = max(
+        float(np.quantile(deviation.max(axis=1), confidence)),
+        float(norm.ppf(1 - (1 - confidence) / (2 * len(gap)))),
+    )
+    low = float(np.max(np.abs(gap) - c * se, initial=0.0))
+    high = float(np.max(np.abs(gap) + c * se))
+    if spec.agg == "ratio":
+        low, high = math.exp(-high), math.exp(-low)
+    elif all(stat in RATES for stat in spec.stats):
+        high = min(high, 1.0)
+    low, high = min(low, estimate), max(high, estimate)
+    return _Estimate(estimate, Interval(estimate, low, high, confidence, n_resamples, seed))
+
+
 def _interval(
     estimate: float, samples: np.ndarray, confidence: float, n_resamples: int, seed: int
 ) -> _Estimate:
@@ -633,11 +747,21 @@ def check_fairness(
         included = _included(grouping, min_group_size)
         stats = _frame_stats(out, grouping, extra)
         assessment = _Assessment(grouping, included, stats)
-        point = _disparities_of(names)({k: v[included] for k, v in stats.items()})
-        samples = _sample(out, None, grouping, included, extra, names, n_resamples, seed)
+        thin = _thin(grouping, included, stats["positives"], min_group_size)
+        gated = _masked({k: v[included] for k, v in stats.items()}, thin)
+        point = _disparities_of(names)(gated)
+        samples = _masked(
+            _group_samples(out, grouping, included, extra, names, n_resamples, seed), thin
+        )
         for key in names:
-            assessment.estimates[key] = _interval(
-                float(point[key]), samples[key], confidence, n_resamples, seed
+            assessment.estimates[key] = _simultaneous_interval(
+                DISPARITIES[key],
+                float(point[key]),
+                gated,
+                samples,
+                confidence,
+                n_resamples,
+                seed,
             )
             if included.sum() < 2:
                 assessment.estimates[key] = _Estimate(
@@ -660,27 +784,25 @@ def check_fairness(
 
 def _sample(
     out: _Outcomes,
-    baseline: _Outcomes | None,
+    baseline: _Outcomes,
     grouping: _Grouping,
     included: np.ndarray,
     extra: str | None,
     names: Sequence[str],
     n_resamples: int,
     seed: int,
+    thin: Mapping[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """Bootstrap samples of each disparity (of the candidate minus the baseline when paired)."""
+    """Paired bootstrap samples of each disparity's worsening (candidate versus baseline)."""
     import numpy as np
 
     if included.sum() < 2:
         return {key: np.full(n_resamples, np.nan) for key in names}
     disparities = _disparities_of(names)
-    outs = [out] if baseline is None else [out, baseline]
-    resampler = _Resampler(outs, grouping, included, extra)
+    resampler = _Resampler([out, baseline], grouping, included, extra)
 
     def combine(stats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        if baseline is None:
-            return disparities(stats[0])
-        a, b = disparities(stats[0]), disparities(stats[1])
+        a, b = disparities(_masked(stats[0], thin)), disparities(_masked(stats[1], thin))
         return {k: _worsening(DISPARITIES[k], a[k], b[k]) for k in names}
 
     return resampler.run(combine, n_resamples, seed)
@@ -761,6 +883,10 @@ def _group_rows(a: _Assessment, extra: str | None, min_group_size: int) -> list[
         for stat, why in (("tpr", "no positives"), ("fpr", "no negatives")):
             if not math.isfinite(a.stats[stat][i]):
                 notes.append(f"{stat} undefined ({why})")
+        notes += [
+            f"{text} < min_group_size={min_group_size}"
+            for text in _thin_notes(a, i, min_group_size)
+        ]
         row: dict[str, Any] = {
             "sensitive": g.label,
             "group": group,
@@ -830,16 +956,44 @@ def _estimate_text(est: _Estimate) -> str:
     return f"{format_value(est.value)} [{i.confidence:.0%} CI {format_value(i.low)}, {format_value(i.high)}]"
 
 
-def _excluded_text(assessments: Sequence[_Assessment], min_group_size: int) -> str:
+def _thin_notes(a: _Assessment, i: int, min_group_size: int) -> list[str]:
+    """``"tpr left out (5 positives)"`` for an included group whose rate rests on too few rows."""
+    if not a.included[i]:
+        return []
+    positives = int(a.positives[i])
+    negatives = int(a.grouping.sizes[i]) - positives
+    notes = []
+    if 0 < positives < min_group_size:
+        notes.append(f"tpr left out ({positives} positives)")
+    if 0 < negatives < min_group_size:
+        notes.append(f"fpr left out ({negatives} negatives)")
+    return notes
+
+
+def _excluded_text(
+    assessments: Sequence[_Assessment], min_group_size: int, stats: Sequence[str]
+) -> str:
     parts = [
         f"{a.grouping.label}={name!r} (n={int(a.grouping.sizes[i])})"
         for a in assessments
         for i, name in enumerate(a.grouping.names)
         if not a.included[i]
     ]
-    if not parts:
-        return ""
-    return f"; excluded groups with fewer than {min_group_size} rows: {', '.join(parts)}"
+    text = (
+        f"; excluded groups with fewer than {min_group_size} rows: {', '.join(parts)}"
+        if parts
+        else ""
+    )
+    thin = [
+        f"{a.grouping.label}={name!r} {note}"
+        for a in assessments
+        for i, name in enumerate(a.grouping.names)
+        for note in _thin_notes(a, i, min_group_size)
+        if note.split()[0] in stats
+    ]
+    if thin:
+        text += f"; rates on fewer than {min_group_size} rows left out: {', '.join(thin)}"
+    return text
 
 
 def _result(
@@ -878,7 +1032,7 @@ def _result(
             f"{where}{straddle}{suffix}"
         )
     min_size = int(context.get("min_group_size", 1))
-    message += _excluded_text(assessments, min_size)
+    message += _excluded_text(assessments, min_size, spec.stats)
     metrics: dict[str, float] = {metric_label: est.value}
     if est.interval is not None:
         metrics[f"{metric_label}.ci_low"] = est.interval.low
@@ -972,9 +1126,14 @@ def compare_fairness(
         included = _included(grouping, min_group_size)
         stats_a = _frame_stats(first, grouping, extra)
         stats_b = _frame_stats(second, grouping, extra)
-        point_a = _disparities_of(names)({k: v[included] for k, v in stats_a.items()})
-        point_b = _disparities_of(names)({k: v[included] for k, v in stats_b.items()})
-        samples = _sample(first, second, grouping, included, extra, names, n_resamples, seed)
+        thin = _thin(grouping, included, stats_a["positives"], min_group_size)
+        point_a = _disparities_of(names)(
+            _masked({k: v[included] for k, v in stats_a.items()}, thin)
+        )
+        point_b = _disparities_of(names)(
+            _masked({k: v[included] for k, v in stats_b.items()}, thin)
+        )
+        samples = _sample(first, second, grouping, included, extra, names, n_resamples, seed, thin)
         assessment = _Assessment(grouping, included, stats_a)
         for key in names:
             change = float(_worsening(DISPARITIES[key], point_a[key], point_b[key]))

@@ -169,17 +169,16 @@ def test_several_features_are_judged_one_by_one_and_the_worst_decides(model, hol
     )
     by_feature = {r["sensitive"] for r in result.tables["groups"]}
     assert by_feature == {"sex", "race"}
-    # sex passes (0.18), race fails (about 0.24 between Asian-Pac-Islander and Other... ) or passes:
-    # whichever it is, the decider is the feature with the worst verdict.
     statuses = {
         r["sensitive"]: r["status"]
         for r in result.tables["disparities"]
         if r["metric"] == "demographic_parity_difference"
     }
-    assert result.status in statuses.values()
-    worst = {"failed": 0, "inconclusive": 1, "passed": 2}
-    assert result.status == min(statuses.values(), key=worst.__getitem__)
-    assert f" on {'race' if statuses['race'] == result.status else 'sex'} " in result.message
+    # sex: 0.178 with a tight interval; race: 0.196 but small groups (Other, n=135) widen it
+    assert statuses == {"sex": "passed", "race": "inconclusive"}
+    assert result.inconclusive
+    assert " on race, the interval straddles the bound (" in result.message
+    assert "race: demographic_parity_difference 0.1955" in result.details
 
 
 def test_small_groups_are_listed_and_left_out(model, holdout, predictions):
@@ -209,6 +208,41 @@ def test_too_few_groups_left_is_inconclusive_not_a_crash(model, holdout):
     )
     assert result.inconclusive
     assert "is undefined on race: fewer than 2 groups have at least 5000 rows" in result.message
+
+
+def test_rates_on_too_few_positives_are_left_out_of_tpr_disparities(model, holdout, predictions):
+    result = check_fairness(
+        model,
+        holdout,
+        sensitive=["sex", "race"],
+        intersectional=True,
+        metric="equal_opportunity_difference",
+        max=0.5,
+        **fast(),
+    )
+    rows = {r["group"]: r for r in result.tables["groups"]}
+    thin = rows["Female & Amer-Indian-Eskimo"]
+    assert not thin["excluded"] and thin["positives"] < 30
+    assert f"tpr left out ({thin['positives']} positives) < min_group_size=30" in thin["note"]
+    assert "rates on fewer than 30 rows left out: sex & race='Female & Amer-Indian-Eskimo' tpr" in (
+        result.message
+    )
+    kept = [r for r in rows.values() if r["positives"] >= 30]
+    expected = max(r["tpr"] for r in kept) - min(r["tpr"] for r in kept)
+    assert result.value == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_fair_model_does_not_fail_at_the_strictest_bound(holdout):
+    """Shuffled decisions are fair by construction: with max=0 the gate may only fail at rate α."""
+    rng = np.random.default_rng(1)
+    failed = 0
+    for trial in range(10):
+        shuffled = rng.permutation(np.arange(holdout.n_rows) % 5 == 0).astype(int)
+        fair = CallableModel(lambda X, p=shuffled: p, classes=[0, 1], name="shuffled")
+        result = check_fairness(fair, holdout, sensitive="race", max=0.0, seed=trial, **fast())
+        assert not result.passed  # nothing is ever proven to be exactly 0
+        failed += result.failed
+    assert failed <= 2  # binomial(10, 0.05): P(>= 3) < 1.2%; seeds are fixed, so no flakes
 
 
 def test_intersectional_group_names(model, holdout):
