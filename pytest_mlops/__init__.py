@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pytest_mlops.checks.fairness import check_fairness, compare_fairness
     from pytest_mlops.checks.latency import LatencyReport, check_latency, measure_latency
     from pytest_mlops.checks.metrics import list_metrics
+    from pytest_mlops.ci import init_ci
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.data.integrity import check_integrity
     from pytest_mlops.data.loaders import load_dataset
@@ -50,6 +51,10 @@ if TYPE_CHECKING:
     from pytest_mlops.export.parity import check_parity
     from pytest_mlops.models.base import Model
     from pytest_mlops.models.load import load_model
+    from pytest_mlops.monitor.run import MonitorOptions, run_monitor
+    from pytest_mlops.report.html import render_html
+    from pytest_mlops.report.markdown import render_markdown
+    from pytest_mlops.report.merge import load_reports
 
 __version__ = "0.1.0"
 
@@ -80,6 +85,12 @@ _LAZY = {
     "check_drift": "pytest_mlops.checks.drift",
     "check_multivariate_drift": "pytest_mlops.checks.drift",
     "DriftProfile": "pytest_mlops.checks.drift",
+    "load_reports": "pytest_mlops.report.merge",
+    "render_markdown": "pytest_mlops.report.markdown",
+    "render_html": "pytest_mlops.report.html",
+    "run_monitor": "pytest_mlops.monitor.run",
+    "MonitorOptions": "pytest_mlops.monitor.run",
+    "init_ci": "pytest_mlops.ci",
 }
 
 __all__ = [
@@ -93,6 +104,7 @@ __all__ = [
     "MlopsError",
     "Model",
     "ModelError",
+    "MonitorOptions",
     "OnnxExport",
     "ReportError",
     "Schema",
@@ -111,11 +123,16 @@ __all__ = [
     "compare_models",
     "export_onnx",
     "infer_schema",
+    "init_ci",
     "list_metrics",
     "load_dataset",
     "load_model",
+    "load_reports",
     "load_schema",
     "measure_latency",
+    "render_html",
+    "render_markdown",
+    "run_monitor",
 ]
 
 
