@@ -293,7 +293,7 @@ register(
             Param(
                 "n_samples",
                 "int",
-                "rows drawn from each side (default 1000 mmd, 5000 classifier)",
+                "rows drawn from each side (default 1000 mmd, 2000 classifier)",
                 minimum=10,
             ),
             Param("n_permutations", "int", "MMD permutations", default=500, minimum=10),

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["check_multivariate_drift", "mmd_test"]
 
 MultivariateMethod = Literal["mmd", "classifier"]
-DEFAULT_SAMPLES = {"mmd": 1000, "classifier": 5000}
+DEFAULT_SAMPLES = {"mmd": 1000, "classifier": 2000}
 MAX_ONE_HOT = 20
 
 
@@ -146,7 +146,7 @@ def check_multivariate_drift(
         ``"mmd"`` (kernel two-sample test with a permutation p-value) or ``"classifier"``
         (cross-validated AUC of a reference-versus-current classifier).
     n_samples:
-        Rows drawn (seeded, without replacement) from each side; default 1000 for MMD and 5000
+        Rows drawn (seeded, without replacement) from each side; default 1000 for MMD and 2000
         for the classifier.
     n_permutations, time_budget:
         MMD permutations, stopped early after *time_budget* seconds.
