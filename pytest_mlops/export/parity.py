@@ -549,32 +549,49 @@ def _verdict(
             metrics[f"{metric_name}_onnx"] = onnx_scores[-1]
         if deltas:
             metrics["metric_delta"] = max(deltas)
-    failures = list(problems)
-    checks: list[tuple[str, float, str, float]] = []
+    # (priority, text, (metric, value, op, bound)): decisions first, then quality, then numbers
+    found: list[tuple[int, str, tuple[str, float, str, float]]] = []
+    for problem in problems:
+        fallback = problem.startswith("onnxruntime ran")
+        check = (
+            ("provider_fallbacks", 1.0, "<=", 0.0)
+            if fallback
+            else ("random_row_disagreements", 1.0, "<=", 0.0)
+        )
+        found.append((-1 if fallback else 3, problem, check))
     for row in rows:
         where = f"provider={row['provider']}, batch_size={row['batch_size']}, n={row['n']}"
-        if "mismatch_share" in row and row["mismatch_share"] > tol.max_mismatch_share:
-            failures.append(
-                f"{row['output']} out of tolerance (rtol={format_value(tol.rtol)}, "
-                f"atol={format_value(tol.atol)}) on {format_value(row['mismatch_share'])} of rows, "
-                f"allowed {format_value(tol.max_mismatch_share)}; max |diff| "
-                f"{format_value(row['max_abs_diff'])} ({where})"
-            )
-            checks.append(("mismatch_share", row["mismatch_share"], "<=", tol.max_mismatch_share))
         if "label_agreement" in row and row["label_agreement"] < tol.min_label_agreement:
-            failures.append(
+            text = (
                 f"label agreement must be >= {format_value(tol.min_label_agreement)}: measured "
                 f"{format_value(row['label_agreement'])}, {row['flipped']} labels flipped ({where})"
             )
-            checks.append(
-                ("label_agreement", row["label_agreement"], ">=", tol.min_label_agreement)
+            found.append(
+                (
+                    0,
+                    text,
+                    ("label_agreement", row["label_agreement"], ">=", tol.min_label_agreement),
+                )
+            )
+        if "mismatch_share" in row and row["mismatch_share"] > tol.max_mismatch_share:
+            text = (
+                f"{row['output']} out of tolerance (rtol={format_value(tol.rtol)}, "
+                f"atol={format_value(tol.atol)}) on {row['mismatch_share']:.2%} of rows, "
+                f"allowed {tol.max_mismatch_share:.2%}; max |diff| "
+                f"{format_value(row['max_abs_diff'])} ({where})"
+            )
+            found.append(
+                (2, text, ("mismatch_share", row["mismatch_share"], "<=", tol.max_mismatch_share))
             )
     if tol.max_metric_delta is not None and deltas and max(deltas) > tol.max_metric_delta:
-        failures.append(
+        text = (
             f"{metric_name} delta must be <= {format_value(tol.max_metric_delta)}: measured "
             f"{format_value(max(deltas))}"
         )
-        checks.append(("metric_delta", max(deltas), "<=", tol.max_metric_delta))
+        found.append((1, text, ("metric_delta", max(deltas), "<=", tol.max_metric_delta)))
+    found.sort(key=lambda item: item[0])
+    failures = [text for _, text, _ in found]
+    checks = [check for _, _, check in found]
     providers = sorted({str(r["provider"]) for r in rows})
     sizes = sorted({int(r["batch_size"]) for r in rows})
     context: dict[str, Any] = {
@@ -587,7 +604,7 @@ def _verdict(
         "atol": tol.atol,
     }
     if failures:
-        metric, value, op, bound = checks[0] if checks else ("providers", 0.0, ">=", 1.0)
+        metric, value, op, bound = checks[0]
         return CheckResult(
             name=name,
             kind="parity",

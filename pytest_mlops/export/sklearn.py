@@ -45,7 +45,7 @@ def convert_sklearn(model: Any, sample: Any, *, dtype: Dtype, opset: int | None)
     _check_supported(model)
     _check_fitted(model)
     initial_types = _initial_types(model, sample, dtype)
-    patched = _patch_missing_strings(copy.deepcopy(model))
+    patched = _by_column(_patch_missing_strings(copy.deepcopy(model)), sample)
     final = _final_estimator(patched)
     is_classifier = hasattr(final, "classes_") and hasattr(final, "predict")
     options = {id(final): {"zipmap": False}} if is_classifier else None
@@ -131,6 +131,30 @@ def _check_fitted(model: Any) -> None:
         ) from None
     except TypeError:
         pass
+
+
+def _takes_columns(model: Any) -> bool:
+    """Whether the model's first step picks its input columns by name (a ColumnTransformer)."""
+    while isinstance(getattr(model, "steps", None), list):
+        model = model.steps[0][1]
+    return hasattr(model, "transformers_")
+
+
+def _by_column(model: Any, sample: Any) -> Any:
+    """A model fitted on named columns that takes one matrix gets a column-picking first step.
+
+    So the ONNX file has one input per column, like the data, and takes a frame with extra
+    columns the way the estimator does.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or _takes_columns(model):
+        return model
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    columns = [str(n) for n in names]
+    picker = ColumnTransformer([("columns", "passthrough", columns)]).fit(sample[columns])
+    return Pipeline([("columns", picker), ("model", model)])
 
 
 def _final_estimator(model: Any) -> Any:
