@@ -5,8 +5,12 @@ rows with the trial's seed: the decisions keep the model's selection rate but ar
 sex, race and the label, so every group has the same selection rate, TPR and FPR in expectation
 (demographic parity, equalized odds and equal opportunity all hold). The gate then runs with the
 trial's seed (a fresh bootstrap). It must not FAIL more often than its configured alpha,
-``1 - confidence`` (5% at 95%); with ``on = "interval"`` it fails only when the whole interval is
-beyond the bound, so the one-sided rate to expect is at most alpha / 2.
+``1 - confidence`` (5% at 95%). With ``on = "interval"`` it fails only when the whole interval is
+beyond the bound. The hardest bound is the truth itself (0 for a difference, 1 for a ratio):
+there the gate fails exactly when its simultaneous intervals reject "all groups are equal", which
+may happen at most alpha of the time; looser bounds fail far less. The ``estimate`` rows show what
+a gate on the point estimate alone does on the same trials (the estimate of a largest gap is
+biased upwards, most with small groups).
 
     .venv/bin/python benchmarks/fairness_false_alarms.py --trials 200
 
@@ -122,7 +126,7 @@ def main() -> int:
     checks = args.trials * len(GROUPINGS)
     print(f"{checks} checks in {elapsed:.1f} s ({elapsed / checks * 1000:.0f} ms per check)\n")
 
-    worst = 0.0
+    worst, above = 0.0, []
     header = (
         f"{'grouping':<11} {'on':<9} {'gate':<40} {'FAILED':>7} {'95% upper':>9} {'INCONCL':>8}"
     )
@@ -135,16 +139,19 @@ def main() -> int:
         rate = failed / n
         if on == "interval":
             worst = max(worst, rate)
+            if binomtest(failed, n, alpha, alternative="greater").pvalue < 0.01:
+                above.append(f"{label} {metric} {op} {bound:g}")
         print(
             f"{label:<11} {on:<9} {metric + ' ' + op + ' ' + format(bound, 'g'):<40} "
             f"{rate:>7.1%} {upper:>9.1%} {counts['inconclusive'] / n:>8.1%}"
         )
     print(
         f"\nworst false-alarm rate of the interval gate: {worst:.1%} "
-        f"(alpha {alpha:.1%}; ratio {worst / alpha:.2f})"
+        f"(alpha {alpha:.1%}; ratio {worst / alpha:.2f}); significantly above alpha "
+        f"(binomial test, p < 0.01): {', '.join(above) or 'none'}"
     )
     _timing(model, data, decisions, args.resamples)
-    return 0 if worst <= alpha else 1
+    return 1 if above else 0
 
 
 def _timing(model, data: Dataset, decisions: np.ndarray, resamples: int) -> None:
