@@ -302,9 +302,12 @@ class PendingStore:
             ) from None
 
     def save(self, triggers: list[Trigger]) -> None:
-        """Replace the pending list (an empty list removes the file)."""
-        if not triggers:
-            self.path.unlink(missing_ok=True)
+        """Replace the pending list.
+
+        An emptied list is written, not deleted, so a CI cache of the state directory is saved
+        with it and never brings back triggers that were delivered since.
+        """
+        if not triggers and not self.path.exists():
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

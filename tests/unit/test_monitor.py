@@ -115,7 +115,7 @@ def test_drift_runs_the_command_with_the_summary(data_dir, tmp_path):
     assert env["MLOPS_DRIFT_STATUS"] == "failed"
     assert set(env["MLOPS_DRIFT_COLUMNS"].split(",")) >= {"age", "hours_per_week"}
     assert env["MLOPS_DRIFT_REPORT"] == str(tmp_path / "monitor.json")
-    assert not PendingStore(tmp_path / "state").path.exists()
+    assert PendingStore(tmp_path / "state").load() == []
 
 
 def test_a_failing_command_is_kept_pending_and_delivered_by_the_next_run(data_dir, tmp_path):
@@ -143,7 +143,7 @@ def test_a_failing_command_is_kept_pending_and_delivered_by_the_next_run(data_di
     )
     assert last.exit_code == EXIT_NO_DRIFT
     assert any("delivered the pending trigger" in line for line in log)
-    assert not PendingStore(tmp_path / "state").path.exists()
+    assert PendingStore(tmp_path / "state").load() == []
 
 
 @pytest.mark.parametrize(
@@ -280,7 +280,7 @@ def test_a_webhook_that_keeps_failing_is_kept_and_not_triggered_twice(data_dir, 
     assert outcome.exit_code == EXIT_DRIFT
     assert len(again.requests) == 1
     assert again.requests[0][1]["id"] == pending.id
-    assert not pending_store.path.exists()
+    assert pending_store.load() == [] and pending_store.path.exists()
 
 
 def test_a_refused_webhook_is_not_retried(tmp_path):
