@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -46,6 +46,7 @@ __all__ = [
     "infer_schema",
     "inferred_tolerance",
     "load_schema",
+    "unseen_share",
 ]
 
 SCHEMA_VERSION = 1
@@ -445,12 +446,14 @@ def infer_schema(
         Text columns with at most this many distinct values get a category set; others (free
         text, ids) only a type.
     min_unique_rows:
-        An int or text column is declared ``unique`` when all its values differ and it has at
-        least this many rows (so a tiny sample does not make every column an id).
+        A text column is declared ``unique`` when all its values differ and it has at least this
+        many rows (so a tiny sample does not make every column an id). Distinct numbers are not
+        taken for ids: add ``"unique": true`` to an integer id column by hand.
     tolerance:
         Schema-wide tolerances to write; by default ``in_range`` and ``in_set`` get
         :func:`inferred_tolerance` of the number of rows, since bounds and category sets seen in
-        a sample are estimates.
+        a sample are estimates, and a column with many rare categories gets its own ``in_set``
+        tolerance from :func:`unseen_share`. Pass ``{}`` for none.
     strict:
         Whether the schema rejects columns it does not list.
     """
@@ -459,6 +462,8 @@ def infer_schema(
         _infer_column(str(name), frame[name], max_categories, min_unique_rows)
         for name in frame.columns
     )
+    if tolerance is None:
+        columns = tuple(_rare_category_tolerance(c, frame[c.name], len(frame)) for c in columns)
     return Schema(
         columns=columns,
         target=target,
@@ -475,14 +480,30 @@ def infer_schema(
 def inferred_tolerance(n_rows: int) -> float:
     """The ``mostly`` an inferred schema gives its ranges and category sets.
 
-    The minimum and maximum of *n* values are exceeded by about ``2/(n+1)`` of new values from
-    the same distribution, and a category seen in none of *n* rows is about as rare; allowing
-    ``max(0.001, 10/(n+1))`` of the rows beyond them keeps a same-distribution batch from failing:
-    the share of a large batch beyond a sample's extremes follows about ``Beta(2, n-1)``, which
-    exceeds ``10/(n+1)`` with probability ``11 e^-10``, about 0.05%.
+    The share of new values from the same distribution that fall beyond the minimum and maximum
+    of *n* values follows ``Beta(2, n-1)`` for a continuous column (less for a discrete one), with
+    mean ``2/(n+1)``. Allowing ``max(0.001, 15/(n+1))`` of the rows beyond them keeps a
+    same-distribution batch from failing: ``Beta(2, n-1)`` exceeds ``15/(n+1)`` with probability
+    about ``16 e^-15 = 5e-6``. Category sets get the same, or more where many categories are rare
+    (see :func:`unseen_share`).
     """
-    allowed = max(0.001, 10.0 / (n_rows + 1))
-    return math.floor((1.0 - allowed) * 10_000) / 10_000
+    return _as_mostly(max(0.001, 15.0 / (n_rows + 1)))
+
+
+def unseen_share(counts: Sequence[int]) -> float:
+    """A generous bound on the share of new rows with a category absent from a sample.
+
+    Good-Turing: the share of the population made of values never seen in *n* rows is about
+    ``N1/n``, where ``N1`` counts the values seen exactly once. Three times ``(N1 + 1)/n`` leaves
+    room for the estimate's noise (a column with many rare categories, such as a country, needs it).
+    """
+    n = sum(counts)
+    singletons = sum(1 for c in counts if c == 1)
+    return 3.0 * (singletons + 1) / n if n else 1.0
+
+
+def _as_mostly(allowed: float) -> float:
+    return math.floor((1.0 - min(allowed, 1.0)) * 10_000) / 10_000
 
 
 def _frame_of(
@@ -498,6 +519,16 @@ def _frame_of(
             raise DataError(f"the data has no target column {target!r}{did_you_mean(target, cols)}")
         return data, target, "the data"
     raise DataError(f"expected a Dataset or a pandas DataFrame, got {type(data).__name__}")
+
+
+def _rare_category_tolerance(column: ColumnSchema, series: pd.Series, n: int) -> ColumnSchema:
+    """A column whose categories are rare gets its own, looser ``in_set`` tolerance."""
+    if column.categories is None:
+        return column
+    mostly = _as_mostly(unseen_share(series.dropna().astype(str).value_counts().tolist()))
+    if mostly >= inferred_tolerance(n):
+        return column
+    return replace(column, mostly={**column.mostly, "in_set": mostly})
 
 
 def _logical_dtype(series: pd.Series) -> DType:
@@ -522,8 +553,9 @@ def _infer_column(
     nullable = len(values) < len(series)
     if values.empty:
         return ColumnSchema(name=name, dtype=dtype, nullable=True)
+    # Only text ids: distinct numbers in a sample (a weight, an amount) repeat in the next batch.
     unique = (
-        dtype in ("int", "str")
+        dtype == "str"
         and len(series) >= min_unique_rows
         and not nullable
         and bool(values.is_unique)

@@ -18,6 +18,7 @@ from pytest_mlops.data.schema import (
     infer_schema,
     inferred_tolerance,
     load_schema,
+    unseen_share,
 )
 
 
@@ -29,7 +30,7 @@ def adult_schema(adult_train: pd.DataFrame) -> Schema:
 def small() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "id": list(range(30)),
+            "id": [f"id{i}" for i in range(30)],
             "age": [20 + i for i in range(30)],
             "score": np.linspace(0.0, 1.0, 30),
             "city": ["Oslo", "Rome", "Lima"] * 10,
@@ -61,10 +62,10 @@ def test_inferred_schema_matches_the_data(adult_train, adult_schema):
 
 
 def test_inference_types_ids_free_text_floats_and_flags():
-    frame = small().assign(flag=[True, False] * 15, text=[f"t{i}" for i in range(30)])
+    frame = small().assign(flag=[True, False] * 15, number=range(30))
     schema = infer_schema(frame, max_categories=5)
-    assert schema["id"].unique and schema["text"].unique
-    assert schema["text"].categories is None
+    assert schema["id"].unique and schema["id"].categories is None
+    assert not schema["number"].unique  # distinct numbers are not taken for ids
     assert schema["city"].categories == ("Lima", "Oslo", "Rome")
     assert schema["score"].dtype == "float" and schema["flag"].dtype == "bool"
     assert infer_schema(frame.head(5))["id"].unique is False  # too few rows to call it an id
@@ -166,7 +167,7 @@ def test_every_violation_is_listed_with_counts_examples_and_rows():
     bad.loc[4, "age"] = 200  # out of range
     bad.loc[5, "age"] = 20.5  # not a whole number
     bad.loc[6, "city"] = "Paris"  # unknown category
-    bad.loc[7, "id"] = 0  # duplicate id
+    bad.loc[7, "id"] = "id0"  # duplicate id
     bad.loc[8, "city"] = None  # null in a non-nullable column
     bad["note"] = None  # all missing
     result = check_schema(bad, schema)
@@ -188,6 +189,7 @@ def test_every_violation_is_listed_with_counts_examples_and_rows():
     assert by_rule["age", "dtype"]["rows"] == "3, 5"
     assert by_rule["age", "in_range"]["examples"] == "200"
     assert by_rule["id", "unique"]["rows"] == "0, 7"
+    assert by_rule["id", "unique"]["examples"] == "'id0', 'id0'"
     assert by_rule["city", "in_set"]["examples"] == "'Paris'"
     for line in ("'score' missing_column", "'note' all_null", "'extra' extra_column"):
         assert line in result.details
@@ -212,9 +214,20 @@ def test_missing_column_suggests_the_closest_name():
 
 
 def test_inferred_tolerance_shrinks_with_the_sample():
-    assert inferred_tolerance(400) == 0.975
+    assert inferred_tolerance(400) == 0.9625  # 1 - 15/401
     assert inferred_tolerance(32561) == 0.999
-    assert infer_schema(small()).tolerance == {"in_range": 0.6774, "in_set": 0.6774}
+    assert infer_schema(small()).tolerance == {"in_range": 0.5161, "in_set": 0.5161}
+
+
+def test_columns_with_rare_categories_get_a_looser_in_set(adult_train):
+    sample = adult_train.sample(400, random_state=0)
+    counts = sample["native_country"].value_counts()
+    schema = infer_schema(sample)
+    expected = 1 - 3 * ((counts == 1).sum() + 1) / counts.sum()
+    assert schema["native_country"].mostly["in_set"] == pytest.approx(expected, abs=1e-4)
+    assert unseen_share([5, 1, 1, 3]) == pytest.approx(3 * 3 / 10)
+    assert "in_set" not in schema["sex"].mostly  # two common categories: the schema-wide value
+    assert infer_schema(sample, tolerance={})["native_country"].mostly == {}
 
 
 def test_non_strict_schema_allows_extra_columns_and_optional_columns():
