@@ -173,10 +173,25 @@ def run_monitor(
     Nothing is triggered when the profile or the data cannot be read: the exit code says
     :data:`EXIT_BAD_INPUT` and the message names the file.
     """
+    store = PendingStore(options.state)
+    try:
+        with store.locked():
+            return _run_locked(options, store, compare, log, sleep)
+    except MlopsError as exc:
+        log(f"monitor: error: {exc}")
+        return MonitorOutcome(EXIT_BAD_INPUT, errors=(str(exc),))
+
+
+def _run_locked(
+    options: MonitorOptions,
+    store: PendingStore,
+    compare: Comparer | None,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None] | None,
+) -> MonitorOutcome:
     import time
 
     wait = sleep or time.sleep
-    store = PendingStore(options.state)
     delivery: dict[str, Any] = {
         "retries": options.retries,
         "timeout_s": options.timeout_s,

@@ -8,6 +8,7 @@ trigger is sent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -18,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -281,6 +282,34 @@ class PendingStore:
 
     def __init__(self, state_dir: str | Path) -> None:
         self.path = Path(state_dir) / self.FILE
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold ``<state>/.lock`` so that overlapping runs cannot deliver a trigger twice."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            yield
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = (self.path.parent / ".lock").open("a")
+        except OSError as exc:
+            raise MlopsError(
+                f"--state: cannot use {str(self.path.parent)!r}: {exc.strerror or exc}"
+            ) from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise MlopsError(
+                    f"another pytest-mlops monitor is running with the state {str(self.path.parent)!r}"
+                    "; nothing done (a scheduler should not overlap runs)"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def load(self) -> list[Trigger]:
         """The pending triggers, oldest first; a corrupt file is an error naming it."""

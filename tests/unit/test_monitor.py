@@ -435,3 +435,23 @@ def test_a_log_is_compared_on_the_profile_columns_it_holds(data_dir, tmp_path, a
     outcome = run_monitor(_options(data_dir, tmp_path, str(log_path)), log=Lines())
     assert outcome.exit_code == EXIT_BAD_INPUT
     assert "has none of the profile's columns (age, workclass" in outcome.errors[0]
+
+
+def test_overlapping_runs_do_not_share_the_state(data_dir, tmp_path):
+    store = PendingStore(tmp_path / "state")
+    marker = tmp_path / "ran.json"
+    options = _options(data_dir, tmp_path, "shifted.csv", on_drift_run=_writer(marker))
+    with store.locked():
+        outcome = run_monitor(options, log=Lines())
+    assert outcome.exit_code == EXIT_BAD_INPUT and not marker.exists()
+    assert "another pytest-mlops monitor is running with the state" in outcome.errors[0]
+    assert run_monitor(options, log=Lines()).exit_code == EXIT_DRIFT
+
+
+def test_a_corrupt_pending_file_is_named(data_dir, tmp_path):
+    store = PendingStore(tmp_path / "state")
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text('{"triggers": [')
+    outcome = run_monitor(_options(data_dir, tmp_path, "same.csv"), log=Lines())
+    assert outcome.exit_code == EXIT_BAD_INPUT
+    assert f"the pending-trigger file {str(store.path)!r} is corrupt" in outcome.errors[0]
