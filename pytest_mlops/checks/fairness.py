@@ -16,8 +16,11 @@ disparity
 The point values come from fairlearn's ``MetricFrame`` and equal fairlearn's own functions
 (``demographic_parity_difference`` ...) on the same rows, with one deliberate exception: a group
 with no positives (or no negatives) has an *undefined* TPR (FPR), listed as such and left out of
-the disparity, where fairlearn reports 0. Intervals are seeded percentile bootstraps over the rows
-(:func:`~pytest_mlops.checks.stats.bootstrap_counts`), vectorised as count matrices.
+the disparity, where fairlearn reports 0.
+
+Intervals come from a seeded bootstrap over the rows: simultaneous intervals of every pairwise group
+gap for :func:`check_fairness` (a percentile interval of the largest gap would be biased upwards and
+fail fair models), a paired percentile interval of the change for :func:`compare_fairness`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pytest_mlops.results import CheckResult
 def metric_choices() -> tuple[str, ...]:
     """The names of ``checks.fairness.DISPARITIES``, without importing it (start-up cost)."""
     standard = ("demographic_parity", "equalized_odds", "equal_opportunity")
-    stats = ("selection_rate", "true_positive_rate", "false_positive_rate")
+    stats: tuple[str, ...] = ("selection_rate", "true_positive_rate", "false_positive_rate")
     stats += tuple(m for m, spec in METRICS.items() if spec.needs != "values")
     names = [f"{p}_{agg}" for p in standard for agg in ("difference", "ratio")]
     return (
