@@ -515,3 +515,42 @@ def test_failures_come_first_and_text_bounds_are_drawn(view):
         ReportView(entries=(ReportEntry("t::f", "failed", result),), verdict="failed")
     )
     assert "<title>bound 0.8</title>" in page
+
+
+def test_real_drift_and_fairness_results_render(
+    tmp_path, credit_pipeline, adult_train, adult_holdout
+):
+    """The families' own results (not fixtures) on UCI Adult: drawn, small, no console error."""
+    from pytest_mlops import load_dataset, load_model
+    from pytest_mlops.checks.drift import DriftProfile
+    from pytest_mlops.checks.fairness import check_fairness
+
+    features = [c for c in adult_train.columns if c != "income"]
+    shifted = adult_holdout[features].copy()
+    shifted["age"] = shifted["age"] + 10
+    drift = DriftProfile.fit(adult_train[features]).compare(shifted)
+    data = load_dataset(adult_holdout, target="income", sensitive=["race"])
+    fairness = check_fairness(
+        load_model(credit_pipeline),
+        data,
+        sensitive="race",
+        metric="demographic_parity_ratio",
+        min=0.8,
+        n_resamples=100,
+    )
+    entries = [
+        ReportEntry("t::drift", "failed", drift),
+        ReportEntry("t::fairness", "failed", fairness),
+    ]
+    view = merge_reports([(build_report(entries, exitstatus=1), entries)])
+    page = render_html(view)
+    assert len(page.encode()) < 2_000_000
+    assert "age: reference vs current" in page and '<span class="drifted">drifted</span>' in page
+    assert "fairness: selection_rate per group" in page
+    md = render_markdown(view)
+    assert "| age | numeric |" in md
+    path = tmp_path / "real.html"
+    path.write_text(page, encoding="utf-8")
+    pixels, console = render_in_chromium(path, tmp_path / "real.png")
+    assert console == []
+    assert _share_of(pixels, "#f58518") > 0.0005
