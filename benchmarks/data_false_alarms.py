@@ -54,7 +54,8 @@ def trial(frame: pd.DataFrame, seed: int, size: int | None = None) -> dict[str, 
         "integrity_fired": i.failed,
         "tolerated": len(tolerated),
         "tolerated_rules": [f"{r['column']}.{r['rule']}" for r in tolerated],
-        "worst_tolerated_share": max((r["fraction"] for r in tolerated), default=0.0),
+        # how close a tolerated violation came to its bound: share / allowed share
+        "closest": max((r["fraction"] / (1 - r["mostly"]) for r in tolerated), default=0.0),
         "schema_message": s.message,
         "integrity_message": i.message,
         "overlap": i.metrics["overlap_share"],
@@ -100,9 +101,10 @@ def main() -> None:
     rows = [trial(frame, seed, args.half_size) for seed in range(args.trials)]
     elapsed = time.perf_counter() - start
     n = args.trials
-    half = len(frame) // 2
+    half = args.half_size or len(frame) // 2
     print(
-        f"UCI Adult train split: {len(frame)} rows, {n} random half/half splits ({elapsed:.1f} s)"
+        f"UCI Adult train split: {len(frame)} rows, {n} random splits into two halves of "
+        f"{half} rows ({elapsed:.1f} s)"
     )
     print(
         f"inferred tolerance for {half} rows: mostly={inferred_tolerance(half)} (in_range, in_set)"
@@ -122,11 +124,10 @@ def main() -> None:
     for r in rows:
         for key in r["tolerated_rules"]:  # type: ignore[attr-defined]
             rules[key] = rules.get(key, 0) + 1
-    worst = max(float(r["worst_tolerated_share"]) for r in rows)
+    closest = max(float(r["closest"]) for r in rows)  # type: ignore[arg-type]
     print(
         f"schema: tolerated violations per trial mean {tolerated.mean():.2f}, max {tolerated.max()}; "
-        f"largest tolerated share {worst:.4%} vs allowed {1 - inferred_tolerance(half):.4%} "
-        f"(margin x{(1 - inferred_tolerance(half)) / max(worst, 1e-12):.1f})"
+        f"the closest came to {closest:.0%} of its allowed share"
     )
     print(
         "    tolerated, by column and rule (trials): "
