@@ -200,3 +200,94 @@ def test_init_ci_writes_nothing_when_one_file_exists(tmp_path):
 def test_init_ci_unknown_platform_suggests_the_right_one(tmp_path):
     with pytest.raises(MlopsError, match="unknown CI platform 'gitlabb' - did you mean 'gitlab'"):
         init_ci("gitlabb", tmp_path)
+
+
+class _NotesApi:
+    """GitLab's merge-request notes API, as much as the template uses, on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.notes: dict[int, str] = {}
+        self.calls: list[tuple[str, str, str]] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, payload: object) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _body(self) -> str:
+                return json.loads(self.rfile.read(int(self.headers["Content-Length"])))["body"]
+
+            def do_GET(self) -> None:
+                api.calls.append(("GET", self.path, self.headers["PRIVATE-TOKEN"]))
+                self._answer([{"id": i, "body": b} for i, b in api.notes.items()])
+
+            def do_POST(self) -> None:
+                api.calls.append(("POST", self.path, self.headers["PRIVATE-TOKEN"]))
+                note = len(api.notes) + 1
+                api.notes[note] = self._body()
+                self._answer({"id": note})
+
+            def do_PUT(self) -> None:
+                api.calls.append(("PUT", self.path, self.headers["PRIVATE-TOKEN"]))
+                api.notes[int(self.path.rsplit("/", 1)[1])] = self._body()
+                self._answer({})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v4"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_gitlab_report_job_posts_then_updates_its_merge_request_note(tmp_path):
+    ci = yaml.safe_load(template_files("gitlab")[".gitlab-ci.yml"])
+    block = next(s for s in ci["mlops-report"]["script"] if "python - <<'PY'" in s)
+    code = block.split("python - <<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    (tmp_path / "build").mkdir()
+    api = _NotesApi()
+    env = {
+        **os.environ,
+        "CI_PROJECT_ID": "7",
+        "CI_MERGE_REQUEST_IID": "3",
+        "MLOPS_NOTES_TOKEN": "glpat-x",
+        "CI_API_V4_URL": api.url,
+    }
+    try:
+        for text in ("<!-- pytest-mlops-report -->\nfirst", "<!-- pytest-mlops-report -->\nsecond"):
+            (tmp_path / "build" / "mlops-report.md").write_text(text)
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+    finally:
+        api.close()
+    notes = "/api/v4/projects/7/merge_requests/3/notes"
+    assert [(m, p) for m, p, _ in api.calls] == [
+        ("GET", f"{notes}?per_page=100"),
+        ("POST", notes),
+        ("GET", f"{notes}?per_page=100"),
+        ("PUT", f"{notes}/1"),
+    ]
+    assert {token for *_, token in api.calls} == {"glpat-x"}
+    assert api.notes == {1: "<!-- pytest-mlops-report -->\nsecond"}
