@@ -16,8 +16,10 @@ biased upwards, most with small groups).
 
 Every disparity of a trial comes from one ``check_fairness`` call per grouping: the gated one is
 the result's own verdict, the others are judged from the same result's ``disparities`` table with
-the same ``interval_verdict``. The script also times one check (1000 resamples) against
-fairlearn's own bootstrap (``MetricFrame(n_boot=...)``) on the same rows.
+the same ``interval_verdict``. Then the regression gate between two equally fair models (two
+independent shuffles) at margin 0, which must not fail more often than alpha either; a power check
+(women's positive decisions halved must fail the four-fifths rule); and the time of one check
+(1000 resamples) against fairlearn's own bootstrap (``MetricFrame(n_boot=...)``) on the same rows.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ sys.path.insert(0, str(EXAMPLE))
 
 import credit_model  # noqa: E402
 
-from pytest_mlops import Dataset, check_fairness, load_model  # noqa: E402
+from pytest_mlops import Dataset, check_fairness, compare_fairness, load_model  # noqa: E402
 from pytest_mlops.checks.stats import Interval, interval_verdict  # noqa: E402
 from pytest_mlops.models.callable import CallableModel  # noqa: E402
 
@@ -150,8 +152,79 @@ def main() -> int:
         f"(alpha {alpha:.1%}; ratio {worst / alpha:.2f}); significantly above alpha "
         f"(binomial test, p < 0.01): {', '.join(above) or 'none'}"
     )
+    regression_above = _regression(data, decisions, args, alpha)
+    _power(data, decisions, args)
     _timing(model, data, decisions, args.resamples)
-    return 1 if above else 0
+    return 1 if above or regression_above else 0
+
+
+def _regression(
+    data: Dataset, decisions: np.ndarray, args: argparse.Namespace, alpha: float
+) -> bool:
+    """The regression gate between two equally fair models (two shuffles) at margin 0."""
+    tallies: dict[tuple[str, str], Counter[str]] = {}
+    for trial in range(args.trials):
+        rng = np.random.default_rng(20_000 + trial)
+        first, second = rng.permutation(decisions), rng.permutation(decisions)
+        candidate = CallableModel(lambda X, p=first: p, classes=[0, 1], name="candidate")
+        baseline = CallableModel(lambda X, p=second: p, classes=[0, 1], name="baseline")
+        for sensitive in ("sex", "race"):
+            result = compare_fairness(
+                candidate,
+                baseline,
+                data,
+                sensitive=sensitive,
+                margin=0.0,
+                min_group_size=args.min_group_size,
+                n_resamples=args.resamples,
+                confidence=args.confidence,
+                seed=trial,
+            )
+            for row in result.tables["disparities"]:
+                if row["ci_low"] is None:
+                    status = "inconclusive"
+                else:
+                    interval = Interval(row["value"], row["ci_low"], row["ci_high"], 0.95, 0, 0)
+                    status = interval_verdict(interval, max=0.0, on="interval")
+                tallies.setdefault((sensitive, row["metric"]), Counter())[status] += 1
+    print(
+        f"\nregression gate, two equally fair models (two shuffles), margin 0, {args.trials} trials"
+    )
+    above = False
+    for (sensitive, metric), counts in tallies.items():
+        n = sum(counts.values())
+        rate = counts["failed"] / n
+        above |= binomtest(counts["failed"], n, alpha, alternative="greater").pvalue < 0.01
+        print(f"  {sensitive:<5} {metric + '_worsening <= 0':<46} FAILED {rate:>6.1%}")
+    return above
+
+
+def _power(data: Dataset, decisions: np.ndarray, args: argparse.Namespace) -> None:
+    """The gate still catches a real disparity: women's positive decisions halved."""
+    women = (data.frame["sex"] == "Female").to_numpy()
+    counts: Counter[str] = Counter()
+    ratios = []
+    trials = max(20, args.trials // 5)
+    for trial in range(trials):
+        rng = np.random.default_rng(30_000 + trial)
+        unfair = rng.permutation(decisions)
+        unfair[women & (rng.random(len(unfair)) < 0.5)] = 0
+        model = CallableModel(lambda X, p=unfair: p, classes=[0, 1], name="unfair")
+        result = check_fairness(
+            model,
+            data,
+            sensitive="sex",
+            metric="four_fifths",
+            n_resamples=args.resamples,
+            seed=trial,
+        )
+        counts[result.status] += 1
+        ratios.append(result.value)
+    print(
+        f"\npower: women's positive decisions halved (selection-rate ratio {np.mean(ratios):.2f}), "
+        f"four_fifths >= 0.8 on sex over {trials} trials: "
+        + ", ".join(f"{k} {v / trials:.0%}" for k, v in sorted(counts.items()))
+    )
 
 
 def _timing(model, data: Dataset, decisions: np.ndarray, resamples: int) -> None:
