@@ -17,7 +17,7 @@ import pytest
 
 from pytest_mlops.cli import main
 from pytest_mlops.report.html import render_html, wilson_interval
-from pytest_mlops.report.json import ReportEntry, build_report, write_report
+from pytest_mlops.report.json import ReportEntry, build_report, load_report, write_report
 from pytest_mlops.report.markdown import COMMENT_MARKER, render_markdown
 from pytest_mlops.report.merge import ReportView, load_reports, merge_reports
 from pytest_mlops.report.svg import nice_ticks
@@ -344,6 +344,12 @@ def test_cli_report_merges_one_report_per_stage(view, tmp_path, capsys):
     assert merged.verdict == "failed" and merged.exitstatus == 1
     assert main(["report", str(first)]) == 0
     assert "verdict PASSED" in capsys.readouterr().out
+    # the merged report is itself a report (what the deploy's package step reads)
+    merged_path = tmp_path / "merged.json"
+    assert main(["report", str(first), str(second), "--json", str(merged_path)]) == 1
+    data, entries = load_report(merged_path)
+    assert [e.result.name for e in entries] == ["accuracy", "champion"]
+    assert data["summary"]["verdict"] == "failed" and data["sources"] == [str(first), str(second)]
 
 
 @pytest.mark.parametrize(
