@@ -7,7 +7,9 @@ if command -v chromium >/dev/null 2>&1; then
 fi
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-chromium: not root or no apt-get: install Debian's 'chromium' package yourself" >&2
-  exit 1
+  # in CI the HTML report must be rendered for real; elsewhere its test skips without chromium
+  [[ -n ${CI:-} ]] && exit 1
+  exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "install-chromium: apt-get install chromium"
