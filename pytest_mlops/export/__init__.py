@@ -9,5 +9,6 @@ and on every execution provider available.
 from __future__ import annotations
 
 from pytest_mlops.export.base import OnnxExport, export_onnx
+from pytest_mlops.export.parity import Tolerances, check_parity, default_tolerances
 
-__all__ = ["OnnxExport", "export_onnx"]
+__all__ = ["OnnxExport", "Tolerances", "check_parity", "default_tolerances", "export_onnx"]

@@ -61,11 +61,16 @@ def _check(
     ctx: GateContext,
 ) -> CheckResult:
     schema = ctx.config.resolve_path(params["schema"]) if params["schema"] else None
+    sizes = tuple(params["batch_sizes"])
+    if not sizes or any(b != int(b) or b < 1 for b in sizes):
+        raise ConfigError(
+            f"gate {params['name']!r}: 'batch_sizes' must be whole numbers >= 1, got {list(sizes)}"
+        )
     result: CheckResult = check(
         native,
         onnx_model,
         data,
-        batch_sizes=tuple(int(b) for b in params["batch_sizes"]),
+        batch_sizes=tuple(int(b) for b in sizes),
         providers=params["providers"],
         rtol=params["rtol"],
         atol=params["atol"],
@@ -108,7 +113,7 @@ register(
                 "batch_sizes",
                 "list[number]",
                 "batch sizes the ONNX model runs at",
-                default=(1.0, 37.0, 1024.0),
+                default=(1, 37, 1024),
             ),
             Param(
                 "providers", "list[str]", "ONNX Runtime execution providers (default: all present)"
