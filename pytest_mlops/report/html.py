@@ -88,7 +88,7 @@ def _header(view: ReportView, title: str) -> str:
     counts = " · ".join(f"{view.count(s)} {s}" for s in ("passed", "failed", "inconclusive"))
     facts = [
         f"{escape(k)} <code>{escape(str(view.project[k]))}</code>"
-        for k in ("model", "reference", "current", "target", "seed")
+        for k in ("model", "reference", "profile", "current", "target", "seed")
         if view.project.get(k) is not None
     ]
     extra = ""

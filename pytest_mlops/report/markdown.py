@@ -86,7 +86,7 @@ def _verdict(view: ReportView, title: str) -> list[str]:
     project = view.project
     facts = [
         f"{key} `{project[key]}`"
-        for key in ("model", "current", "reference")
+        for key in ("model", "current", "reference", "profile")
         if project.get(key) is not None
     ]
     if project.get("seed") is not None:
