@@ -94,11 +94,12 @@ def serving_requirements() -> list[str]:
     from importlib import metadata
 
     out = []
-    for name in ("numpy", "onnxruntime"):
+    for name in ("numpy", "onnxruntime", "orjson"):
         try:
             out.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
-            out.append(name)
+            if name != "orjson":  # optional: the server falls back to the json module
+                out.append(name)
     return out
 
 

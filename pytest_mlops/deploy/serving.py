@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import json
 import math
@@ -81,7 +82,18 @@ _OIP_TO_NUMPY = {
     "BOOL": "bool",
     "BYTES": "object",
 }
-_NUMPY_TO_OIP = {v: k for k, v in _OIP_TO_NUMPY.items()}
+
+
+def _json_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
+    """orjson when installed (several times faster), else the standard library."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads, lambda obj: json.dumps(obj, separators=(",", ":")).encode()
+    return orjson.loads, orjson.dumps
+
+
+_loads, _dumps = _json_codec()
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _VALUE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -147,6 +159,8 @@ class ModelRunner:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # Idle ONNX Runtime workers must not spin: they would take the CPU the event loop needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -292,9 +306,13 @@ class Batcher:
     """Merge requests that wait while the model runs into one ONNX Runtime call.
 
     Greedy: a batch takes every request queued when the previous batch finishes (optionally
-    waiting ``delay`` seconds for more), up to ``max_rows`` rows. The session runs in a worker
-    thread (ONNX Runtime releases the GIL), so the event loop keeps accepting requests meanwhile.
+    waiting ``delay`` seconds for more), up to ``max_rows`` rows. A slow model runs in a worker
+    thread (ONNX Runtime releases the GIL), so the event loop keeps accepting requests meanwhile;
+    a model whose batches take under ``INLINE_SECONDS`` runs on the loop itself, since handing it
+    to a thread would cost more than the run.
     """
+
+    INLINE_SECONDS = 0.0002
 
     def __init__(
         self, runner: ModelRunner, max_rows: int, delay: float, observe: Callable[[int], None]
@@ -308,6 +326,7 @@ class Batcher:
         )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self.task: asyncio.Task[None] | None = None
+        self.seconds = 1.0  # running average of a batch's run time; starts "slow"
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._loop())
@@ -333,7 +352,10 @@ class Batcher:
                 batch.append(item)
                 rows += item[1]
             try:
-                outputs = await loop.run_in_executor(self.executor, self._run, batch)
+                if self.seconds < self.INLINE_SECONDS:
+                    outputs = self._run(batch)
+                else:
+                    outputs = await loop.run_in_executor(self.executor, self._run, batch)
             except Exception as exc:
                 for _, _, future in batch:
                     if not future.done():
@@ -347,14 +369,18 @@ class Batcher:
     def _run(self, batch: list[tuple[dict[str, Any], int, Any]]) -> list[list[Any]]:
         import numpy as np
 
+        started = time.perf_counter()
         if len(batch) == 1:
-            return [self.runner.run(batch[0][0])]
-        names = list(batch[0][0])
-        feeds = {n: np.concatenate([b[0][n] for b in batch], axis=0) for n in names}
-        outputs = self.runner.run(feeds)
-        cuts = np.cumsum([b[1] for b in batch])[:-1]
-        per_output = [np.split(out, cuts) for out in outputs]
-        return [[parts[i] for parts in per_output] for i in range(len(batch))]
+            result = [self.runner.run(batch[0][0])]
+        else:
+            names = list(batch[0][0])
+            feeds = {n: np.concatenate([b[0][n] for b in batch], axis=0) for n in names}
+            outputs = self.runner.run(feeds)
+            cuts = np.cumsum([b[1] for b in batch])[:-1]
+            per_output = [np.split(out, cuts) for out in outputs]
+            result = [[parts[i] for parts in per_output] for i in range(len(batch))]
+        self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - started)
+        return result
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -376,18 +402,12 @@ class _Histogram:
                 return
         self.counts[-1] += 1
 
-    def observe_many(self, values: Any) -> None:
-        import numpy as np
-
-        values = np.asarray(values, dtype=np.float64).ravel()
-        values = values[np.isfinite(values)]
-        if not values.size:
-            return
-        self.n += int(values.size)
-        self.total += float(values.sum())
-        idx = np.searchsorted(np.asarray(self.buckets), values, side="left")
-        for i, c in zip(*np.unique(idx, return_counts=True), strict=True):
-            self.counts[int(i)] += int(c)
+    def observe_values(self, values: list[float]) -> None:
+        for value in values:
+            if value == value and value not in (math.inf, -math.inf):  # skip NaN and infinities
+                self.counts[bisect.bisect_left(self.buckets, value)] += 1
+                self.total += value
+                self.n += 1
 
     def render(self, name: str, labels: str) -> list[str]:
         sep = "," if labels else ""
@@ -426,25 +446,24 @@ class Metrics:
         self.batches.observe(rows)
 
     def predictions(self, outputs: Sequence[_Tensor], arrays: Sequence[Any]) -> None:
-        import numpy as np
-
+        """Count predicted labels and bucket numeric predictions (plain Python: requests are small)."""
         for spec, array in zip(outputs, arrays, strict=False):
-            array = np.asarray(array)
             if spec.datatype in ("FP32", "FP64", "FP16"):
                 if array.ndim == 2 and array.shape[1] >= 2:
                     array = array[:, -1]  # the positive class of a probability output
                 hist = self.values.get(spec.name)
                 if hist is None:
                     hist = self.values[spec.name] = _Histogram(_VALUE_BUCKETS)
-                hist.observe_many(array)
+                hist.observe_values(array.ravel().tolist())
             else:
-                values, counts = np.unique(array.ravel().astype(str), return_counts=True)
-                for value, count in zip(values, counts, strict=True):
-                    key = (spec.name, str(value))
-                    if key not in self.labels and len(self.labels) >= _MAX_LABELS:
+                labels = self.labels
+                for value in array.ravel().tolist():
+                    key = (spec.name, value.decode() if isinstance(value, bytes) else str(value))
+                    if key not in labels and len(labels) >= _MAX_LABELS:
                         key = (spec.name, "other")
-                    self.labels[key] = self.labels.get(key, 0) + int(count)
-        self.rows += int(np.asarray(arrays[0]).shape[0]) if arrays else 0
+                    labels[key] = labels.get(key, 0) + 1
+        if arrays:
+            self.rows += int(arrays[0].shape[0]) if arrays[0].ndim else 1
 
     def render(self) -> str:
         b = self.base
@@ -507,7 +526,7 @@ class App:
         if options.prediction_log:
             self.log = open(options.prediction_log, "a", encoding="utf-8")  # noqa: SIM115
         self.log_lock = threading.Lock()
-        self._openapi = json.dumps(openapi_document(options.name)).encode()
+        self._openapi = _dumps(openapi_document(options.name))
 
     def start(self) -> None:
         if self.runner is not None and self.options.batching:
@@ -595,7 +614,7 @@ class App:
     def infer(self, body: bytes) -> Response | Any:
         assert self.runner is not None
         try:
-            request = json.loads(body)
+            request = _loads(body)
         except (ValueError, RecursionError) as exc:
             return _error(400, f"the request body is not valid JSON: {_short(exc)}")
         try:
@@ -637,9 +656,7 @@ class App:
         for spec, array in zip(self.runner.outputs, outputs, strict=False):
             if wanted is not None and spec.name not in wanted:
                 continue
-            datatype = _NUMPY_TO_OIP.get(
-                str(array.dtype), "BYTES" if array.dtype == object else "FP64"
-            )
+            datatype = spec.datatype  # from the session: str(array.dtype) is slow
             data = array.ravel().tolist()
             if datatype == "BYTES":
                 data = [v.decode() if isinstance(v, bytes) else str(v) for v in data]
@@ -670,7 +687,7 @@ class App:
                 "inputs": {k: v[i] for k, v in ins.items()},
                 "outputs": {k: v[i] for k, v in outs.items()},
             }
-            lines.append(json.dumps(record, separators=(",", ":")))
+            lines.append(_dumps(record).decode())
         with self.log_lock:
             self.log.write("\n".join(lines) + "\n")
             self.log.flush()
@@ -696,7 +713,7 @@ def _short(exc: Exception) -> str:
 
 
 def _json(status: int, payload: Any) -> Response:
-    return status, _JSON, json.dumps(payload, separators=(",", ":")).encode()
+    return status, _JSON, _dumps(payload)
 
 
 def _error(status: int, message: str) -> Response:
@@ -735,7 +752,7 @@ class _Connection(asyncio.Protocol):
             try:
                 request = self._parse()
             except HttpError as exc:
-                self._send(exc.status, _JSON, json.dumps({"error": exc.message}).encode(), True)
+                self._send(exc.status, _JSON, _dumps({"error": exc.message}), True)
                 return
             if request is None:
                 return
@@ -759,6 +776,8 @@ class _Connection(asyncio.Protocol):
         self, task: asyncio.Future[Response], path: str, keep_alive: bool, start: float
     ) -> None:
         self.busy = False
+        if task.cancelled():  # the server is shutting down
+            return
         try:
             result = task.result()
         except Exception as exc:

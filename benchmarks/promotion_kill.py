@@ -1,0 +1,275 @@
+"""Crash safety of the embedded registry: kill promoting processes at random points.
+
+Each trial starts a child that promotes, rolls back and pushes in a loop against one registry,
+and SIGKILLs it after a random delay. After every kill the registry must hold:
+
+* production and staging point at versions that exist and whose every byte verifies;
+* the audit log agrees with the pointers (the last event of a stage names its current version,
+  each event's ``previous_version`` is the version the event before it left) and its sequence
+  numbers only grow;
+* SQLite's integrity check passes.
+
+Then: concurrent promotions (several processes at once) leave a consistent chain, and a
+byte-flipped artifact is refused before any pointer moves.
+
+Run: ``.venv/bin/python benchmarks/promotion_kill.py --trials 120``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from pytest_mlops.config import load_config
+from pytest_mlops.deploy.bundle import build_bundle
+from pytest_mlops.deploy.promote import deploy_to_staging, promote
+from pytest_mlops.deploy.registry import LocalRegistry
+from pytest_mlops.errors import DeployError
+from pytest_mlops.export import export_onnx
+from pytest_mlops.report.json import ReportEntry, build_report, write_report
+from pytest_mlops.results import CheckResult
+
+CONFIG = """\
+model = "model.onnx"
+current = "data.csv"
+target = "y"
+[deploy]
+name = "tiny"
+registry = "registry"
+smoke_rows = 4
+"""
+
+WORKER = textwrap.dedent(
+    """
+    import json, random, shutil, sys
+    from pathlib import Path
+    from pytest_mlops.deploy.bundle import canonical_json, verify_bundle
+    from pytest_mlops.deploy.promote import promote, rollback
+    from pytest_mlops.deploy.registry import LocalRegistry
+    from pytest_mlops.errors import DeployError
+
+    registry = LocalRegistry(sys.argv[1])
+    source, work, seed = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    rng = random.Random(seed)
+    versions = [v.version for v in registry.versions("tiny")]
+    for i in range(10_000):
+        op = rng.random()
+        try:
+            if op < 0.45:
+                promote(registry, "tiny", version=rng.choice(versions[:3]))
+            elif op < 0.8:
+                rollback(registry, "tiny")
+            else:  # push a new bundle (same files, a new manifest, so a new digest)
+                dest = work / f"b{seed}-{i}"
+                shutil.copytree(source, dest)
+                manifest = json.loads((dest / "manifest.json").read_bytes())
+                manifest["lineage"]["created"]["nonce"] = f"{seed}-{i}"
+                (dest / "manifest.json").write_bytes(canonical_json(manifest))
+                registry.push(verify_bundle(dest))
+        except DeployError:
+            pass
+    """
+)
+
+
+def make_project(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 4)), columns=list("abcd"))
+    frame["y"] = (frame.a > 0).astype(int)
+    frame.to_csv(root / "data.csv", index=False)
+    model = LogisticRegression().fit(frame[list("abcd")].to_numpy(np.float32), frame.y)
+    export_onnx(model, frame[list("abcd")].to_numpy(np.float32)[:4], root / "model.onnx")
+    (root / "mlops.toml").write_text(CONFIG)
+    return root
+
+
+def make_versions(root: Path, n: int) -> list[Path]:
+    registry = LocalRegistry(root / "registry")
+    bundles = []
+    for i in range(n):
+        result = CheckResult.threshold(
+            name="accuracy", kind="accuracy", metric="roc_auc", value=0.95 + i / 1000, min=0.9
+        )
+        report = write_report(
+            root / f"report-{i}.json",
+            build_report([ReportEntry("mlops.toml::accuracy", "passed", result)], exitstatus=0),
+        )
+        bundle = build_bundle(load_config(root / "mlops.toml"), root / f"bundle-{i}", report=report)
+        deploy_to_staging(registry, bundle)
+        bundles.append(bundle.path)
+    promote(registry, "tiny", version=1)
+    return bundles
+
+
+def check_invariants(root: Path) -> list[str]:
+    """Everything a crash must not break; the list of what is broken (empty: all good)."""
+    problems = []
+    db_path = root / "registry" / "registry.db"
+    with sqlite3.connect(db_path) as db:
+        if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            problems.append("sqlite integrity_check failed")
+    registry = LocalRegistry(root / "registry")
+    events = registry.history("tiny")
+    seqs = [e.seq for e in events]
+    if seqs != sorted(set(seqs)):
+        problems.append("audit sequence numbers are not increasing")
+    for stage in ("staging", "production"):
+        current = registry.stage("tiny", stage)
+        if current is None:
+            problems.append(f"{stage} points nowhere")
+            continue
+        try:
+            registry.verify(current)
+        except DeployError as exc:
+            problems.append(f"{stage} -> v{current.version} does not verify: {exc}")
+        moves = [e for e in events if e.stage == stage]
+        if not moves or moves[-1].version != current.version:
+            problems.append(f"the last {stage} event does not name v{current.version}")
+        for before, after in itertools.pairwise(moves):
+            if after.previous_version != before.version:
+                problems.append(f"{stage} event {after.seq} skips event {before.seq}")
+    for version in registry.versions("tiny"):
+        try:
+            registry.verify(version)
+        except DeployError as exc:
+            problems.append(f"v{version.version} is listed but incomplete: {exc}")
+    return problems
+
+
+def kill_trials(root: Path, source: Path, trials: int, seed: int) -> dict[str, float]:
+    rng = random.Random(seed)
+    work = root / "work"
+    work.mkdir()
+    failures: list[str] = []
+    delays = []
+    events_before = len(LocalRegistry(root / "registry").history("tiny"))
+    started = time.perf_counter()
+    for trial in range(trials):
+        delay = rng.uniform(0.05, 0.8)
+        delays.append(delay)
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(root / "registry"),
+                str(source),
+                str(work),
+                str(trial),
+            ]
+        )
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        problems = check_invariants(root)
+        if problems:
+            failures.append(f"trial {trial} (killed after {delay:.3f} s): {problems}")
+        shutil.rmtree(work)
+        work.mkdir()
+    registry = LocalRegistry(root / "registry")
+    print(f"kill trials: {trials}, kill delay {min(delays):.2f}-{max(delays):.2f} s after start")
+    print(
+        f"  audit events written by killed processes: {len(registry.history('tiny')) - events_before}"
+    )
+    print(f"  versions in the registry afterwards: {len(registry.versions('tiny'))}")
+    print(f"  trials with a broken invariant: {len(failures)} of {trials}")
+    for line in failures[:10]:
+        print("   ", line)
+    print(f"  ({time.perf_counter() - started:.1f} s)")
+    return {"trials": trials, "failures": len(failures)}
+
+
+CONCURRENT = textwrap.dedent(
+    """
+    import sys
+    from pytest_mlops.deploy.registry import LocalRegistry
+    from pytest_mlops.deploy.promote import promote
+    registry = LocalRegistry(sys.argv[1])
+    for i in range(int(sys.argv[3])):
+        promote(registry, "tiny", version=int(sys.argv[2]) if i % 2 == 0 else 1)
+    """
+)
+
+
+def concurrent_promotions(root: Path, workers: int, each: int) -> dict[str, float]:
+    registry = LocalRegistry(root / "registry")
+    before = len([e for e in registry.history("tiny") if e.stage == "production"])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(root / "registry"), str(2 + i % 2), str(each)]
+        )
+        for i in range(workers)
+    ]
+    codes = [p.wait() for p in procs]
+    moves = [e for e in registry.history("tiny") if e.stage == "production"]
+    broken = sum(after.previous_version != b.version for b, after in itertools.pairwise(moves))
+    print(
+        f"concurrent promotions: {workers} processes x {each}: exit codes {codes}, "
+        f"{len(moves) - before} production moves recorded, {broken} broken links in the chain"
+    )
+    return {"broken": broken}
+
+
+def byte_flips(root: Path, trials: int, seed: int) -> dict[str, float]:
+    rng = random.Random(seed)
+    refused = 0
+    for _ in range(trials):
+        registry = LocalRegistry(root / "registry")
+        target = registry.get("tiny", rng.choice([2, 3]))
+        rel, digest = rng.choice(sorted(target.manifest["files"].items()))
+        blob = registry._blob(digest)
+        original = blob.read_bytes()
+        data = bytearray(original)
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        blob.write_bytes(bytes(data))
+        before = registry.stage("tiny", "production")
+        try:
+            promote(registry, "tiny", version=target.version)
+        except DeployError:
+            refused += 1
+        after = registry.stage("tiny", "production")
+        assert after is not None and before is not None
+        if after.version == target.version and before.version != target.version:
+            print(f"  NOT refused: flipped a bit of {rel} of v{target.version}")
+        blob.write_bytes(original)
+    print(f"byte flips: {refused} of {trials} promotions of a tampered version refused")
+    return {"refused": refused, "trials": trials}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlops-kill-") as tmp:
+        root = make_project(Path(tmp))
+        bundles = make_versions(root, 3)
+        kills = kill_trials(root, bundles[0], args.trials, args.seed)
+        concurrent = concurrent_promotions(root, 4, 10)
+        flips = byte_flips(root, 30, args.seed)
+        print(json.dumps({"kill": kills, "concurrent": concurrent, "byte_flips": flips}))
+        ok = (
+            kills["failures"] == 0
+            and concurrent["broken"] == 0
+            and flips["refused"] == flips["trials"]
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
