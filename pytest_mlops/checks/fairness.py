@@ -563,11 +563,7 @@ def _group_samples(
     seed: int,
 ) -> dict[str, np.ndarray]:
     """Bootstrap samples (``resamples x included groups``) of the statistics *names* compare."""
-    import numpy as np
-
     needed = sorted({stat for key in names for stat in DISPARITIES[key].stats})
-    if included.sum() < 2:
-        return {stat: np.full((n_resamples, int(included.sum())), np.nan) for stat in needed}
     resampler = _Resampler([out], grouping, included, extra)
     return resampler.run(lambda stats: {k: stats[0][k] for k in needed}, n_resamples, seed)
 
@@ -675,6 +671,81 @@ def _extra_stat(spec: Disparity) -> str | None:
     return next((s for s in spec.stats if s not in RATES), None)
 
 
+@dataclass(frozen=True)
+class _Options:
+    min_group_size: int
+    n_resamples: int
+    confidence: float
+    seed: int
+
+
+def _too_few(assessment: _Assessment, names: Sequence[str], min_group_size: int) -> _Assessment:
+    reason = f"fewer than 2 groups have at least {min_group_size} rows"
+    assessment.estimates = {key: _Estimate(float("nan"), None, reason) for key in names}
+    return assessment
+
+
+def _assess(
+    out: _Outcomes, grouping: _Grouping, extra: str | None, names: Sequence[str], opts: _Options
+) -> _Assessment:
+    """Every disparity in *names* on one grouping, with its simultaneous interval."""
+    included = _included(grouping, opts.min_group_size)
+    stats = _frame_stats(out, grouping, extra)
+    assessment = _Assessment(grouping, included, stats)
+    if included.sum() < 2:
+        return _too_few(assessment, names, opts.min_group_size)
+    thin = _thin(grouping, included, stats["positives"], opts.min_group_size)
+    gated = _masked({k: v[included] for k, v in stats.items()}, thin)
+    point = _disparities_of(names)(gated)
+    samples = _masked(
+        _group_samples(out, grouping, included, extra, names, opts.n_resamples, opts.seed), thin
+    )
+    for key in names:
+        assessment.estimates[key] = _simultaneous_interval(
+            DISPARITIES[key],
+            float(point[key]),
+            gated,
+            samples,
+            opts.confidence,
+            opts.n_resamples,
+            opts.seed,
+        )
+    return assessment
+
+
+def _assess_paired(
+    first: _Outcomes,
+    second: _Outcomes,
+    grouping: _Grouping,
+    extra: str | None,
+    spec: Disparity,
+    opts: _Options,
+) -> tuple[_Assessment, _Assessment]:
+    """Each disparity's worsening from *second* (baseline) to *first*, with a paired interval."""
+    names = _wanted(spec)
+    included = _included(grouping, opts.min_group_size)
+    stats_a = _frame_stats(first, grouping, extra)
+    stats_b = _frame_stats(second, grouping, extra)
+    assessment = _Assessment(grouping, included, stats_a)
+    baseline_view = _Assessment(grouping, included, stats_b)
+    if included.sum() < 2:
+        return _too_few(assessment, names, opts.min_group_size), baseline_view
+    thin = _thin(grouping, included, stats_a["positives"], opts.min_group_size)
+    point_a = _disparities_of(names)(_masked({k: v[included] for k, v in stats_a.items()}, thin))
+    point_b = _disparities_of(names)(_masked({k: v[included] for k, v in stats_b.items()}, thin))
+    samples = _sample(first, second, grouping, included, extra, names, opts, thin)
+    for key in names:
+        change = float(_worsening(DISPARITIES[key], point_a[key], point_b[key]))
+        assessment.estimates[key] = _interval(
+            change, samples[key], opts.confidence, opts.n_resamples, opts.seed
+        )
+        assessment.columns[key] = {
+            "candidate": _num(float(point_a[key])),
+            "baseline": _num(float(point_b[key])),
+        }
+    return assessment, baseline_view
+
+
 # --- check_fairness ---------------------------------------------------------------------------
 
 
@@ -724,7 +795,8 @@ def check_fairness(
         What is held to the bound: the ``estimate``, the ``lower`` or ``upper`` end of the
         interval, or the whole ``interval`` (INCONCLUSIVE when it straddles the bound).
     n_resamples, confidence, seed:
-        The seeded percentile bootstrap over the rows.
+        The seeded bootstrap over the rows; each disparity's interval is built from simultaneous
+        intervals of all pairwise group gaps (see the module docstring).
     threshold:
         Cut the positive-class probability at this value instead of using ``predict``.
     name:
@@ -744,34 +816,10 @@ def check_fairness(
     extra = _extra_stat(spec)
     needs_proba = extra is not None and get_metric(extra).needs == "proba"
     out = _outcomes(model, data, spec.name, threshold, needs_proba)
-    names = _wanted(spec)
-    assessments = []
-    for grouping in groupings:
-        included = _included(grouping, min_group_size)
-        stats = _frame_stats(out, grouping, extra)
-        assessment = _Assessment(grouping, included, stats)
-        thin = _thin(grouping, included, stats["positives"], min_group_size)
-        gated = _masked({k: v[included] for k, v in stats.items()}, thin)
-        point = _disparities_of(names)(gated)
-        samples = _masked(
-            _group_samples(out, grouping, included, extra, names, n_resamples, seed), thin
-        )
-        for key in names:
-            assessment.estimates[key] = _simultaneous_interval(
-                DISPARITIES[key],
-                float(point[key]),
-                gated,
-                samples,
-                confidence,
-                n_resamples,
-                seed,
-            )
-            if included.sum() < 2:
-                assessment.estimates[key] = _Estimate(
-                    float("nan"), None, f"fewer than 2 groups have at least {min_group_size} rows"
-                )
+    options = _Options(min_group_size, n_resamples, confidence, seed)
+    assessments = [_assess(out, g, extra, _wanted(spec), options) for g in groupings]
+    for assessment in assessments:
         assessment.status = _verdict(assessment.estimates[spec.name], min, max, on)
-        assessments.append(assessment)
     return _result(
         name=name,
         spec=spec,
@@ -792,15 +840,10 @@ def _sample(
     included: np.ndarray,
     extra: str | None,
     names: Sequence[str],
-    n_resamples: int,
-    seed: int,
+    opts: _Options,
     thin: Mapping[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """Paired bootstrap samples of each disparity's worsening (candidate versus baseline)."""
-    import numpy as np
-
-    if included.sum() < 2:
-        return {key: np.full(n_resamples, np.nan) for key in names}
     disparities = _disparities_of(names)
     resampler = _Resampler([out, baseline], grouping, included, extra)
 
@@ -808,7 +851,7 @@ def _sample(
         a, b = disparities(_masked(stats[0], thin)), disparities(_masked(stats[1], thin))
         return {k: _worsening(DISPARITIES[k], a[k], b[k]) for k in names}
 
-    return resampler.run(combine, n_resamples, seed)
+    return resampler.run(combine, opts.n_resamples, opts.seed)
 
 
 def _worsening(spec: Disparity, candidate: Any, baseline: Any) -> Any:
@@ -1123,43 +1166,14 @@ def compare_fairness(
     needs_proba = extra is not None and get_metric(extra).needs == "proba"
     first = _outcomes(candidate, data, spec.name, threshold, needs_proba)
     second = _outcomes(baseline, data, spec.name, threshold, needs_proba)
-    names = _wanted(spec)
+    options = _Options(min_group_size, n_resamples, confidence, seed)
     assessments, group_rows = [], []
     for grouping in groupings:
-        included = _included(grouping, min_group_size)
-        stats_a = _frame_stats(first, grouping, extra)
-        stats_b = _frame_stats(second, grouping, extra)
-        thin = _thin(grouping, included, stats_a["positives"], min_group_size)
-        point_a = _disparities_of(names)(
-            _masked({k: v[included] for k, v in stats_a.items()}, thin)
-        )
-        point_b = _disparities_of(names)(
-            _masked({k: v[included] for k, v in stats_b.items()}, thin)
-        )
-        samples = _sample(first, second, grouping, included, extra, names, n_resamples, seed, thin)
-        assessment = _Assessment(grouping, included, stats_a)
-        for key in names:
-            change = float(_worsening(DISPARITIES[key], point_a[key], point_b[key]))
-            assessment.estimates[key] = _interval(
-                change, samples[key], confidence, n_resamples, seed
-            )
-            if included.sum() < 2:
-                assessment.estimates[key] = _Estimate(
-                    float("nan"), None, f"fewer than 2 groups have at least {min_group_size} rows"
-                )
-            assessment.columns[key] = {
-                "candidate": _num(float(point_a[key])),
-                "baseline": _num(float(point_b[key])),
-            }
+        assessment, baseline_view = _assess_paired(first, second, grouping, extra, spec, options)
         assessment.status = _verdict(assessment.estimates[spec.name], None, margin, on)
         assessments.append(assessment)
-        baseline_view = _Assessment(grouping, included, stats_b)
-        group_rows += [
-            dict(r, model="candidate") for r in _group_rows(assessment, extra, min_group_size)
-        ]
-        group_rows += [
-            dict(r, model="baseline") for r in _group_rows(baseline_view, extra, min_group_size)
-        ]
+        for view, role in ((assessment, "candidate"), (baseline_view, "baseline")):
+            group_rows += [dict(r, model=role) for r in _group_rows(view, extra, min_group_size)]
     context = _context(data, first.model, on, seed, min_group_size)
     context["baseline"] = second.model
     worsening = Disparity(spec.name, spec.stats, "difference", spec.help)
