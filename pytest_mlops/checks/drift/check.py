@@ -131,7 +131,10 @@ def _exact_numeric(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> 
         names = columns[start : start + per_block]
         a = numeric_matrix(ref, names)
         b = numeric_matrix(cur, names)
-        std_cur = np.nanstd(b, axis=1) if b.shape[1] else np.zeros(len(names))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            valid = np.isfinite(b).sum(axis=1)
+            mean_cur = np.nansum(b, axis=1) / valid
+            std_cur = np.sqrt(np.nansum((b - mean_cur[:, None]) ** 2, axis=1) / valid)
         part = numeric_block(a, b)
         part["std_cur"] = std_cur
         parts.append(part)

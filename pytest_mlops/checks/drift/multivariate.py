@@ -117,7 +117,11 @@ def _classifier_auc(x: np.ndarray, y: np.ndarray, seed: int, folds: int = 5) -> 
     labels = np.concatenate([np.zeros(len(x)), np.ones(len(y))])
     model = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    scores = cross_val_predict(model, z, labels, cv=splitter, method="predict_proba")[:, 1]
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread: on a shared CI runner more threads spin-wait and run many times slower.
+    with threadpool_limits(limits=1):
+        scores = cross_val_predict(model, z, labels, cv=splitter, method="predict_proba")[:, 1]
     return float(roc_auc_score(labels, scores))
 
 

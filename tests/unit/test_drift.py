@@ -1,0 +1,347 @@
+"""The drift engine: statistics against scipy, verdicts, profiles, bad input."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+from pytest_mlops import CheckError, DataError, DriftProfile, check_drift, check_multivariate_drift
+from pytest_mlops.checks.drift.univariate import (
+    adjust_pvalues,
+    batched_searchsorted,
+    chi2_homogeneity,
+    jensen_shannon,
+    ks_pvalue,
+    numeric_block,
+)
+
+COLUMN_KEYS = {
+    "column", "type", "test", "statistic", "p_value", "p_adjusted", "effect", "effect_name",
+    "threshold", "drifted", "missing_ref", "missing_cur", "unseen",
+}  # fmt: skip
+
+
+def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1, n),
+            "k": rng.integers(0, 5, n),
+            "c": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+
+
+# --- statistics against the reference implementations ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n1", "n2", "rounding"),
+    [(40, 60, None), (500, 500, 1), (3000, 2000, None), (12000, 15000, 1), (20000, 9000, None)],
+)
+def test_ks_and_wasserstein_match_scipy(n1, n2, rounding):
+    rng = np.random.default_rng(n1 + n2)
+    a = rng.normal(size=(3, n1))
+    b = rng.normal(0.05, 1.1, size=(3, n2))
+    if rounding is not None:  # ties within and between the samples
+        a, b = np.round(a, rounding), np.round(b, rounding)
+    a[1, :7] = np.nan
+    b[2, :11] = np.nan
+    raw_a, raw_b = a.copy(), b.copy()
+    out = numeric_block(a, b)
+    p = ks_pvalue(out["ks"], out["n_ref"], out["n_cur"])
+    for j in range(3):
+        x, y = raw_a[j][~np.isnan(raw_a[j])], raw_b[j][~np.isnan(raw_b[j])]
+        expected = stats.ks_2samp(x, y)  # method="auto": exact up to 10,000 values
+        assert out["ks"][j] == pytest.approx(expected.statistic, abs=1e-12)
+        assert p[j] == pytest.approx(expected.pvalue, abs=1e-4)
+        assert out["wasserstein"][j] == pytest.approx(stats.wasserstein_distance(x, y), rel=1e-9)
+        assert out["n_ref"][j] == len(x) and out["n_cur"][j] == len(y)
+
+
+def test_batched_searchsorted_matches_numpy_row_by_row():
+    rng = np.random.default_rng(0)
+    rows = np.sort(np.round(rng.normal(size=(5, 301)), 1), axis=1)
+    rows[2, -20:] = np.nan  # NaN sorts last
+    needles = np.round(rng.normal(size=(5, 13)), 1)
+    for side in ("left", "right"):
+        got = batched_searchsorted(rows, needles, side)
+        want = np.stack([np.searchsorted(rows[i], needles[i], side) for i in range(5)])
+        np.testing.assert_array_equal(got, want)
+
+
+def test_chi_square_and_jensen_shannon_match_scipy():
+    ref = np.array([[120, 30, 50, 0], [400, 100, 0, 0], [5, 5, 5, 5]], dtype=float)
+    cur = np.array([[100, 45, 40, 9], [380, 140, 0, 0], [5, 5, 5, 5]], dtype=float)
+    statistic, p, dof = chi2_homogeneity(ref, cur)
+    for i in range(3):
+        table = np.vstack([ref[i], cur[i]])
+        table = table[:, table.sum(axis=0) > 0]
+        expected = stats.chi2_contingency(table)  # Yates' correction where dof == 1
+        assert statistic[i] == pytest.approx(expected.statistic, rel=1e-10, abs=1e-12)
+        assert p[i] == pytest.approx(expected.pvalue, rel=1e-10)
+        assert dof[i] == expected.dof
+    js = jensen_shannon(ref, cur)
+    for i in range(3):
+        assert js[i] == pytest.approx(distance.jensenshannon(ref[i], cur[i]), abs=1e-12)
+
+
+def test_corrections_match_scipy_and_leave_nan_alone():
+    p = np.array([0.001, 0.04, 0.03, np.nan, 0.2, 0.0125])
+    finite = p[np.isfinite(p)]
+    bh = adjust_pvalues(p, "bh")
+    np.testing.assert_allclose(bh[np.isfinite(p)], stats.false_discovery_control(finite))
+    assert np.isnan(bh[3])
+    np.testing.assert_allclose(adjust_pvalues(p, "bonferroni")[[0, 1]], [0.005, 0.2])
+    np.testing.assert_array_equal(adjust_pvalues(p, "none"), p)
+
+
+# --- verdicts -------------------------------------------------------------------------------
+
+
+def test_adult_train_and_holdout_do_not_drift(adult_train, adult_holdout):
+    result = check_drift(adult_train.drop(columns="income"), adult_holdout.drop(columns="income"))
+    assert result.passed, result.message
+    rows = result.tables["columns"]
+    assert len(rows) == 14 and all(COLUMN_KEYS <= set(r) for r in rows)
+    assert {r["type"] for r in rows} == {"numeric", "categorical"}
+    assert result.metrics["drifted_share"] == 0.0
+    by_column: dict[str, int] = {}
+    for row in result.tables["histograms"]:
+        by_column[row["column"]] = by_column.get(row["column"], 0) + 1
+    assert set(by_column) == {r["column"] for r in rows}
+    assert max(by_column.values()) <= 11
+
+
+def test_a_shifted_column_is_named_with_its_effect(adult_train):
+    ref = adult_train.iloc[::2].drop(columns="income")
+    cur = adult_train.iloc[1::2].drop(columns="income").copy()
+    cur["age"] = cur["age"] + 0.3 * ref["age"].std()
+    result = check_drift(ref, cur)
+    assert result.failed
+    assert "1 of 14 columns drifted: age" in result.message
+    (row,) = [r for r in result.tables["columns"] if r["drifted"]]
+    assert row["effect_name"] == "wasserstein" and row["effect"] == pytest.approx(0.3, abs=0.02)
+    assert row["p_adjusted"] < 1e-10
+    assert check_drift(ref, cur, max_drifted_share=0.1).passed
+
+
+def test_tiny_shift_on_many_rows_is_significant_but_not_drift():
+    rng = np.random.default_rng(3)
+    n = 200_000
+    ref = pd.DataFrame({"x": rng.normal(0, 1, n)})
+    cur = pd.DataFrame({"x": rng.normal(0.02, 1, n)})
+    result = check_drift(ref, cur)
+    (row,) = result.tables["columns"]
+    assert row["p_adjusted"] < 0.05  # every difference is significant at this size...
+    assert row["effect"] < row["threshold"] and result.passed  # ...the effect size decides
+    assert check_drift(ref, cur, method="test").failed
+
+
+def test_small_samples_rely_on_the_p_value():
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 300)})
+    cur = pd.DataFrame({"x": rng.normal(0.5, 1, 300)})
+    result = check_drift(ref, cur)  # n <= small_sample: the test decides
+    assert result.failed
+    assert check_drift(ref, cur, method="effect", thresholds={"wasserstein": 0.8}).passed
+
+
+def test_correction_and_categorical_settings():
+    ref, cur = _frame(2000, 0), _frame(2000, 1)
+    cur.loc[:300, "c"] = "d"  # an unseen category
+    result = check_drift(ref, cur, correction="bonferroni", categorical=["k"])
+    rows = {r["column"]: r for r in result.tables["columns"]}
+    assert rows["k"]["type"] == "categorical" and rows["k"]["test"] == "chi2"
+    assert rows["c"]["drifted"] and rows["c"]["unseen"] == pytest.approx(301 / 2000)
+    assert "unseen categories" in rows["c"]["note"]
+    p = [rows[c]["p_value"] for c in ("x", "k", "c")]
+    assert [rows[c]["p_adjusted"] for c in ("x", "k", "c")] == pytest.approx(
+        list(np.minimum(np.array(p) * 3, 1))
+    )
+    psi_result = check_drift(ref, cur, categorical_effect="psi")
+    assert {r["effect_name"] for r in psi_result.tables["columns"]} == {"wasserstein", "psi"}
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_differing_columns_and_types_get_explicit_statuses():
+    ref = _frame(500, 0)
+    cur = _frame(500, 1).drop(columns="k").assign(x=lambda f: f["x"].astype(str), extra=1.0)
+    result = check_drift(ref, cur)
+    rows = {r["column"]: r for r in result.tables["columns"]}
+    assert rows["k"]["drifted"] and rows["k"]["note"] == "missing from the current data"
+    assert rows["x"]["drifted"] and "type changed: numeric in reference" in rows["x"]["note"]
+    assert not rows["extra"]["drifted"] and "not in the reference" in rows["extra"]["note"]
+    assert result.failed and "k" in result.message and "x" in result.message
+    with pytest.raises(DataError, match="'z' is not in the reference"):
+        check_drift(ref, cur, columns=["z"])
+
+
+def test_missing_all_missing_and_constant_columns():
+    ref = _frame(1000, 0).assign(gone=1.0, flat=2.0, empty=np.nan)
+    cur = _frame(1000, 1).assign(gone=np.nan, flat=2.0, empty=np.nan)
+    cur.loc[:200, "c"] = None  # missing rate 0% -> 20%
+    result = check_drift(ref, cur)
+    rows = {r["column"]: r for r in result.tables["columns"]}
+    assert rows["gone"]["drifted"] and "all values missing in the current" in rows["gone"]["note"]
+    assert not rows["empty"]["drifted"] and "missing in both" in rows["empty"]["note"]
+    assert not rows["flat"]["drifted"] and rows["flat"]["note"] == "constant in reference"
+    assert rows["flat"]["effect"] == 0.0
+    assert rows["c"]["drifted"] and "missing rate 0.00% -> 20.10%" in rows["c"]["note"]
+    assert rows["c"]["missing_cur"] == pytest.approx(0.201)
+
+
+def test_zero_rows_and_bad_settings_are_clear_errors():
+    ref = _frame(100, 0)
+    with pytest.raises(DataError, match="current data is empty"):
+        check_drift(ref, ref.iloc[:0])
+    with pytest.raises(CheckError, match="unknown drift setting 'alhpa' - did you mean 'alpha'"):
+        check_drift(ref, ref, alhpa=0.1)
+    with pytest.raises(CheckError, match="'correction' must be 'bh', 'bonferroni' or 'none'"):
+        check_drift(ref, ref, correction="holm")
+    with pytest.raises(CheckError, match="unknown effect 'wasserstien'"):
+        check_drift(ref, ref, thresholds={"wasserstien": 0.2})
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+def test_profile_compare_matches_the_exact_path_within_its_bounds(
+    adult_train, adult_holdout, tmp_path
+):
+    ref = adult_train.drop(columns="income")
+    cur = adult_holdout.drop(columns="income")
+    cur = cur.assign(fnlwgt=cur["fnlwgt"] * 1.1)
+    path = DriftProfile.fit(ref).save(tmp_path / "ref.npz")
+    from_profile = DriftProfile.load(path).compare(cur)
+    exact = check_drift(ref, cur)
+    assert from_profile.status == exact.status == "failed"
+    for a, b in zip(exact.tables["columns"], from_profile.tables["columns"], strict=True):
+        assert a["column"] == b["column"] and a["drifted"] == b["drifted"]
+        if a["type"] == "categorical":
+            assert b["statistic"] == pytest.approx(a["statistic"], rel=1e-12)
+            assert b["effect"] == pytest.approx(a["effect"], rel=1e-12)
+            continue
+        # D_grid <= D <= D_grid + bound; W1 within its bound; exact for low-cardinality columns
+        assert b["statistic"] <= a["statistic"] + 1e-12
+        assert a["statistic"] <= b["statistic"] + b["ks_error_bound"] + 1e-12
+        assert abs(a["wasserstein"] - b["wasserstein"]) <= b["wasserstein_error_bound"] + 1e-9
+        if a["column"] != "fnlwgt":
+            assert b["ks_error_bound"] == 0.0
+            assert b["p_value"] == pytest.approx(a["p_value"], abs=1e-9)
+    assert from_profile.metrics["ks_error_bound"] <= 1 / 4096 + 1e-9
+    assert check_drift(DriftProfile.load(path), cur).status == "failed"
+
+
+def test_profiles_merge_exactly_and_associatively(adult_train):
+    frame = adult_train.drop(columns="income")
+    grid = DriftProfile.fit(frame.iloc[:5000], bins=256)
+    parts = [DriftProfile.fit(frame.iloc[i::3], grid=grid) for i in range(3)]
+    left = parts[0].merge(parts[1]).merge(parts[2])
+    right = parts[0].merge(parts[1].merge(parts[2]))
+    whole = DriftProfile.fit(frame, grid=grid)
+    for merged in (left, right):
+        assert merged.n_rows == len(frame)
+        for name, column in whole.columns.items():
+            other = merged.columns[name]
+            if hasattr(column, "edges"):
+                np.testing.assert_array_equal(column.at, other.at)
+                np.testing.assert_array_equal(column.inside, other.inside)
+                assert column.std == pytest.approx(other.std, rel=1e-9)
+            else:
+                assert dict(column.counts) == dict(other.counts)
+    chunks = DriftProfile.fit_chunks(
+        (frame.iloc[i : i + 7000] for i in range(0, len(frame), 7000)), grid=grid
+    )
+    assert chunks.columns["age"].count == whole.columns["age"].count
+    with pytest.raises(CheckError, match="different grids"):
+        DriftProfile.fit(frame.iloc[:100], bins=256).merge(grid)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_compare_path_reads_in_chunks_like_in_memory(adult_train, adult_holdout, tmp_path, suffix):
+    profile = DriftProfile.fit(adult_train.drop(columns="income"))
+    path = tmp_path / f"current{suffix}"
+    if suffix == ".csv":
+        adult_holdout.to_csv(path, index=False)
+    else:
+        adult_holdout.to_parquet(path, row_group_size=3000)
+    chunked = profile.compare_path(path, chunk_rows=2500)
+    in_memory = profile.compare(adult_holdout)
+    assert chunked.passed and in_memory.passed
+    for a, b in zip(chunked.tables["columns"], in_memory.tables["columns"], strict=True):
+        assert a["statistic"] == pytest.approx(b["statistic"], abs=1e-12)
+        assert a["p_value"] == pytest.approx(b["p_value"], abs=1e-9)
+
+
+def test_corrupt_and_foreign_profiles_are_refused(adult_train, tmp_path):
+    path = DriftProfile.fit(adult_train[["age", "sex"]]).save(tmp_path / "p.npz")
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DataError, match="broken.npz.*not readable"):
+        DriftProfile.load(broken)
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(DataError, match="text.npz"):
+        DriftProfile.load(text)
+    foreign = tmp_path / "foreign.npz"
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = bytes(arrays["header"]).decode().replace('"version": 1', '"version": 99')
+    arrays["header"] = np.frombuffer(header.encode(), dtype=np.uint8)
+    np.savez(foreign, **arrays)
+    with pytest.raises(DataError, match="format version 99; this pytest-mlops reads version 1"):
+        DriftProfile.load(foreign)
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.arange(3))
+    with pytest.raises(DataError, match="no valid header"):
+        DriftProfile.load(other)
+    with pytest.raises(DataError, match="does not exist"):
+        DriftProfile.load(tmp_path / "missing.npz")
+    assert zipfile.is_zipfile(path)
+
+
+def test_profile_compare_reports_missing_and_retyped_columns(adult_train):
+    profile = DriftProfile.fit(adult_train[["age", "hours_per_week", "sex"]])
+    cur = adult_train[["age", "sex"]].assign(age=lambda f: f["age"].astype(str))
+    result = profile.compare(cur)
+    rows = {r["column"]: r for r in result.tables["columns"]}
+    assert "type changed" in rows["age"]["note"] and rows["age"]["drifted"]
+    assert rows["hours_per_week"]["note"] == "missing from the current data"
+    assert not rows["sex"]["drifted"] and result.failed
+
+
+# --- multivariate ---------------------------------------------------------------------------
+
+
+def test_mmd_sees_a_change_in_correlation_the_columns_hide():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=600)
+    ref = pd.DataFrame({"a": x, "b": x + 0.3 * rng.normal(size=600)})
+    y = rng.normal(size=600)
+    cur = pd.DataFrame({"a": y, "b": -y + 0.3 * rng.normal(size=600)})
+    assert check_drift(ref, cur).passed  # each column alone looks the same
+    result = check_multivariate_drift(ref, cur, n_permutations=200, seed=1)
+    assert result.failed and result.metrics["p_value"] < 0.01
+    same = check_multivariate_drift(ref, ref.sample(frac=1, random_state=0), n_permutations=200)
+    assert same.passed
+    again = check_multivariate_drift(ref, cur, n_permutations=200, seed=1)
+    assert again.metrics["p_value"] == result.metrics["p_value"]
+
+
+def test_domain_classifier_auc(adult_train):
+    ref = adult_train.iloc[:600].drop(columns="income")
+    cur = adult_train.iloc[600:1200].drop(columns="income")
+    assert check_multivariate_drift(ref, cur, method="classifier").passed
+    shifted = cur.assign(age=cur["age"] + 15)
+    result = check_multivariate_drift(ref, shifted, method="classifier")
+    assert result.failed and result.metrics["auc"] > 0.8
+    with pytest.raises(CheckError, match="'method' must be"):
+        check_multivariate_drift(ref, cur, method="knn")  # type: ignore[arg-type]
