@@ -117,7 +117,7 @@ def _classifier_auc(x: np.ndarray, y: np.ndarray, seed: int, folds: int = 5) -> 
     labels = np.concatenate([np.zeros(len(x)), np.ones(len(y))])
     model = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped,unused-ignore]
 
     # One OpenMP thread: on a shared CI runner more threads spin-wait and run many times slower.
     with threadpool_limits(limits=1):
