@@ -295,6 +295,13 @@ def _outcomes(
 ) -> _Outcomes:
     import numpy as np
 
+    from pytest_mlops.models.base import Model as ModelProtocol
+
+    if not isinstance(model, ModelProtocol):
+        from pytest_mlops.models.load import load_model
+
+        model = load_model(model)  # a fitted estimator, a torch module, a callable...
+
     X = data.X
     proba = None
     if threshold is not None or needs_proba:

@@ -305,6 +305,14 @@ def test_the_bound_can_apply_to_the_interval(model, holdout):
     assert row["metric"] == "demographic_parity_difference" and row["status"] == "failed"
 
 
+def test_a_plain_estimator_is_adapted(credit_pipeline, holdout, predictions):
+    result = check_fairness(credit_pipeline, holdout, sensitive="sex", n_resamples=20)
+    expected = flm.demographic_parity_difference(
+        holdout.y, predictions, sensitive_features=holdout.frame["sex"]
+    )
+    assert result.value == pytest.approx(expected, abs=1e-12)
+
+
 def test_result_round_trips_through_json(model, holdout):
     from pytest_mlops import CheckResult
 
