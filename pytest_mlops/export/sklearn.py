@@ -48,7 +48,9 @@ def convert_sklearn(model: Any, sample: Any, *, dtype: Dtype, opset: int | None)
     patched = _by_column(_patch_missing_strings(copy.deepcopy(model)), sample)
     final = _final_estimator(patched)
     is_classifier = hasattr(final, "classes_") and hasattr(final, "predict")
-    options = {id(final): {"zipmap": False}} if is_classifier else None
+    # probabilities as a tensor; classifiers without them output labels and raw scores already
+    has_proba = is_classifier and hasattr(final, "predict_proba")
+    options = {id(final): {"zipmap": False}} if has_proba else None
     try:
         proto = skl2onnx.convert_sklearn(
             patched,

@@ -322,3 +322,20 @@ def test_the_users_model_is_not_modified(credit_pipeline, adult_holdout, tmp_pat
     encode = credit_pipeline.named_steps["encode"]
     imputer = encode.named_transformers_["categorical"][0]
     assert isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values)
+
+
+def test_classifier_without_probabilities_reads_as_labels(cancer, tmp_path):
+    from sklearn.linear_model import RidgeClassifier
+
+    from pytest_mlops import check_parity
+
+    X, y = cancer
+    clf = make_pipeline(StandardScaler(), RidgeClassifier()).fit(X, y)
+    exported = export_onnx(clf, X[:3], tmp_path / "clf.onnx")
+    assert exported.output == "labels"
+    onnx_model = load_model(exported.path)
+    assert not onnx_model.has_proba and onnx_model.task == "classification"
+    np.testing.assert_array_equal(onnx_model.predict(X), clf.predict(X))
+    result = check_parity(clf, exported, X)
+    assert result.passed and result.metrics["label_agreement"] == 1.0
+    assert "max_abs_diff_probabilities" not in result.metrics
