@@ -186,3 +186,19 @@ def test_aliases_and_task_lists():
     assert set(list_metrics()) == set(METRICS)
     with pytest.raises(CheckError, match="task must be"):
         list_metrics("ranking")
+
+
+def test_bootstrap_counts_are_the_indices_as_counts():
+    from pytest_mlops.checks.stats import bootstrap_vectorized
+
+    blocks = list(bootstrap_counts(50, n_resamples=70, seed=2))
+    assert [b.shape for b in blocks] == [(64, 50), (6, 50)]
+    indices = list(bootstrap_indices(50, n_resamples=70, seed=2, chunk=64))
+    for counts, rows in zip(blocks, indices, strict=True):
+        assert np.all(counts.sum(axis=1) == 50)
+        np.testing.assert_array_equal(counts[0], np.bincount(rows[0], minlength=50))
+    # a statistic undefined in most resamples is refused, not silently trusted
+    with pytest.raises(CheckError, match="undefined in"):
+        bootstrap_vectorized(lambda W: np.full(W.shape[0], np.nan), 50, estimate=0.0)
+    with pytest.raises(CheckError, match="at least 2 rows"):
+        bootstrap_vectorized(lambda W: W.sum(axis=1), 1)
