@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlops.errors import CheckError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -249,4 +251,4 @@ def prepare(metric: str, y: Any, outputs: Any, classes: Any) -> Resampled:
         return _proba_metric(metric, y, outputs, classes)
     if metric in _VALUE:
         return _value_metric(metric, y, outputs)
-    raise KeyError(metric)
+    raise CheckError(f"the metric {metric!r} has no resampled form, so no bootstrap interval")
