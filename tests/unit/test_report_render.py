@@ -392,7 +392,9 @@ def _chromium() -> str | None:
     return found
 
 
-def render_in_chromium(page: Path, shot: Path) -> tuple[np.ndarray, list[str]]:
+def render_in_chromium(
+    page: Path, shot: Path, size: tuple[int, int] = (1280, 2400)
+) -> tuple[np.ndarray, list[str]]:
     """Screenshot *page* headless; return its pixels and the console lines Chromium logged."""
     binary = _chromium()
     if binary is None:
@@ -413,7 +415,7 @@ def render_in_chromium(page: Path, shot: Path) -> tuple[np.ndarray, list[str]]:
                 "--enable-logging=stderr",
                 "--v=0",
                 f"--screenshot={shot}",
-                "--window-size=1280,2400",
+                f"--window-size={size[0]},{size[1]}",
                 page.resolve().as_uri(),
             ],
             capture_output=True,
@@ -454,21 +456,23 @@ def read_png(data: bytes) -> np.ndarray:
             cur = line
         elif kind == 2:
             cur = (line + prev) & 0xFF
-        else:  # 1 sub, 3 average, 4 paeth depend on the pixel to the left: decode per pixel
-            cur = np.zeros(stride, dtype=np.int32)
+        elif kind == 1:  # sub: a running sum per channel
+            cur = np.cumsum(line.reshape(width, channels), axis=0).reshape(-1) & 0xFF
+        else:  # 3 average, 4 paeth depend on the decoded pixel to the left: plain ints are fastest
+            raw_line, up = line.tolist(), prev.tolist()
+            done = [0] * stride
             for x in range(stride):
-                a = cur[x - channels] if x >= channels else 0
-                b = prev[x]
-                c = prev[x - channels] if x >= channels else 0
-                if kind == 1:
-                    pred = a
-                elif kind == 3:
+                a = done[x - channels] if x >= channels else 0
+                b = up[x]
+                if kind == 3:
                     pred = (a + b) // 2
                 else:
+                    c = up[x - channels] if x >= channels else 0
                     p = a + b - c
                     pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                     pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                cur[x] = (line[x] + pred) & 0xFF
+                done[x] = (raw_line[x] + pred) & 0xFF
+            cur = np.array(done, dtype=np.int32)
         out[y] = cur
     return out.reshape(height, width, channels)[:, :, :3].astype(np.uint8)
 
@@ -494,7 +498,7 @@ def test_html_report_draws_in_headless_chromium(view, tmp_path):
 def test_chromium_check_catches_a_broken_page(tmp_path):
     page = tmp_path / "broken.html"
     page.write_text("<html><body><script>notDefined()</script></body></html>")
-    pixels, console = render_in_chromium(page, tmp_path / "shot.png")
+    pixels, console = render_in_chromium(page, tmp_path / "shot.png", size=(320, 240))
     assert any("notDefined is not defined" in line for line in console)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) == 1  # blank page: one colour
 
