@@ -27,6 +27,7 @@ from pytest_mlops.errors import (
     CheckError,
     ConfigError,
     DataError,
+    DeployError,
     MlopsError,
     ModelError,
     ReportError,
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from pytest_mlops.data.privacy import check_privacy
     from pytest_mlops.data.schema import Schema, check_schema, infer_schema, load_schema
     from pytest_mlops.data.validation import check_columns
+    from pytest_mlops.deploy.bundle import build_bundle, verify_bundle
+    from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
+    from pytest_mlops.deploy.registry import open_registry
     from pytest_mlops.export.base import OnnxExport, export_onnx
     from pytest_mlops.export.parity import check_parity
     from pytest_mlops.models.base import Model
@@ -91,6 +95,12 @@ _LAZY = {
     "run_monitor": "pytest_mlops.monitor.run",
     "MonitorOptions": "pytest_mlops.monitor.run",
     "init_ci": "pytest_mlops.ci",
+    "build_bundle": "pytest_mlops.deploy.bundle",
+    "verify_bundle": "pytest_mlops.deploy.bundle",
+    "deploy_to_staging": "pytest_mlops.deploy.promote",
+    "promote": "pytest_mlops.deploy.promote",
+    "rollback": "pytest_mlops.deploy.promote",
+    "open_registry": "pytest_mlops.deploy.registry",
 }
 
 __all__ = [
@@ -99,6 +109,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Dataset",
+    "DeployError",
     "DriftProfile",
     "LatencyReport",
     "MlopsError",
@@ -109,6 +120,7 @@ __all__ = [
     "ReportError",
     "Schema",
     "__version__",
+    "build_bundle",
     "check_accuracy",
     "check_columns",
     "check_drift",
@@ -121,6 +133,7 @@ __all__ = [
     "check_schema",
     "compare_fairness",
     "compare_models",
+    "deploy_to_staging",
     "export_onnx",
     "infer_schema",
     "init_ci",
@@ -130,9 +143,13 @@ __all__ = [
     "load_reports",
     "load_schema",
     "measure_latency",
+    "open_registry",
+    "promote",
     "render_html",
     "render_markdown",
+    "rollback",
     "run_monitor",
+    "verify_bundle",
 ]
 
 
