@@ -20,3 +20,6 @@ pytest-mlops push build/bundle --to staging --why "main job"
 echo "== deploy 3/3 production: promote on the passing report and smoke test"
 pytest-mlops promote --to production --report build/mlops-report.json --why "main job"
 pytest-mlops history --limit 6
+echo "== monitor: production data vs the stored reference profile (exit 0: no drift)"
+pytest-mlops monitor
+pytest-mlops report build/monitor-report.json --html build/monitor-report.html
