@@ -174,6 +174,7 @@ def build_bundle(
             "file": "model.onnx",
             "sha256": file_sha256(out / "model.onnx"),
             "source": config.settings.model,
+            "source_sha256": _source_sha256(config),
             "signature": export.signature.to_dict(),
             "output": export.output,
             "exported_from": export.source,
@@ -208,6 +209,14 @@ def _export(ctx: GateContext, config: ProjectConfig, sample: Any, path: Path) ->
         config.resolve_path(spec) if spec and spec.lower().endswith(".onnx") else ctx.model
     )
     return export_onnx(source, sample, path)
+
+
+def _source_sha256(config: ProjectConfig) -> str | None:
+    """The configured .onnx file's own digest (the bundle's copy is re-stamped with metadata)."""
+    spec = config.settings.model
+    if spec and spec.lower().endswith(".onnx"):
+        return file_sha256(config.resolve_path(spec))
+    return None
 
 
 def _data_lineage(ctx: GateContext) -> dict[str, Any]:
