@@ -519,6 +519,7 @@ class _Assessment:
     estimates: dict[str, _Estimate] = field(default_factory=dict)
     status: Status = "passed"
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    group_ci: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def positives(self) -> np.ndarray:
@@ -570,9 +571,28 @@ def _group_samples(
     seed: int,
 ) -> dict[str, np.ndarray]:
     """Bootstrap samples (``resamples x included groups``) of the statistics *names* compare."""
-    needed = sorted({stat for key in names for stat in DISPARITIES[key].stats})
+    needed = sorted({*RATES, *(stat for key in names for stat in DISPARITIES[key].stats)})
     resampler = _Resampler([out], grouping, included, extra)
     return resampler.run(lambda stats: {k: stats[0][k] for k in needed}, n_resamples, seed)
+
+
+def _group_intervals(
+    samples: Mapping[str, np.ndarray], included: np.ndarray, confidence: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Percentile intervals of each group's own rates (NaN for excluded groups), for the tables."""
+    import numpy as np
+
+    alpha = (1 - confidence) / 2
+    out = {}
+    for stat in RATES:
+        low, high = np.full(len(included), np.nan), np.full(len(included), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: a rate never defined
+            low[included], high[included] = np.nanquantile(
+                samples[stat], [alpha, 1 - alpha], axis=0
+            )
+        out[stat] = (low, high)
+    return out
 
 
 def _simultaneous_interval(
@@ -704,9 +724,9 @@ def _assess(
     thin = _thin(grouping, included, stats["positives"], opts.min_group_size)
     gated = _masked({k: v[included] for k, v in stats.items()}, thin)
     point = _disparities_of(names)(gated)
-    samples = _masked(
-        _group_samples(out, grouping, included, extra, names, opts.n_resamples, opts.seed), thin
-    )
+    raw = _group_samples(out, grouping, included, extra, names, opts.n_resamples, opts.seed)
+    assessment.group_ci = _group_intervals(raw, included, opts.confidence)
+    samples = _masked(raw, thin)
     for key in names:
         assessment.estimates[key] = _simultaneous_interval(
             DISPARITIES[key],
@@ -948,6 +968,9 @@ def _group_rows(a: _Assessment, extra: str | None, min_group_size: int) -> list[
         }
         for stat in (*RATES, *([extra] if extra else [])):
             row[stat] = _num(float(a.stats[stat][i]))
+            if stat in a.group_ci:
+                row[f"{stat}_ci_low"] = _num(float(a.group_ci[stat][0][i]))
+                row[f"{stat}_ci_high"] = _num(float(a.group_ci[stat][1][i]))
         row["excluded"] = not bool(a.included[i])
         row["note"] = "; ".join(notes)
         rows.append(row)
