@@ -126,6 +126,8 @@ def _exact_numeric(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> 
     from pytest_mlops.checks.drift.univariate import numeric_block
 
     per_block = max(1, BLOCK_BYTES // (8 * (len(ref) + len(cur))))
+    if per_block < len(columns):  # large data: keep the working set below the data's own size
+        per_block = max(1, min(per_block, len(columns) // 8))
     parts: list[dict[str, np.ndarray]] = []
     for start in range(0, len(columns), per_block):
         names = columns[start : start + per_block]
