@@ -190,12 +190,28 @@ class OciRegistry:
     ) -> Event:
         """Verify, re-point the registry's stage tag by digest, then commit the audit event."""
         with self.lock():
+            self.reconcile(name, stage)
             target = self.get(name, version)
             self.verify(target)
             self.retag(self._image_digest(target), stage)
             return self.ledger._commit_stage(
                 target, stage, action=action, why=why, evidence={**evidence, "image": target.image}
             )
+
+    def reconcile(self, name: str, stage: str) -> bool:
+        """Point the stage tag back at the ledger's version if they disagree.
+
+        A process killed between re-tagging and committing the audit event leaves the tag one
+        move ahead of the log; the log is the record, so the tag follows it. True if it moved.
+        """
+        current = self.ledger.stage(name, stage)
+        if current is None or not current.image:
+            return False
+        expected = self._image_digest(current)
+        if self.tag_digest(stage) == expected:
+            return False
+        self.retag(expected, stage)
+        return True
 
     def _image_digest(self, version: Version) -> str:
         if not version.image or "@" not in version.image:

@@ -80,6 +80,10 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(oci_project
     assert registry.tag_digest("production") == v2.image.split("@")[1]
     rollback(registry, "tiny", why="test")
     assert registry.tag_digest("production") == v1.image.split("@")[1]
+    # A tag moved without its audit event (a process killed in between) follows the log again.
+    registry.retag(v2.image.split("@")[1], "production")
+    assert registry.reconcile("tiny", "production") is True
+    assert registry.tag_digest("production") == v1.image.split("@")[1]
     assert [e.action for e in registry.history("tiny")] == [
         "deploy", "promote", "deploy", "promote", "rollback",
     ]  # fmt: skip
