@@ -14,9 +14,10 @@ disparity
     fair) or a ``ratio`` (smallest over largest, 1 is fair), as fairlearn defines them.
 
 The point values come from fairlearn's ``MetricFrame`` and equal fairlearn's own functions
-(``demographic_parity_difference`` ...) on the same rows, with one deliberate exception: a group
-with no positives (or no negatives) has an *undefined* TPR (FPR), listed as such and left out of
-the disparity, where fairlearn reports 0.
+(``demographic_parity_difference`` ...) on the rows of the judged groups, with one deliberate
+exception: a group with no positives (or no negatives) has an *undefined* TPR (FPR), listed as such
+and left out of the disparity, where fairlearn reports 0. Groups under ``min_group_size`` rows (and
+TPRs/FPRs on fewer positives/negatives) are listed and left out as well.
 
 Intervals come from a seeded bootstrap over the rows: simultaneous intervals of every pairwise group
 gap for :func:`check_fairness` (a percentile interval of the largest gap would be biased upwards and
