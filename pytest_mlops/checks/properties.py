@@ -129,9 +129,9 @@ def rows(schema: Schema, *, columns: Sequence[str] | None = None) -> SearchStrat
 
 def frames(
     schema: Schema,
-    *,
     min_size: int = 1,
     max_size: int = 20,
+    *,
     columns: Sequence[str] | None = None,
 ) -> SearchStrategy[pd.DataFrame]:
     """DataFrames of valid rows, typed as ``pandas.read_csv`` would type them.

@@ -190,11 +190,16 @@ def test_run_properties_passes_a_sound_model_and_shrinks_a_failure():
         run_properties(Proba(), SCHEMA, properties=["rows_order"])
 
 
+@pytest.fixture(scope="module")
+def adult_schema(adult_train):
+    return infer_schema(adult_train, target="income")
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.data())
-def test_properties_hold_for_the_example_pipeline(credit_pipeline, adult_train, data):
-    schema = infer_schema(adult_train, target="income")
-    frame = data.draw(frames(schema, columns=schema.feature_names, max_size=10))
+def test_properties_hold_for_the_example_pipeline(credit_pipeline, adult_schema, data):
+    schema = adult_schema
+    frame = data.draw(frames(schema, 1, 10, columns=schema.feature_names))
     assert check_outputs_finite(credit_pipeline, frame).passed
     assert check_probabilities(credit_pipeline, frame).passed
     assert check_invariance(credit_pipeline, frame, {"fnlwgt": 1}).passed
