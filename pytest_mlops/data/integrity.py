@@ -170,13 +170,19 @@ def _roles(
 
 
 def _duplicates(frame: pd.DataFrame, bound: float, tables: dict[str, Any]) -> _Finding:
+    import pandas as pd
+
     dup = frame.duplicated(keep="first")
     count = int(dup.sum())
     if count:
-        first = frame[frame.duplicated(keep=False)].head(N_EXAMPLES)
+        # Row labels only: the values may be personal data, and reports travel far.
+        hashes = pd.util.hash_pandas_object(frame, index=False)
+        first_seen = (
+            pd.Series(frame.index, index=frame.index).groupby(hashes.to_numpy()).transform("first")
+        )
+        repeated = dup[dup].index[:N_EXAMPLES]
         tables["duplicates"] = [
-            {"row": _plain(i), **{str(k): _plain(v) for k, v in r.items()}}
-            for i, r in first.iterrows()
+            {"row": _plain(i), "same_as": _plain(first_seen[i])} for i in repeated
         ]
     return _Finding(
         "duplicates", "duplicate_share", count / len(frame), "<=", bound, f"{count} repeated rows"
