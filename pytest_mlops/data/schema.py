@@ -542,6 +542,9 @@ def _logical_dtype(series: pd.Series) -> DType:
         return "float"
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
+    values = series.dropna()
+    if series.dtype == object and len(values) and values.map(type).isin([bool]).all():
+        return "bool"  # booleans with gaps are stored as objects
     return "str"
 
 

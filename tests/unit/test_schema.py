@@ -68,6 +68,8 @@ def test_inference_types_ids_free_text_floats_and_flags():
     assert not schema["number"].unique  # distinct numbers are not taken for ids
     assert schema["city"].categories == ("Lima", "Oslo", "Rome")
     assert schema["score"].dtype == "float" and schema["flag"].dtype == "bool"
+    gaps = infer_schema(pd.DataFrame({"flag": [True, None, False]}))
+    assert gaps["flag"].dtype == "bool" and gaps["flag"].nullable
     assert infer_schema(frame.head(5))["id"].unique is False  # too few rows to call it an id
 
 
