@@ -253,9 +253,7 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], role: str, label: str)
     present = [str(c) for c in frame.columns]
     for column in columns:
         if column not in present:
-            raise DataError(
-                f"{label} has no {role} {column!r}{did_you_mean(column, present)}"
-            )
+            raise DataError(f"{label} has no {role} {column!r}{did_you_mean(column, present)}")
 
 
 def _scan_columns(frame: pd.DataFrame, columns: Sequence[str] | None, label: str) -> list[str]:
