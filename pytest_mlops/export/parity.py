@@ -15,13 +15,14 @@ Default tolerances depend on what was exported and in which float type (:func:`d
 profile                       rtol      atol    rows out of tol.     label agreement
 ============================  ========  ======  ===================  =====================
 network (PyTorch, ONNX)       1e-3      1e-5    0                    >= 99.9%
-scikit-learn, float32         0         1e-5    0                    >= 99.9%
-scikit-learn, float64         0         1e-7    0                    >= 99.9%
-tree ensembles, float32       0         1e-5    <= 0.1% of rows      >= 99.9%
-tree ensembles, float64       0         1e-7    <= 0.1% of rows      >= 99.9%
+scikit-learn, float32         1e-5      1e-5    0                    >= 99.9%
+scikit-learn, float64         1e-9      1e-7    0                    >= 99.9%
+tree ensembles, float32       1e-5      1e-5    <= 0.1% of rows      >= 99.9%
+tree ensembles, float64       1e-9      1e-7    <= 0.1% of rows      >= 99.9%
 ============================  ========  ======  ===================  =====================
 
-(scikit-learn's ``atol`` is numpy's ``decimal=5`` / ``decimal=7``; trees are held to decisions
+(scikit-learn's ``atol`` is numpy's ``decimal=5`` / ``decimal=7`` on probabilities, its ``rtol``
+a few hundred float ulps for regression outputs of any scale; trees are held to decisions
 because a float32 cast moves a value across a split threshold now and then, which changes that
 row's leaf and so its probability by far more than any tolerance.)
 """
@@ -94,9 +95,11 @@ def default_tolerances(profile: Profile, dtype: str = "float32") -> Tolerances:
         raise CheckError(f"parity profile must be {choices_text(PROFILES)}, got {profile!r}")
     if profile == "network":
         return Tolerances(rtol=1e-3, atol=1e-5)
-    atol = 1e-5 if dtype != "float64" else 1e-7
+    # atol: numpy's decimal=5 / decimal=7 on probabilities; rtol: a few hundred ulps, for
+    # regression outputs whose scale makes any absolute tolerance meaningless
+    atol, rtol = (1e-5, 1e-5) if dtype != "float64" else (1e-7, 1e-9)
     share = 0.001 if profile == "trees" else 0.0
-    return Tolerances(rtol=0.0, atol=atol, max_mismatch_share=share)
+    return Tolerances(rtol=rtol, atol=atol, max_mismatch_share=share)
 
 
 def available_providers() -> list[str]:
@@ -186,7 +189,8 @@ def check_parity(
     if max_metric_delta is not None:
         tol = replace(tol, max_metric_delta=float(max_metric_delta))
     reference = _native_outputs(native_model, frame)
-    scorer = _scorer(metric, native_model, y)
+    regression = reference.proba is None and reference.labels.dtype.kind == "f"
+    scorer = _scorer(metric, native_model, y, regression)
     native_score = scorer(reference) if scorer else None
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -206,8 +210,8 @@ def check_parity(
             onnx_score = scorer(outputs, count) if scorer and count == n else None
             for row in measured:
                 row.update(provider=provider, batch_size=size, n=count)
-                if row["output"] == "labels" and native_score is not None:
-                    row.update(metric_native=native_score, metric_onnx=onnx_score)
+            if native_score is not None:  # on the decisions' row: labels, or values
+                measured[-1].update(metric_native=native_score, metric_onnx=onnx_score)
             rows.extend(measured)
     tables: dict[str, list[dict[str, Any]]] = {"parity": rows}
     if random_rows > 0 and not problems:
@@ -480,14 +484,14 @@ def _compare(
     return rows
 
 
-def _scorer(metric: str, model: Model, y: Any) -> Callable[..., float] | None:
+def _scorer(metric: str, model: Model, y: Any, regression: bool) -> Callable[..., float] | None:
     from pytest_mlops.checks.metrics import get_metric, score
 
     if metric == "none" or y is None:
         return None
     if metric == "auto":
         classes = model.classes
-        if model.task == "regression":
+        if regression or model.task == "regression":
             metric = "r2"
         elif model.has_proba and (classes is None or len(classes) == 2):
             metric = "roc_auc"

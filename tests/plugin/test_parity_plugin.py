@@ -46,7 +46,7 @@ def test_declared_parity_gate_exports_and_passes(project):
 
 
 def test_failing_parity_names_the_tolerance_and_batch(project):
-    declare(project, "parity = { atol = 1e-15, batch_sizes = [1, 5], random_rows = 0 }")
+    declare(project, "parity = { rtol = 0, atol = 1e-15, batch_sizes = [1, 5], random_rows = 0 }")
     result = project.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -58,7 +58,7 @@ def test_failing_parity_names_the_tolerance_and_batch(project):
 
 def test_fixture_form_with_marker_settings(project):
     project.makepyfile(
-        test_export="""
+        test_parity_fixture="""
         import pytest
 
         @pytest.mark.accuracy(dtype="float64", random_rows=0)

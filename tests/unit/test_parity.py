@@ -68,7 +68,9 @@ def test_parity_numbers_match_a_direct_computation(credit_pipeline, credit_onnx,
 
 
 def test_tolerances_are_settable_and_failures_say_where(credit_pipeline, credit_onnx, holdout):
-    result = check_parity(credit_pipeline, credit_onnx, holdout, atol=1e-12, batch_sizes=(1, 999))
+    result = check_parity(
+        credit_pipeline, credit_onnx, holdout, rtol=0, atol=1e-12, batch_sizes=(1, 999)
+    )
     assert result.failed
     assert result.metric == "mismatch_share" and result.op == "<=" and result.bound == 0
     assert "probabilities out of tolerance (rtol=0, atol=1.000e-12)" in result.message
@@ -126,7 +128,7 @@ def test_default_tolerances_per_profile_and_dtype():
     net = default_tolerances("network")
     assert (net.rtol, net.atol, net.max_mismatch_share) == (1e-3, 1e-5, 0.0)
     sk32, sk64 = default_tolerances("sklearn", "float32"), default_tolerances("sklearn", "float64")
-    assert (sk32.rtol, sk32.atol, sk64.atol) == (0.0, 1e-5, 1e-7)
+    assert (sk32.rtol, sk32.atol, sk64.rtol, sk64.atol) == (1e-5, 1e-5, 1e-9, 1e-7)
     trees = default_tolerances("trees")
     assert trees.max_mismatch_share == 0.001 and trees.min_label_agreement == 0.999
     with pytest.raises(CheckError, match="'network', 'sklearn' or 'trees'"):
@@ -193,3 +195,32 @@ def test_random_rows_pass_on_a_faithful_export(credit_pipeline, credit_onnx, hol
     )
     assert result.passed, result.message
     assert result.tables["random_rows"][0]["examples"] == 40
+
+
+def test_regressor_values_and_r2_delta(tmp_path):
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.metrics import r2_score
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    forest = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y)
+    exported = export_onnx(forest, X.head(3), tmp_path / "reg.onnx")
+    data = Dataset(X.assign(target=y), target="target")
+    result = check_parity(forest, exported, data, batch_sizes=(1, 1024))
+    assert result.passed, result.message
+    # float32 sums differ with the batch size: the worst of one-row and full-batch runs counts
+    session = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
+    feeds = {c: X[c].to_numpy(np.float32).reshape(-1, 1) for c in X.columns}
+    full = session.run(None, feeds)[0].reshape(-1).astype(np.float64)
+    one = np.array(
+        [
+            session.run(None, {c: v[i : i + 1] for c, v in feeds.items()})[0].item()
+            for i in range(256)
+        ]
+    )
+    native = forest.predict(X)
+    worst = max(np.abs(full - native).max(), np.abs(one - native[:256]).max())
+    assert result.metrics["max_abs_diff_values"] == pytest.approx(worst, rel=1e-12)
+    values = full
+    assert result.metrics["r2_onnx"] == pytest.approx(r2_score(y, values), abs=1e-15)
+    assert "label_agreement" not in result.metrics
