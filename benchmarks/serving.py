@@ -174,10 +174,10 @@ def in_process_rows_per_s(path: Path, X: np.ndarray, seconds: float, threads: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per run")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rows", type=int, default=8, help="rows per compute-bound request")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
         "--threads",
@@ -190,67 +190,71 @@ def main() -> int:
     load = load_wrk if use_wrk else load_python
     print(
         f"load generator: {'wrk' if use_wrk else 'python asyncio'}, {args.connections} "
-        f"connections, {args.seconds:g} s per run; ONNX Runtime threads: {args.threads or 'all'}"
+        f"connections, {args.rounds} interleaved rounds of {args.seconds:g} s runs; "
+        f"ONNX Runtime threads: {args.threads or 'all'}"
     )
-    results: dict[str, Any] = {}
+    runs: dict[str, list[float]] = {}
+
+    def record(key: str, value: float) -> None:
+        runs.setdefault(key, []).append(value)
+
     with tempfile.TemporaryDirectory() as tmp:
         tiny = tiny_model(Path(tmp) / "tiny.onnx")
-        body = request_body(ort.InferenceSession(str(tiny)), np.ones((1, 4), np.float32))
-        runs: dict[str, list[float]] = {}
-        for _ in range(args.rounds):  # interleaved rounds: a noisy neighbour hits all alike
-            with Server(None, "tiny") as noop:
-                check(noop.url + "/v2/noop", body)
-                runs.setdefault("noop_rps", []).append(
-                    load(noop.url + "/v2/noop", body, args.seconds, args.connections)
-                )
-            for label, extra in (("tiny_batched_rps", ()), ("tiny_inline_rps", ("--no-batching",))):
-                with Server(tiny, "tiny", *extra) as server:
-                    url = server.url + "/v2/models/tiny/infer"
-                    check(url, body)
-                    runs.setdefault(label, []).append(
-                        load(url, body, args.seconds, args.connections)
-                    )
-        results.update({k: float(np.median(v)) for k, v in runs.items()})
-        ratios = [b / n for b, n in zip(runs["tiny_batched_rps"], runs["noop_rps"], strict=True)]
-        results["tiny_vs_noop_per_round"] = ratios  # type: ignore[assignment]
-
         mlp = compute_model(Path(tmp) / "mlp.onnx")
+        tiny_body = request_body(ort.InferenceSession(str(tiny)), np.ones((1, 4), np.float32))
         X = np.random.default_rng(1).normal(size=(args.rows, 32)).astype(np.float32)
-        results["in_process_rows_per_s"] = in_process_rows_per_s(mlp, X, args.seconds, args.threads)
-        big = np.repeat(X, 8, axis=0)
-        results["in_process_rows_per_s_batch64"] = in_process_rows_per_s(
-            mlp, big, args.seconds, args.threads
-        )
-        body = request_body(ort.InferenceSession(str(mlp)), X)
-        with Server(mlp, "mlp", "--threads", str(args.threads)) as server:
-            url = server.url + "/v2/models/mlp/infer"
-            check(url, body)
-            rps = load(url, body, args.seconds, min(args.connections, 8))
-            results["served_rows_per_s"] = rps * args.rows
+        mlp_body = request_body(ort.InferenceSession(str(mlp)), X)
+        servers = {
+            "noop": (None, "tiny", "/v2/noop", tiny_body, ()),
+            "tiny_batched": (tiny, "tiny", "/v2/models/tiny/infer", tiny_body, ()),
+            "tiny_inline": (tiny, "tiny", "/v2/models/tiny/infer", tiny_body, ("--no-batching",)),
+        }
+        # Interleaved rounds: a noisy neighbour hits every contender of a round alike, and the
+        # ratios are taken within a round.
+        for _ in range(args.rounds):
+            for key, (model, name, path, body, extra) in servers.items():
+                with Server(model, name, "--threads", str(args.threads), *extra) as server:
+                    check(server.url + path, body)
+                    record(key, load(server.url + path, body, args.seconds, args.connections))
+            record("mlp_in_process", in_process_rows_per_s(mlp, X, args.seconds, args.threads))
+            big = np.repeat(X, 8, axis=0)
+            record("mlp_in_process_x8", in_process_rows_per_s(mlp, big, args.seconds, args.threads))
+            with Server(mlp, "mlp", "--threads", str(args.threads)) as server:
+                url = server.url + "/v2/models/mlp/infer"
+                check(url, mlp_body)
+                rps = load(url, mlp_body, args.seconds, min(args.connections, 8))
+                record("mlp_served", rps * args.rows)
 
-    noop = results["noop_rps"]
-    best_tiny = max(results["tiny_batched_rps"], results["tiny_inline_rps"])
-    print(f"no-op endpoint             {noop:10.0f} requests/s")
-    print(
-        f"tiny model, batching       {results['tiny_batched_rps']:10.0f} requests/s  ({results['tiny_batched_rps'] / noop:.0%} of no-op)"
-    )
-    print(
-        f"tiny model, inline         {results['tiny_inline_rps']:10.0f} requests/s  ({results['tiny_inline_rps'] / noop:.0%} of no-op)"
-    )
-    inproc = results["in_process_rows_per_s"]
-    print(f"MLP in-process, {args.rows} rows   {inproc:10.0f} rows/s")
-    print(
-        f"MLP in-process, {args.rows * 8} rows  {results['in_process_rows_per_s_batch64']:10.0f} rows/s"
-    )
-    served = results["served_rows_per_s"]
-    print(
-        f"MLP served, batching       {served:10.0f} rows/s  ({served / inproc:.0%} of in-process at {args.rows} rows, {served / results['in_process_rows_per_s_batch64']:.0%} at {args.rows * 8})"
-    )
-    print(
-        json.dumps(
-            {**results, "tiny_vs_noop": best_tiny / noop, "served_vs_in_process": served / inproc}
+    def ratio(a: str, b: str) -> float:
+        return float(np.median([x / y for x, y in zip(runs[a], runs[b], strict=True)]))
+
+    med = {k: float(np.median(v)) for k, v in runs.items()}
+    rows = args.rows
+    print(f"no-op endpoint              {med['noop']:10.0f} requests/s")
+    for key, label in (("tiny_batched", "batching"), ("tiny_inline", "no batching")):
+        per_round = ", ".join(f"{x / y:.0%}" for x, y in zip(runs[key], runs["noop"], strict=True))
+        print(
+            f"tiny model, {label:<15} {med[key]:10.0f} requests/s  "
+            f"{ratio(key, 'noop'):.0%} of no-op (rounds: {per_round})"
         )
+    print(f"MLP in-process, {rows}-row calls  {med['mlp_in_process']:10.0f} rows/s")
+    print(f"MLP in-process, {rows * 8}-row calls {med['mlp_in_process_x8']:10.0f} rows/s")
+    per_round = ", ".join(
+        f"{x / y:.0%}" for x, y in zip(runs["mlp_served"], runs["mlp_in_process_x8"], strict=True)
     )
+    print(
+        f"MLP served, batching        {med['mlp_served']:10.0f} rows/s  "
+        f"{ratio('mlp_served', 'mlp_in_process'):.0%} of in-process at {rows} rows, "
+        f"{ratio('mlp_served', 'mlp_in_process_x8'):.0%} at {rows * 8} rows (rounds: {per_round})"
+    )
+    summary = {
+        "medians": med,
+        "tiny_batched_vs_noop": ratio("tiny_batched", "noop"),
+        "tiny_inline_vs_noop": ratio("tiny_inline", "noop"),
+        "served_vs_in_process": ratio("mlp_served", "mlp_in_process"),
+        "served_vs_in_process_x8": ratio("mlp_served", "mlp_in_process_x8"),
+    }
+    print(json.dumps(summary))
     return 0
 
 

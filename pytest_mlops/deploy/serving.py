@@ -335,10 +335,11 @@ class Batcher:
     def alive(self) -> bool:
         return self.task is not None and not self.task.done()
 
-    async def submit(self, feeds: dict[str, Any], n: int) -> list[Any]:
+    def submit(self, feeds: dict[str, Any], n: int) -> asyncio.Future[list[Any]]:
+        """Queue a request; the future resolves to its outputs when its batch has run."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait((feeds, n, future))
-        return await future
+        return future
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -629,17 +630,25 @@ class App:
                 return _error(400, f"the model refused the input: {_short(exc)}")
             self.metrics.batch(n)
             return self._respond(feeds, outputs, wanted, request_id)
-        return self._infer_batched(feeds, n, wanted, request_id)
+        # A future chained to the batch's (no task per request: this path is hot).
+        queued = self.batcher.submit(feeds, n)
+        answer: asyncio.Future[Response] = queued.get_loop().create_future()
 
-    async def _infer_batched(
-        self, feeds: dict[str, Any], n: int, wanted: list[str] | None, request_id: str | None
-    ) -> Response:
-        assert self.batcher is not None
-        try:
-            outputs = await self.batcher.submit(feeds, n)
-        except Exception as exc:
-            return _error(400, f"the model refused the input: {_short(exc)}")
-        return self._respond(feeds, outputs, wanted, request_id)
+        def finish(done: asyncio.Future[list[Any]]) -> None:
+            if done.cancelled():
+                answer.cancel()
+                return
+            error = done.exception()
+            if error is not None:
+                answer.set_result(_error(400, f"the model refused the input: {_short(error)}"))
+                return
+            try:
+                answer.set_result(self._respond(feeds, done.result(), wanted, request_id))
+            except Exception as exc:  # a bug in our encoding must still answer
+                answer.set_exception(exc)
+
+        queued.add_done_callback(finish)
+        return answer
 
     def _respond(
         self,
@@ -708,7 +717,7 @@ def _rows(array: Any) -> list[Any]:
     return rows
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
 
