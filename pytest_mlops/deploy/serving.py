@@ -744,6 +744,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.busy = False
         self.closing = False
+        self.continued = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -851,7 +852,12 @@ class _Connection(asyncio.Protocol):
                 f"{self.app.options.max_body_bytes} (max_body_bytes)",
             )
         if len(self.buffer) < end + 4 + length:
+            if headers.get("expect", "").lower() == "100-continue" and not self.continued:
+                self.continued = True  # curl waits for this before sending a large body
+                if self.transport is not None:
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return None
+        self.continued = False
         body = bytes(self.buffer[end + 4 : end + 4 + length])
         del self.buffer[: end + 4 + length]
         connection = headers.get("connection", "").lower()

@@ -234,3 +234,21 @@ def test_openapi_has_no_server_errors(server: tuple[str, App]) -> None:
         check()
         tested += 1
     assert tested == 7
+
+
+def test_expect_100_continue_is_answered(
+    server: tuple[str, App], session: ort.InferenceSession
+) -> None:
+    import socket
+
+    url, _ = server
+    host, port = url.split("//")[1].split(":")
+    body = json.dumps(infer_body(session, rows(2))).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
