@@ -456,7 +456,14 @@ def check_invariance(
 
 
 def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
+    """A JSON-ready scalar: numpy scalars unwrapped, missing values as None, others as text."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    return value if isinstance(value, str | int | float | bool) else str(value)
 
 
 def _assert(result: CheckResult) -> None:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_mlops import CheckError, DataError
+from pytest_mlops import CheckResult as CheckResultType
 from pytest_mlops.checks.properties import (
     assert_probabilities,
     check_batch_invariance,
@@ -203,3 +204,16 @@ def test_properties_hold_for_the_example_pipeline(credit_pipeline, adult_schema,
     assert check_outputs_finite(credit_pipeline, frame).passed
     assert check_probabilities(credit_pipeline, frame).passed
     assert check_invariance(credit_pipeline, frame, {"fnlwgt": 1}).passed
+
+
+def test_a_falsifying_example_is_json_ready():
+    schema = Schema(
+        columns=(
+            ColumnSchema("age", "int", nullable=False, min=18, max=90),
+            ColumnSchema("vip", "bool", nullable=True),
+            ColumnSchema("when", "datetime", nullable=True, min="2024-01-01", max="2024-12-31"),
+        )
+    )
+    failed = run_properties(Proba(batch=True), schema, max_examples=30)
+    assert failed.failed
+    assert CheckResultType.from_json(failed.to_json()).tables == failed.tables
