@@ -32,6 +32,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from pytest_mlops.checks.fairness_stats import (
+    RATES,
+    Disparity,
+    Estimate,
+    Grouping,
+    Outcomes,
+    Resampler,
+    group_intervals,
+    masked,
+    percentile_interval,
+    simultaneous_interval,
+    thin_groups,
+)
 from pytest_mlops.checks.metrics import METRICS, get_metric
 from pytest_mlops.checks.stats import GateOn, Interval, interval_verdict
 from pytest_mlops.errors import CheckError, DataError, choices_text, did_you_mean
@@ -52,37 +65,9 @@ __all__ = [
     "get_disparity",
 ]
 
-Aggregate = Literal["difference", "ratio"]
-RATES = ("selection_rate", "tpr", "fpr", "accuracy")
 ON_CHOICES: tuple[GateOn, ...] = ("estimate", "lower", "upper", "interval")
 _RATE_NAMES = {"selection_rate": "selection_rate", "true_positive_rate": "tpr"}
 _RATE_NAMES |= {"false_positive_rate": "fpr"}
-_MAX_UNDEFINED = 0.1  # as stats.bootstrap: more undefined resamples than this and no interval
-
-
-@dataclass(frozen=True)
-class Disparity:
-    """A disparity: which group statistics it compares and how."""
-
-    name: str
-    stats: tuple[str, ...]
-    agg: Aggregate
-    help: str
-    default_min: float | None = None
-
-    @property
-    def higher_is_fairer(self) -> bool:
-        return self.agg == "ratio"
-
-    def of(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The disparity from per-group values (last axis = groups; NaN = undefined group)."""
-        import numpy as np
-
-        parts = [_aggregate(stats[s], self.agg) for s in self.stats]
-        if len(parts) == 1:
-            return parts[0]
-        stacked = np.stack(parts)
-        return np.asarray(stacked.max(axis=0) if self.agg == "difference" else stacked.min(axis=0))
 
 
 def _standard() -> dict[str, Disparity]:
@@ -142,158 +127,12 @@ def get_disparity(name: str) -> Disparity:
     return DISPARITIES[name]
 
 
-# --- vectorised group statistics -------------------------------------------------------------
-
-
-def _aggregate(values: np.ndarray, agg: Aggregate) -> np.ndarray:
-    """Largest minus smallest (or smallest over largest) over the defined groups; NaN if < 2."""
-    import numpy as np
-
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(values)
-    high = np.where(finite, values, -np.inf).max(axis=-1)
-    low = np.where(finite, values, np.inf).min(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = high - low if agg == "difference" else low / high
-    return np.asarray(np.where(finite.sum(axis=-1) >= 2, out, np.nan))
-
-
-def _rates(cells: np.ndarray) -> dict[str, np.ndarray]:
-    """Group rates from confusion cells ``[..., group, (y,pred) = 00, 01, 10, 11]``."""
-    import numpy as np
-
-    n = cells.sum(axis=-1)
-    negatives = cells[..., 0] + cells[..., 1]
-    positives = cells[..., 2] + cells[..., 3]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "selection_rate": (cells[..., 1] + cells[..., 3]) / n,
-            "tpr": cells[..., 3] / positives,
-            "fpr": cells[..., 1] / negatives,
-            "accuracy": (cells[..., 0] + cells[..., 3]) / n,
-        }
-
-
-@dataclass(frozen=True)
-class _Outcomes:
-    """Binary labels and decisions as 0/1, and scores where a metric needs them."""
-
-    model: str
-    y: np.ndarray
-    pred: np.ndarray
-    proba: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class _Grouping:
-    label: str
-    codes: np.ndarray
-    names: tuple[str, ...]
-
-    @property
-    def sizes(self) -> np.ndarray:
-        import numpy as np
-
-        return np.bincount(self.codes, minlength=len(self.names))
-
-
-class _Resampler:
-    """Group statistics of one or two models over the same seeded resamples of the rows.
-
-    Rates depend on the rows only through the confusion cells (group x label x decisions), and
-    drawing ``n`` rows with replacement gives Multinomial(``n``, cell shares) cell counts, so the
-    rates are resampled by drawing cell counts directly: exactly the row bootstrap, in
-    milliseconds. A classification metric by name (``roc_auc``...) needs the rows themselves and
-    goes through :func:`~pytest_mlops.checks.stats.bootstrap_counts`.
-    """
-
-    def __init__(
-        self,
-        outs: Sequence[_Outcomes],
-        grouping: _Grouping,
-        included: np.ndarray,
-        extra: str | None,
-    ) -> None:
-        import numpy as np
-
-        groups = np.flatnonzero(included)
-        column = np.full(len(grouping.names), -1, dtype=np.int64)
-        column[groups] = np.arange(len(groups))
-        self.models = len(outs)
-        self.groups = len(groups)
-        self.per_group = 2 ** (1 + self.models)
-        col = column[grouping.codes]
-        cell = col * 2 + outs[0].y
-        for out in outs:
-            cell = cell * 2 + out.pred
-        self.cell = np.where(col >= 0, cell, self.groups * self.per_group)  # last: excluded rows
-        self.extra: list[list[tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]]] = []
-        self.extra_name = extra
-        if extra is not None:
-            from pytest_mlops.checks.metrics import resampled
-
-            spec = get_metric(extra)
-            for out in outs:
-                outputs = out.pred if spec.needs != "proba" or out.proba is None else out.proba
-                fns = []
-                for g in groups:
-                    idx = np.flatnonzero(grouping.codes == g)
-                    fns.append((idx, resampled(spec, out.y[idx], outputs[idx], np.array([0, 1]))))
-                self.extra.append(fns)
-
-    def stats(self, cells: np.ndarray, W: np.ndarray | None = None) -> list[dict[str, np.ndarray]]:
-        """Per model, the group statistics (``b x groups``) from cell counts (``b x cells``)."""
-        import numpy as np
-
-        b = cells.shape[0]
-        shaped = cells[:, : self.groups * self.per_group].reshape(
-            (b, self.groups, 2) + (2,) * self.models
-        )
-        out = []
-        for k in range(self.models):
-            others = tuple(3 + j for j in range(self.models) if j != k)
-            confusion = shaped.sum(axis=others) if others else shaped
-            stats = _rates(confusion.reshape(b, self.groups, 4))
-            if W is not None and self.extra_name is not None:
-                stats[self.extra_name] = np.column_stack(
-                    [fn(W[:, idx]) for idx, fn in self.extra[k]]
-                )
-            out.append(stats)
-        return out
-
-    def run(
-        self,
-        combine: Callable[[list[dict[str, np.ndarray]]], dict[str, np.ndarray]],
-        n_resamples: int,
-        seed: int,
-    ) -> dict[str, np.ndarray]:
-        """``combine(stats per model)`` over *n_resamples* seeded resamples of the rows."""
-        import numpy as np
-
-        n = len(self.cell)
-        size = self.groups * self.per_group + 1
-        blocks: dict[str, list[np.ndarray]] = {}
-        if self.extra_name is None:
-            counts = np.bincount(self.cell, minlength=size)
-            rng = np.random.default_rng(seed)
-            cells = rng.multinomial(n, counts / n, size=n_resamples).astype(np.float64)
-            return combine(self.stats(cells))
-        from pytest_mlops.checks.stats import bootstrap_counts
-
-        onehot = np.zeros((n, size))
-        onehot[np.arange(n), self.cell] = 1.0
-        for W in bootstrap_counts(n, n_resamples=n_resamples, seed=seed):
-            for name, values in combine(self.stats(W @ onehot, W)).items():
-                blocks.setdefault(name, []).append(values)
-        return {name: np.concatenate(parts) for name, parts in blocks.items()}
-
-
 # --- inputs ----------------------------------------------------------------------------------
 
 
 def _outcomes(
     model: Model, data: Dataset, metric: str, threshold: float | None, needs_proba: bool
-) -> _Outcomes:
+) -> Outcomes:
     import numpy as np
 
     from pytest_mlops.models.base import Model as ModelProtocol
@@ -329,7 +168,7 @@ def _outcomes(
     pred = (raw_pred.ravel() == positive).astype(np.int64)
     if proba is not None and model.classes is not None and model.classes[-1] != positive:
         proba = proba[:, ::-1]
-    return _Outcomes(model.name, y, pred, proba)
+    return Outcomes(model.name, y, pred, proba)
 
 
 def _positive_label(model: Model, data: Dataset, y: Any, pred: Any, metric: str) -> Any:
@@ -381,7 +220,7 @@ def _sensitive_columns(data: Dataset, sensitive: str | Sequence[str] | None) -> 
     return columns
 
 
-def _groupings(data: Dataset, columns: tuple[str, ...], intersectional: bool) -> list[_Grouping]:
+def _groupings(data: Dataset, columns: tuple[str, ...], intersectional: bool) -> list[Grouping]:
     import numpy as np
 
     for column in columns:
@@ -408,14 +247,14 @@ def _groupings(data: Dataset, columns: tuple[str, ...], intersectional: bool) ->
                 f"the sensitive column {label!r} of {data.describe()} has a single group "
                 f"({names[0]!r}): a disparity needs at least 2 groups"
             )
-        out.append(_Grouping(label, codes, names))
+        out.append(Grouping(label, codes, names))
     return out
 
 
 # --- point values (fairlearn) ------------------------------------------------------------------
 
 
-def _frame_stats(out: _Outcomes, grouping: _Grouping, extra: str | None) -> dict[str, np.ndarray]:
+def _frame_stats(out: Outcomes, grouping: Grouping, extra: str | None) -> dict[str, np.ndarray]:
     """Per-group values by fairlearn's MetricFrame; TPR/FPR undefined without positives/negatives.
 
     The rates depend on the rows only through the (group, label, decision) cells, so the frame
@@ -503,21 +342,12 @@ def _safe_metric(name: str) -> Callable[..., float]:
 # --- one grouping, assessed -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Estimate:
-    """A disparity with its interval, or the reason it is undefined."""
-
-    value: float
-    interval: Interval | None = None
-    reason: str = ""
-
-
 @dataclass
 class _Assessment:
-    grouping: _Grouping
+    grouping: Grouping
     included: np.ndarray
     stats: dict[str, np.ndarray]
-    estimates: dict[str, _Estimate] = field(default_factory=dict)
+    estimates: dict[str, Estimate] = field(default_factory=dict)
     status: Status = "passed"
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     group_ci: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -527,44 +357,15 @@ class _Assessment:
         return self.stats["positives"]
 
 
-def _included(grouping: _Grouping, min_group_size: int) -> np.ndarray:
+def _included(grouping: Grouping, min_group_size: int) -> np.ndarray:
     import numpy as np
 
     return np.asarray(grouping.sizes >= min_group_size)
 
 
-def _thin(
-    grouping: _Grouping, included: np.ndarray, positives: np.ndarray, min_group_size: int
-) -> dict[str, np.ndarray]:
-    """Included groups whose TPR (FPR) rests on fewer than *min_group_size* positives (negatives).
-
-    A rate is only as good as the rows it divides by: a TPR from three positives swings between
-    0 and 1, and its bootstrap error (zero when all three agree) is no guide. Such a group stays
-    in the other disparities and is left out of the TPR (FPR) ones, and the result says so.
-    """
-    sizes = grouping.sizes[included]
-    pos = positives[included]
-    return {"tpr": pos < min_group_size, "fpr": (sizes - pos) < min_group_size}
-
-
-def _masked(
-    stats: Mapping[str, np.ndarray], thin: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """*stats* (last axis = included groups) with the thin groups' rates set to NaN (undefined)."""
-    import numpy as np
-
-    out = dict(stats)
-    for key, mask in thin.items():
-        if key in out and mask.any():
-            values = np.array(out[key], dtype=np.float64)
-            values[..., mask] = np.nan
-            out[key] = values
-    return out
-
-
 def _group_samples(
-    out: _Outcomes,
-    grouping: _Grouping,
+    out: Outcomes,
+    grouping: Grouping,
     included: np.ndarray,
     extra: str | None,
     names: Sequence[str],
@@ -573,115 +374,8 @@ def _group_samples(
 ) -> dict[str, np.ndarray]:
     """Bootstrap samples (``resamples x included groups``) of the statistics *names* compare."""
     needed = sorted({*RATES, *(stat for key in names for stat in DISPARITIES[key].stats)})
-    resampler = _Resampler([out], grouping, included, extra)
+    resampler = Resampler([out], grouping, included, extra)
     return resampler.run(lambda stats: {k: stats[0][k] for k in needed}, n_resamples, seed)
-
-
-def _group_intervals(
-    samples: Mapping[str, np.ndarray], included: np.ndarray, confidence: float
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile intervals of each group's own rates (NaN for excluded groups), for the tables."""
-    import numpy as np
-
-    alpha = (1 - confidence) / 2
-    out = {}
-    for stat in RATES:
-        low, high = np.full(len(included), np.nan), np.full(len(included), np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: a rate never defined
-            low[included], high[included] = np.nanquantile(
-                samples[stat], [alpha, 1 - alpha], axis=0
-            )
-        out[stat] = (low, high)
-    return out
-
-
-def _simultaneous_interval(
-    spec: Disparity,
-    estimate: float,
-    point: Mapping[str, np.ndarray],
-    samples: Mapping[str, np.ndarray],
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-) -> _Estimate:
-    """An interval for a disparity from simultaneous intervals of all pairwise group gaps.
-
-    A difference is the largest gap ``|r_i - r_j|`` over pairs of groups (a ratio, the largest
-    gap of ``log r``). The percentile interval of that maximum is biased upwards (noise in small
-    groups alone widens it) and would flag fair models; instead each pair's gap gets a bootstrap
-    standard error, one critical value covers all pairs at once (the ``confidence`` quantile of the
-    largest studentised deviation over the resamples, "max-t", and at least Bonferroni's normal
-    quantile), and the disparity's interval is
-    ``[max(|gap| - c se), max(|gap| + c se)]``. If every pair is covered, so is the disparity:
-    the interval holds the true disparity at least ``confidence`` of the time.
-    """
-    import numpy as np
-
-    if not math.isfinite(estimate):
-        return _Estimate(estimate, None, "undefined on the data")
-    gaps, boots = [], []
-    for stat in spec.stats:
-        values = np.asarray(point[stat], dtype=np.float64)
-        draws = np.asarray(samples[stat], dtype=np.float64)
-        defined = np.flatnonzero(np.isfinite(values))
-        if spec.agg == "ratio":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values, draws = np.log(np.maximum(values, 1e-12)), np.log(np.maximum(draws, 1e-12))
-        i, j = np.triu_indices(len(defined), k=1)
-        gaps.append(values[defined[i]] - values[defined[j]])
-        boots.append(draws[:, defined[i]] - draws[:, defined[j]])
-    gap, boot = np.concatenate(gaps), np.concatenate(boots, axis=1)
-    valid = np.isfinite(boot).all(axis=1)
-    if valid.sum() < (1 - _MAX_UNDEFINED) * n_resamples:
-        return _Estimate(
-            estimate,
-            None,
-            f"undefined in {n_resamples - int(valid.sum())} of {n_resamples} bootstrap resamples "
-            "(a group too small or without positives)",
-        )
-    boot = boot[valid]
-    se = boot.std(axis=0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        deviation = np.where(se > 0, np.abs(boot - gap) / se, 0.0)
-    # Bonferroni's normal quantile is a floor: with small groups the bootstrap's own spread of
-    # the largest deviation runs a little narrow, and the gate must not fail fair models.
-    from scipy.stats import norm
-
-    c = max(
-        float(np.quantile(deviation.max(axis=1), confidence)),
-        float(norm.ppf(1 - (1 - confidence) / (2 * len(gap)))),
-    )
-    low = float(np.max(np.abs(gap) - c * se, initial=0.0))
-    high = float(np.max(np.abs(gap) + c * se))
-    if spec.agg == "ratio":
-        low, high = math.exp(-high), math.exp(-low)
-    elif all(stat in RATES for stat in spec.stats):
-        high = min(high, 1.0)
-    low, high = min(low, estimate), max(high, estimate)
-    return _Estimate(estimate, Interval(estimate, low, high, confidence, n_resamples, seed))
-
-
-def _interval(
-    estimate: float, samples: np.ndarray, confidence: float, n_resamples: int, seed: int
-) -> _Estimate:
-    import numpy as np
-
-    if not math.isfinite(estimate):
-        return _Estimate(estimate, None, "undefined on the data")
-    finite = samples[np.isfinite(samples)]
-    if len(finite) < (1 - _MAX_UNDEFINED) * n_resamples:
-        return _Estimate(
-            estimate,
-            None,
-            f"undefined in {n_resamples - len(finite)} of {n_resamples} bootstrap resamples "
-            "(a group too small or without positives)",
-        )
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(finite, [alpha, 1 - alpha])
-    return _Estimate(
-        estimate, Interval(estimate, float(low), float(high), confidence, n_resamples, seed)
-    )
 
 
 def _disparities_of(
@@ -709,12 +403,12 @@ class _Options:
 
 def _too_few(assessment: _Assessment, names: Sequence[str], min_group_size: int) -> _Assessment:
     reason = f"fewer than 2 groups have at least {min_group_size} rows"
-    assessment.estimates = {key: _Estimate(float("nan"), None, reason) for key in names}
+    assessment.estimates = {key: Estimate(float("nan"), None, reason) for key in names}
     return assessment
 
 
 def _assess(
-    out: _Outcomes, grouping: _Grouping, extra: str | None, names: Sequence[str], opts: _Options
+    out: Outcomes, grouping: Grouping, extra: str | None, names: Sequence[str], opts: _Options
 ) -> _Assessment:
     """Every disparity in *names* on one grouping, with its simultaneous interval."""
     included = _included(grouping, opts.min_group_size)
@@ -722,14 +416,14 @@ def _assess(
     assessment = _Assessment(grouping, included, stats)
     if included.sum() < 2:
         return _too_few(assessment, names, opts.min_group_size)
-    thin = _thin(grouping, included, stats["positives"], opts.min_group_size)
-    gated = _masked({k: v[included] for k, v in stats.items()}, thin)
+    thin = thin_groups(grouping, included, stats["positives"], opts.min_group_size)
+    gated = masked({k: v[included] for k, v in stats.items()}, thin)
     point = _disparities_of(names)(gated)
     raw = _group_samples(out, grouping, included, extra, names, opts.n_resamples, opts.seed)
-    assessment.group_ci = _group_intervals(raw, included, opts.confidence)
-    samples = _masked(raw, thin)
+    assessment.group_ci = group_intervals(raw, included, opts.confidence)
+    samples = masked(raw, thin)
     for key in names:
-        assessment.estimates[key] = _simultaneous_interval(
+        assessment.estimates[key] = simultaneous_interval(
             DISPARITIES[key],
             float(point[key]),
             gated,
@@ -742,9 +436,9 @@ def _assess(
 
 
 def _assess_paired(
-    first: _Outcomes,
-    second: _Outcomes,
-    grouping: _Grouping,
+    first: Outcomes,
+    second: Outcomes,
+    grouping: Grouping,
     extra: str | None,
     spec: Disparity,
     opts: _Options,
@@ -758,13 +452,13 @@ def _assess_paired(
     baseline_view = _Assessment(grouping, included, stats_b)
     if included.sum() < 2:
         return _too_few(assessment, names, opts.min_group_size), baseline_view
-    thin = _thin(grouping, included, stats_a["positives"], opts.min_group_size)
-    point_a = _disparities_of(names)(_masked({k: v[included] for k, v in stats_a.items()}, thin))
-    point_b = _disparities_of(names)(_masked({k: v[included] for k, v in stats_b.items()}, thin))
+    thin = thin_groups(grouping, included, stats_a["positives"], opts.min_group_size)
+    point_a = _disparities_of(names)(masked({k: v[included] for k, v in stats_a.items()}, thin))
+    point_b = _disparities_of(names)(masked({k: v[included] for k, v in stats_b.items()}, thin))
     samples = _sample(first, second, grouping, included, extra, names, opts, thin)
     for key in names:
         change = float(_worsening(DISPARITIES[key], point_a[key], point_b[key]))
-        assessment.estimates[key] = _interval(
+        assessment.estimates[key] = percentile_interval(
             change, samples[key], opts.confidence, opts.n_resamples, opts.seed
         )
         assessment.columns[key] = {
@@ -862,9 +556,9 @@ def check_fairness(
 
 
 def _sample(
-    out: _Outcomes,
-    baseline: _Outcomes,
-    grouping: _Grouping,
+    out: Outcomes,
+    baseline: Outcomes,
+    grouping: Grouping,
     included: np.ndarray,
     extra: str | None,
     names: Sequence[str],
@@ -873,10 +567,10 @@ def _sample(
 ) -> dict[str, np.ndarray]:
     """Paired bootstrap samples of each disparity's worsening (candidate versus baseline)."""
     disparities = _disparities_of(names)
-    resampler = _Resampler([out, baseline], grouping, included, extra)
+    resampler = Resampler([out, baseline], grouping, included, extra)
 
     def combine(stats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        a, b = disparities(_masked(stats[0], thin)), disparities(_masked(stats[1], thin))
+        a, b = disparities(masked(stats[0], thin)), disparities(masked(stats[1], thin))
         return {k: _worsening(DISPARITIES[k], a[k], b[k]) for k in names}
 
     return resampler.run(combine, opts.n_resamples, opts.seed)
@@ -914,7 +608,7 @@ def _check_options(
         raise CheckError(f"threshold must be between 0 and 1, got {threshold}")
 
 
-def _verdict(estimate: _Estimate, min: float | None, max: float | None, on: GateOn) -> Status:
+def _verdict(estimate: Estimate, min: float | None, max: float | None, on: GateOn) -> Status:
     if min is None and max is None:
         return "passed"
     if not math.isfinite(estimate.value):
@@ -1026,7 +720,7 @@ def _deciding(assessments: Sequence[_Assessment], spec: Disparity, key: str) -> 
     return max(pool, key=badness)
 
 
-def _estimate_text(est: _Estimate) -> str:
+def _estimate_text(est: Estimate) -> str:
     if est.interval is None:
         return format_value(est.value)
     i = est.interval

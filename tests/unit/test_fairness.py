@@ -14,10 +14,10 @@ from pytest_mlops.checks.fairness import (
     STANDARD_DISPARITIES,
     _groupings,
     _outcomes,
-    _Resampler,
     check_fairness,
     compare_fairness,
 )
+from pytest_mlops.checks.fairness_stats import Resampler
 from pytest_mlops.gates import GATE_KINDS
 from pytest_mlops.gates.fairness import metric_choices
 from pytest_mlops.models.callable import CallableModel
@@ -283,8 +283,8 @@ def test_cell_draws_match_the_row_bootstrap(model, holdout):
     def combine(stats):
         return {"dp": spec.of(stats[0])}
 
-    cells = _Resampler([out], grouping, included, None).run(combine, 1000, 0)["dp"]
-    rows = _Resampler([out], grouping, included, "f1").run(combine, 1000, 1)["dp"]
+    cells = Resampler([out], grouping, included, None).run(combine, 1000, 0)["dp"]
+    rows = Resampler([out], grouping, included, "f1").run(combine, 1000, 1)["dp"]
     assert np.mean(cells) == pytest.approx(np.mean(rows), abs=0.001)
     assert np.std(cells) == pytest.approx(np.std(rows), rel=0.1)
 
