@@ -67,8 +67,15 @@ class OnnxModel(BaseModel):
                     data, providers=providers or ["CPUExecutionProvider"]
                 )
             except Exception as exc:
+                text = str(exc).strip()
+                if "INVALID_PROTOBUF" in text or not data:
+                    raise ModelError(
+                        f"ONNX Runtime cannot load {self._where()}: the file is corrupt or "
+                        f"truncated ({len(data)} bytes, not a valid ONNX protobuf); export it "
+                        "again or fetch a verified copy"
+                    ) from None
                 raise ModelError(
-                    f"ONNX Runtime cannot load {self._where()}: {str(exc).strip()[:500]}"
+                    f"ONNX Runtime cannot load {self._where()}: {text[:500]}"
                 ) from None
         self.name = name or (self.path.stem if self.path else "onnx-model")
         meta = self.session.get_modelmeta().custom_metadata_map
