@@ -38,9 +38,11 @@ def _project(args: argparse.Namespace) -> tuple[ProjectConfig, DeploySettings]:
     here = Path.cwd()
     path = find_config_file(here, args.config)
     config = load_config(path, base_dir=path.parent if path else here)
-    overrides = {"registry": args.registry, "name": args.name}
-    for key in ("base_image",):
-        overrides[key] = getattr(args, key, None)
+    overrides = {
+        "registry": args.registry,
+        "name": args.name,
+        "base_image": getattr(args, "base_image", None),
+    }
     return config, deploy_settings(config, overrides)
 
 
