@@ -193,7 +193,7 @@ def test_missing_all_missing_and_constant_columns():
     assert rows["gone"]["drifted"] and "all values missing in the current" in rows["gone"]["note"]
     assert not rows["empty"]["drifted"] and "missing in both" in rows["empty"]["note"]
     assert not rows["flat"]["drifted"] and rows["flat"]["note"] == "constant in reference"
-    assert rows["flat"]["effect"] == 0.0
+    assert rows["flat"]["effect"] == pytest.approx(0.0, abs=1e-12)
     assert rows["c"]["drifted"] and "missing rate 0.00% -> 20.10%" in rows["c"]["note"]
     assert rows["c"]["missing_cur"] == pytest.approx(0.201)
 

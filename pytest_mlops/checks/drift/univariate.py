@@ -83,99 +83,40 @@ def batched_searchsorted(
 def numeric_block(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
     """Exact two-sample statistics for every row of a ``(k, n)`` block.
 
-    *ref* ``(k, n1)`` and *cur* ``(k, n2)`` are float64, NaN for missing; they are sorted in place.
+    *ref* ``(k, n1)`` and *cur* ``(k, n2)`` are float64, NaN for missing; they are modified.
+    ``D`` and the Wasserstein distance are exact (see :mod:`.exact`: a fine histogram refined
+    where it cannot decide, no full sort).
 
     Returns
     -------
     A dict of ``(k,)`` arrays: ``n_ref``, ``n_cur`` (non-missing counts), ``ks`` (the KS ``D``),
     ``wasserstein`` (1-Wasserstein distance, in the column's units), ``psi`` (on reference
-    deciles), ``std_ref``, ``mean_ref``, ``min``, ``max``; and ``psi_edges`` ``(k, 9)``,
-    ``ref_bins``/``cur_bins`` ``(k, 10)`` shares for the decile bins.
+    deciles), ``std_ref``, ``std_cur``, ``mean_ref``, ``min``, ``max``; and ``psi_edges``
+    ``(k, 9)``, ``ref_bins``/``cur_bins`` ``(k, 10)`` shares of the decile bins.
     """
     import numpy as np
 
-    k, n1 = ref.shape
-    n2 = cur.shape[1]
-    ref.sort(axis=1)
-    cur.sort(axis=1)
-    m1 = n1 - np.isnan(ref).sum(axis=1)  # NaN sorts last
-    m2 = n2 - np.isnan(cur).sum(axis=1)
-    out = _merged_ks_wasserstein(ref, cur, m1, m2)
-    edges = _quantile_edges(ref, m1)
-    ref_le = batched_searchsorted(ref, edges, "right")
-    cur_le = batched_searchsorted(cur, edges, "right")
-    ref_bins = _bin_shares(ref_le, m1)
-    cur_bins = _bin_shares(cur_le, m2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(ref, axis=1) / m1
-        var = np.nansum((ref - mean[:, None]) ** 2, axis=1) / m1
-    rows = np.arange(k)
-    lo = np.fmin(ref[:, 0], cur[:, 0])
-    hi = np.fmax(ref[rows, np.maximum(m1 - 1, 0)], cur[rows, np.maximum(m2 - 1, 0)])
+    from pytest_mlops.checks.drift.exact import ks_wasserstein
+
+    out = ks_wasserstein(ref, cur)
+    m1, m2 = out["n_ref"], out["n_cur"]
+    ref_cum, cur_cum, right = out.pop("ref_cum"), out.pop("cur_cum"), out.pop("right_edges")
+    levels = np.arange(1, PSI_BINS) / PSI_BINS
+    targets = np.floor(levels[None, :] * np.maximum(m1 - 1, 0)[:, None]) + 1
+    index = np.minimum(batched_searchsorted(ref_cum, targets, "left"), right.shape[1] - 1)
+    rows = np.arange(len(m1))[:, None]
+    edges = right[rows, index]
+    ref_le = ref_cum[rows, index]
+    cur_le = cur_cum[rows, index]
+    ref_bins = _bin_shares(ref_le, m1.astype(float))
+    cur_bins = _bin_shares(cur_le, m2.astype(float))
     out.update(
-        n_ref=m1,
-        n_cur=m2,
         psi=psi(ref_bins, cur_bins),
         psi_edges=edges,
         ref_bins=ref_bins,
         cur_bins=cur_bins,
-        mean_ref=mean,
-        std_ref=np.sqrt(var),
-        min=lo,
-        max=hi,
     )
     return out
-
-
-def _merged_ks_wasserstein(
-    ref: np.ndarray, cur: np.ndarray, m1: np.ndarray, m2: np.ndarray
-) -> dict[str, np.ndarray]:
-    """KS ``D`` and W1 from one merge of the two sorted samples of each row."""
-    import numpy as np
-
-    n1 = ref.shape[1]
-    both = np.concatenate([ref, cur], axis=1)
-    # Two sorted runs: timsort merges them in linear time.
-    order = np.argsort(both, axis=1, kind="stable")
-    values = np.take_along_axis(both, order, axis=1)
-    del both
-    ref_seen = np.cumsum(order < n1, axis=1, dtype=np.int64)
-    del order
-    position = np.arange(1, values.shape[1] + 1, dtype=np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv1 = (1.0 / m1)[:, None]
-        inv2 = (1.0 / m2)[:, None]
-        # F_ref - F_cur after each merged value; NaNs sit at the end, beyond m1 + m2.
-        diff = ref_seen * (inv1 + inv2) - position * inv2
-    del ref_seen
-    valid = position[None, :] <= (m1 + m2)[:, None]
-    with np.errstate(invalid="ignore"):
-        return _ks_w1_from_merge(values, diff, valid)
-
-
-def _ks_w1_from_merge(
-    values: np.ndarray, diff: np.ndarray, valid: np.ndarray
-) -> dict[str, np.ndarray]:
-    import numpy as np
-
-    step = np.diff(values, axis=1)
-    # D is read after the last of equal values only (ties between the samples).
-    last = np.ones(values.shape, dtype=bool)
-    np.not_equal(step, 0, out=last[:, :-1])
-    last &= valid
-    ks = np.where(last, np.abs(diff), 0.0).max(axis=1)
-    step_valid = valid[:, 1:]
-    w1 = np.where(step_valid, step * np.abs(diff[:, :-1]), 0.0).sum(axis=1)
-    return {"ks": ks, "wasserstein": w1}
-
-
-def _quantile_edges(sorted_ref: np.ndarray, m1: np.ndarray) -> np.ndarray:
-    """Interior decile edges of each row (nearest-rank quantiles), ``(k, PSI_BINS - 1)``."""
-    import numpy as np
-
-    levels = np.arange(1, PSI_BINS) / PSI_BINS
-    index = np.floor(levels[None, :] * np.maximum(m1 - 1, 0)[:, None]).astype(np.int64)
-    return np.take_along_axis(sorted_ref, index, axis=1)
 
 
 def _bin_shares(le: np.ndarray, total: np.ndarray) -> np.ndarray:
