@@ -71,12 +71,15 @@ def combine(results: Sequence[CheckResult], table: str) -> CheckResult:
         status=first.status,
         message="; ".join(r.message for r in (failed or results)),
         metric=first.metric,
-        value=(min if first.op in (">=", ">") else max)(r.value or 0.0 for r in results),
+        value=(min if first.op in (">=", ">") else max)(
+            r.value or 0.0 for r in results if r.metric == first.metric
+        ),
         op=first.op,
         bound=first.bound,
         details="\n".join(r.details for r in results if r.details),
         metrics=first.metrics,
         context={
+            **first.context,
             "n": sum(int(r.context.get("n") or 0) for r in results),
             "split": "+".join(str(r.context.get("split")) for r in results),
         },

@@ -107,14 +107,17 @@ def test_privacy_gate_finds_identifiers(data_project):
     frame = current(data_project)
     frame["group"] = [f"user{i}@example.com" for i in range(300)]
     frame.to_csv(data_project.path / "test.csv", index=False)
-    data_project.makefile(
-        ".toml",
-        pyproject=config(data_project).replace(DATA_GATES, 'privacy = { dataset = "current" }\n'),
-    )
+    base = config(data_project).split(DATA_GATES.strip())[0]
+    assert "privacy" not in base
+    both = base + '\nprivacy = { quasi_identifiers = ["group"], k = 5 }\n'
+    data_project.makefile(".toml", pyproject=both)
     result = data_project.runpytest("pyproject.toml::privacy", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*300 cells hold direct identifiers (allowed 0): email in 'group'*"]
+        [
+            "*300 cells hold direct identifiers (allowed 0): email in 'group'*",
+            "*pyproject.toml::privacy*privacy*FAILED*identifier_cells=300*<= 0",
+        ]
     )
     assert "user1@example.com" not in result.stdout.str()
 
