@@ -23,6 +23,7 @@ The file format (``schema_version`` 1)::
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -72,6 +73,7 @@ TOLERANT_RULES: tuple[Rule, ...] = ("not_null", "dtype", "in_range", "in_set", "
 INFERRED_RULES: tuple[Rule, ...] = ("in_range", "in_set")
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 N_EXAMPLES = 5
+_YAML_SUFFIXES = (".yaml", ".yml")
 
 _COLUMN_KEYS = (
     "dtype",
@@ -207,11 +209,21 @@ class Schema:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
+    def to_yaml(self) -> str:
+        """The schema as YAML (needs PyYAML: ``pip install 'pytest-mlops[yaml]'``)."""
+        yaml = _yaml("writing a YAML schema")
+        return str(
+            yaml.safe_dump(
+                self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False
+            )
+        )
+
     def save(self, path: str | Path) -> Path:
-        """Write the schema as indented JSON (one key per line, for review)."""
+        """Write the schema for review: indented JSON, or YAML for a ``.yaml``/``.yml`` path."""
         path = Path(path)
+        text = self.to_yaml() if path.suffix.lower() in _YAML_SUFFIXES else self.to_json()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json(), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         return path
 
     @classmethod
@@ -279,15 +291,12 @@ def load_schema(path: str | Path) -> Schema:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"the schema file {str(path)!r} does not exist")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        raise ConfigError(
-            f"{str(path)!r}: schema files are JSON; write it with "
-            "'pytest-mlops schema infer DATA -o schema.json'"
-        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{str(path)!r}: a schema file must be UTF-8 text") from None
+    if path.suffix.lower() in _YAML_SUFFIXES:
+        return _parse_schema(_read_yaml(path, text), str(path))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -295,6 +304,26 @@ def load_schema(path: str | Path) -> Schema:
             f"{str(path)!r}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
     return _parse_schema(data, str(path))
+
+
+def _yaml(what: str) -> Any:
+    try:
+        return importlib.import_module("yaml")
+    except ImportError:
+        raise ConfigError(
+            f"{what} needs PyYAML: pip install 'pytest-mlops[yaml]' (or use a .json schema file)"
+        ) from None
+
+
+def _read_yaml(path: Path, text: str) -> Any:
+    yaml = _yaml(f"reading {str(path)!r}")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{str(path)!r}: not valid YAML{where}: {problem}") from None
 
 
 def _parse_schema(data: Any, source: str) -> Schema:

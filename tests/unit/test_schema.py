@@ -136,12 +136,25 @@ def test_invalid_json_names_line_and_column(tmp_path):
         load_schema(path)
 
 
-def test_missing_and_yaml_schema_files(tmp_path):
+def test_missing_schema_file(tmp_path):
     with pytest.raises(ConfigError, match=r"the schema file .*nope.json' does not exist"):
         load_schema(tmp_path / "nope.json")
-    (tmp_path / "s.yaml").write_text("columns: {}")
-    with pytest.raises(ConfigError, match=r"schema files are JSON"):
-        load_schema(tmp_path / "s.yaml")
+
+
+def test_yaml_schema_roundtrip_and_errors(tmp_path, adult_schema):
+    path = adult_schema.save(tmp_path / "schema.yaml")
+    text = path.read_text()
+    assert text.startswith("schema_version: 1\n")
+    assert "  age:\n    dtype: int\n    nullable: false\n    min: 17\n" in text
+    assert load_schema(path).columns == adult_schema.columns
+    (tmp_path / "typo.yml").write_text("schema_version: 1\ncolumns:\n  age: {dtype: int, mni: 3}\n")
+    with pytest.raises(
+        ConfigError, match=r"typo.yml' column 'age': unknown key 'mni' - did you mean 'min'\?"
+    ):
+        load_schema(tmp_path / "typo.yml")
+    (tmp_path / "bad.yaml").write_text("schema_version: 1\ncolumns: [a, b\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml': not valid YAML at line 3 column 1"):
+        load_schema(tmp_path / "bad.yaml")
 
 
 # --- validation ------------------------------------------------------------------------------
