@@ -112,7 +112,9 @@ def _add_schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     parser.add_argument("action", choices=("infer", "check"), help="what to do")
     parser.add_argument("data", help="the dataset: CSV (optionally compressed) or Parquet")
-    parser.add_argument("-o", "--output", help="infer: write the schema here (default: stdout)")
+    parser.add_argument(
+        "-o", "--output", help="infer: write the schema here, JSON or .yaml (default: stdout)"
+    )
     parser.add_argument("-s", "--schema", help="check: the schema file to check against")
     parser.add_argument("--target", help="the label column (recorded in the schema)")
     parser.add_argument("--encoding", default="utf-8", help="text encoding of a CSV file")

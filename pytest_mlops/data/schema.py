@@ -2,7 +2,7 @@
 
 A :class:`Schema` lists each column with its type, nullability, range and quantiles, category set
 and uniqueness. :func:`infer_schema` derives one from reference data; :meth:`Schema.save` writes it
-as JSON that reads well in a merge request; :func:`check_schema` validates data lazily and lists
+as JSON (or YAML) that reads well in a merge request; :func:`check_schema` validates data lazily and lists
 **every** violation (column, rule, count, examples and row labels), with tolerances where a rule
 may hold only "mostly".
 
