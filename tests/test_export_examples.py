@@ -37,7 +37,7 @@ def _run(example: str, report: Path, *args: str) -> subprocess.CompletedProcess[
     ("example", "selection", "profile"),
     [
         ("credit_scoring", "parity", "sklearn"),
-        ("pytorch_mlp", "parity or export", "network"),
+        ("pytorch_mlp", "parity", "network"),
     ],
 )
 def test_example_parity(tmp_path, example, selection, profile):

@@ -141,8 +141,9 @@ def test_trees_are_held_to_decisions(tmp_path):
     assert detect_profile(forest) == "trees"
     assert detect_profile(LogisticRegression()) == "sklearn"
     exported = export_onnx(forest, X[:4], tmp_path / "rf.onnx")
-    result = check_parity(forest, exported, X[400:])
+    result = check_parity(forest, exported, X[400:], random_rows=20)
     assert result.context["profile"] == "trees"
+    assert result.tables["random_rows"][0]["examples"] == 20  # rows drawn for array data too
     labels = load_model(exported.path).predict(X[400:])
     assert result.metrics["label_agreement"] == np.mean(labels == forest.predict(X[400:]))
     assert result.passed, result.message
