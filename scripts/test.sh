@@ -2,6 +2,7 @@
 # The whole test suite, from a fresh machine: set-up, lint, type check, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== set-up ($(date +%T))"
 bash scripts/setup.sh
 bash scripts/install-chromium.sh   # the HTML report is looked at in headless chromium
 # dockerd, an OCI registry on 127.0.0.1 and a Python base image for the deploy tests
@@ -16,11 +17,11 @@ fi
 VENV=${MLOPS_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 
-echo "== ruff"
+echo "== ruff ($(date +%T))"
 ruff check pytest_mlops tests benchmarks examples
-echo "== mypy (strict)"
+echo "== mypy (strict) ($(date +%T))"
 mypy
-echo "== pytest"
+echo "== pytest ($(date +%T))"
 set +e
 python -m pytest -n 2 "$@"
 rc=$?

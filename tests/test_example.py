@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "credit_scoring"

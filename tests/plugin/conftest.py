@@ -10,7 +10,7 @@ import pytest
 
 # Imported here so in-process pytester runs find them already loaded: C extensions cannot be
 # loaded twice in one process, and pytester drops modules first imported during a run.
-import sklearn.linear_model  # noqa: F401
+import sklearn.linear_model
 import sklearn.metrics  # noqa: F401
 
 MODEL_MODULE = textwrap.dedent(

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from pytest_mlops.cli import main
-from pytest_mlops.report.json import build_report, write_report
-from pytest_mlops.report.json import ReportEntry
+from pytest_mlops.report.json import ReportEntry, build_report, write_report
 from pytest_mlops.results import CheckResult
 
 

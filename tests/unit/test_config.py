@@ -98,7 +98,7 @@ def test_cli_set_syntax_errors():
 
 def test_cli_set_for_an_undeclared_gate_says_so(tmp_path):
     path = write(tmp_path, "[tool.pytest_mlops.gates]\naccuracy = { min = 0.8 }\n")
-    with pytest.raises(ConfigError, match="no gate named 'acuracy'.*did you mean 'accuracy'"):
+    with pytest.raises(ConfigError, match=r"no gate named 'acuracy'.*did you mean 'accuracy'"):
         load_config(path, parse_cli_sets(["gates.acuracy.min=0.9"]))
 
 

@@ -57,7 +57,7 @@ def test_missing_target_suggests_the_closest_column(tmp_path):
 def test_unreadable_encoding_says_what_to_set(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("name,y\nJos\xe9,1\n".encode("latin-1"))
-    with pytest.raises(DataError, match="cannot decode .*latin.csv.* as utf-8.*set 'encoding'"):
+    with pytest.raises(DataError, match=r"cannot decode .*latin.csv.* as utf-8.*set 'encoding'"):
         load_dataset(path, target="y")
     assert load_dataset(path, target="y", encoding="latin-1").frame["name"][0] == "José"
 
@@ -75,14 +75,14 @@ def test_truncated_gzip_is_a_data_error(tmp_path, adult_holdout):
     with gzip.open(path, "wt") as handle:
         adult_holdout.head(2000).to_csv(handle, index=False)
     path.write_bytes(path.read_bytes()[:3000])
-    with pytest.raises(DataError, match="cannot parse .*t.csv.gz"):
+    with pytest.raises(DataError, match=r"cannot parse .*t.csv.gz"):
         load_dataset(path)
 
 
 def test_unknown_suffix(tmp_path):
     path = tmp_path / "d.xlsx"
     path.write_text("x")
-    with pytest.raises(DataError, match="unknown file type '.xlsx'"):
+    with pytest.raises(DataError, match=r"unknown file type '.xlsx'"):
         load_dataset(path)
 
 

@@ -168,7 +168,7 @@ def test_bad_model_references(tmp_path, spec, expected):
 def test_corrupt_onnx_file(tmp_path):
     path = tmp_path / "bad.onnx"
     path.write_bytes(b"\x08\x07garbage")
-    with pytest.raises(ModelError, match="ONNX Runtime cannot load the ONNX model '.*bad.onnx'"):
+    with pytest.raises(ModelError, match=r"ONNX Runtime cannot load the ONNX model '.*bad.onnx'"):
         load_model(path)
 
 
