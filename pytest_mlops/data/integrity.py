@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["check_integrity", "feature_power"]
+__all__ = ["check_integrity", "feature_power", "roc_auc"]
 
 N_EXAMPLES = 5
 
@@ -324,14 +324,13 @@ def feature_power(
     codes = _bin_codes(x, bins)
     folds = np.random.default_rng(seed).permutation(len(y)) % 2
     if _is_classification(y) and y.nunique() == 2:
-        from sklearn.metrics import roc_auc_score
-
-        positive = (y == sorted(y.unique().tolist(), key=str)[-1]).astype(float)
-        oof = _out_of_fold_mean(codes, positive.to_numpy(), folds)
-        auc = float(roc_auc_score(positive, oof))
+        positive = (y == sorted(y.unique().tolist(), key=str)[-1]).to_numpy()
+        oof = _out_of_fold_mean(codes, positive.astype(float), folds)
+        auc = roc_auc(positive, oof)
         if pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x):
             raw = x.astype(float).fillna(float(x.median()) if x.notna().any() else 0.0)
-            auc = max(auc, 1.0 - auc, *_raw_auc(raw, positive))
+            raw_auc = roc_auc(positive, raw.to_numpy())
+            auc = max(auc, 1.0 - auc, raw_auc, 1.0 - raw_auc)
         auc = max(auc, 1.0 - auc)
         return {"power": 2.0 * auc - 1.0, "score": f"auc={auc:.4f}"}
     if _is_classification(y):
@@ -352,11 +351,18 @@ def feature_power(
     return {"power": max(0.0, r2), "score": f"r2={r2:.4f}"}
 
 
-def _raw_auc(x: pd.Series, positive: pd.Series) -> tuple[float, float]:
-    from sklearn.metrics import roc_auc_score
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC by the Mann-Whitney rank sum (ties count half), as scikit-learn computes it."""
+    import numpy as np
+    from scipy.stats import rankdata
 
-    auc = float(roc_auc_score(positive, x))
-    return auc, 1.0 - auc
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _bin_codes(x: pd.Series, bins: int) -> np.ndarray:

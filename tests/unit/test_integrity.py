@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import r2_score, roc_auc_score
 
 from pytest_mlops import CheckError, DataError, load_dataset
-from pytest_mlops.data.integrity import check_integrity, feature_power
+from pytest_mlops.data.integrity import check_integrity, feature_power, roc_auc
 
 
 def checks(result) -> dict[str, dict]:
@@ -108,6 +108,15 @@ def test_feature_power_matches_sklearn_auc():
     auc = roc_auc_score(data["y"], data["x"])
     assert power["power"] == pytest.approx(2 * auc - 1, abs=0.02)
     assert power["power"] >= 2 * auc - 1 - 1e-12  # the raw-value AUC is a floor
+    falling = feature_power(-data["x"], data["y"])  # a feature that predicts by falling
+    assert falling["power"] >= 2 * auc - 1 - 1e-12
+
+
+def test_rank_auc_equals_sklearn_with_ties():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=500)
+    for score in (rng.normal(size=500), rng.integers(0, 4, size=500).astype(float)):
+        assert roc_auc(y == 1, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
 
 
 def test_an_id_column_does_not_look_like_leakage():
