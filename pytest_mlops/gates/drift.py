@@ -43,8 +43,8 @@ STAT_PARAMS: tuple[Param, ...] = (
         "numeric_effect",
         "str",
         "effect size of numeric columns",
-        default="wasserstein",
-        choices=("wasserstein", "psi", "ks"),
+        default="wasserstein+ks",
+        choices=("wasserstein+ks", "wasserstein", "psi", "ks"),
     ),
     Param(
         "categorical_effect",

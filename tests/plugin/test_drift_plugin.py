@@ -50,7 +50,7 @@ def test_a_shifted_current_fails_naming_the_column(project):
 
 def test_marker_fixture_and_profile(project):
     project.makepyfile(
-        test_drift=textwrap.dedent(
+        test_user_drift=textwrap.dedent(
             """
             import pytest
             from pytest_mlops import DriftProfile
@@ -69,7 +69,7 @@ def test_marker_fixture_and_profile(project):
         )
     )
     declare(project, "schema = {}")
-    result = project.runpytest("test_drift.py")
+    result = project.runpytest("test_user_drift.py")
     result.assert_outcomes(passed=2)
 
 

@@ -116,7 +116,9 @@ def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     out = np.empty((len(columns), len(frame)), dtype=np.float64)
     for i, column in enumerate(columns):  # a copy per column; the statistics are vectorised
         out[i] = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-    out[~np.isfinite(out)] = np.nan
+    infinite = np.isinf(out)
+    if infinite.any():
+        out[infinite] = np.nan
     return out
 
 
@@ -131,14 +133,7 @@ def _exact_numeric(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> 
     parts: list[dict[str, np.ndarray]] = []
     for start in range(0, len(columns), per_block):
         names = columns[start : start + per_block]
-        a = numeric_matrix(ref, names)
-        b = numeric_matrix(cur, names)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            valid = np.isfinite(b).sum(axis=1)
-            mean_cur = np.nansum(b, axis=1) / valid
-            std_cur = np.sqrt(np.nansum((b - mean_cur[:, None]) ** 2, axis=1) / valid)
-        part = numeric_block(a, b)
-        part["std_cur"] = std_cur
+        part = numeric_block(numeric_matrix(ref, names), numeric_matrix(cur, names))
         parts.append(part)
     joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return NumericStats(

@@ -56,7 +56,7 @@ def _bin(
     (row * (bins + 1) + bin; NaN -> the row's sentinel ``bins``), counts and sums per bin."""
     import numpy as np
 
-    k, n = values.shape
+    k = values.shape[0]
     values -= lo[:, None]
     position = values * inv_width[:, None]
     np.floor(position, out=position)

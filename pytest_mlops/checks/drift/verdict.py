@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 Method = Literal["auto", "test", "effect", "both"]
-NumericEffect = Literal["wasserstein", "psi", "ks"]
+NumericEffect = Literal["wasserstein+ks", "wasserstein", "psi", "ks"]
 CategoricalEffect = Literal["jensenshannon", "psi"]
 
 METHODS: tuple[str, ...] = get_args(Method)
@@ -39,14 +39,15 @@ CATEGORICAL_EFFECTS: tuple[str, ...] = get_args(CategoricalEffect)
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "wasserstein": 0.1,
-    "jensenshannon": 0.1,
+    "jensenshannon": 0.04,
     "psi": 0.2,
     "ks": 0.1,
 }
 """Effect sizes at or above which a (significant) column counts as drifted.
 
 ``wasserstein`` is the 1-Wasserstein distance divided by the reference standard deviation (a
-shift of 0.1 sigma), ``jensenshannon`` the Jensen–Shannon distance (natural log), ``psi`` the
+shift of 0.1 sigma), ``jensenshannon`` the Jensen–Shannon distance (natural log; 0.04 is about
+a 6-point swing in a balanced binary column), ``psi`` the
 population stability index (0.1-0.25 is commonly read as moderate, above 0.25 as major), ``ks``
 the KS statistic D.
 """
@@ -69,7 +70,9 @@ class DriftSettings:
     alpha:
         Significance level of the corrected p-values.
     numeric_effect, categorical_effect:
-        Which effect size is held to its threshold.
+        Which effect size is held to its threshold; ``"wasserstein+ks"`` (the default) holds
+        both and reports the one furthest past (or closest to) its threshold, so a shift in a
+        skewed column that moves little mass far (Wasserstein) or much mass a little (KS) counts.
     thresholds:
         Overrides of :data:`DEFAULT_THRESHOLDS`, by effect name.
     max_drifted_share:
@@ -84,7 +87,7 @@ class DriftSettings:
     method: Method = "auto"
     correction: Correction = "bh"
     alpha: float = 0.05
-    numeric_effect: NumericEffect = "wasserstein"
+    numeric_effect: NumericEffect = "wasserstein+ks"
     categorical_effect: CategoricalEffect = "jensenshannon"
     thresholds: Mapping[str, float] = field(default_factory=dict)
     max_drifted_share: float = 0.0
@@ -201,7 +204,15 @@ def _numeric_rows(stats: NumericStats, settings: DriftSettings) -> list[dict[str
         "psi": stats.psi,
         "ks": stats.ks,
     }
-    effect = effects[settings.numeric_effect]
+    if settings.numeric_effect == "wasserstein+ks":
+        ratio_w = effects["wasserstein"] / max(settings.threshold("wasserstein"), 1e-300)
+        ratio_k = effects["ks"] / max(settings.threshold("ks"), 1e-300)
+        use_ks = ratio_k > ratio_w
+        names = np.where(use_ks, "ks", "wasserstein")
+        effect = np.where(use_ks, effects["ks"], effects["wasserstein"])
+    else:
+        names = np.full(len(stats.names), settings.numeric_effect)
+        effect = effects[settings.numeric_effect]
     rows = []
     for i, name in enumerate(stats.names):
         note = "constant in reference" if stats.std_ref[i] == 0 else ""
@@ -213,8 +224,8 @@ def _numeric_rows(stats: NumericStats, settings: DriftSettings) -> list[dict[str
                 "statistic": float(stats.ks[i]),
                 "p_value": float(p[i]),
                 "effect": float(effect[i]),
-                "effect_name": settings.numeric_effect,
-                "threshold": settings.threshold(settings.numeric_effect),
+                "effect_name": str(names[i]),
+                "threshold": settings.threshold(str(names[i])),
                 "missing_ref": float(stats.missing_ref[i]),
                 "missing_cur": float(stats.missing_cur[i]),
                 "unseen": 0.0,
