@@ -74,7 +74,8 @@ fi
 # --- OCI registry --------------------------------------------------------------------------
 registry_up() {
   [[ -f $STATE/registry.port ]] \
-    && curl -fsS "http://127.0.0.1:$(cat "$STATE/registry.port")/v2/" >/dev/null 2>&1
+    && python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+      "http://127.0.0.1:$(cat "$STATE/registry.port")/v2/" >/dev/null 2>&1
 }
 if ! registry_up; then
   stop_pid "$STATE/registry.pid"
