@@ -9,6 +9,7 @@ built through the Python ``docker`` SDK against whatever engine ``DOCKER_HOST`` 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -117,6 +118,14 @@ def ensure_wheels(python: str = "3.11", requirements: list[str] | None = None) -
     if (folder / ".complete").is_file():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f"{folder.name}.lock").open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # parallel builds download once
+        if not (folder / ".complete").is_file():
+            _download(folder, python, requirements)
+    return folder
+
+
+def _download(folder: Path, python: str, requirements: list[str]) -> None:
     command = [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
         "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
@@ -131,7 +140,6 @@ def ensure_wheels(python: str = "3.11", requirements: list[str] | None = None) -
         )
     (folder / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
     (folder / ".complete").write_text("ok\n", encoding="utf-8")
-    return folder
 
 
 def docker_client() -> Any:
