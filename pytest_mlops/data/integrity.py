@@ -112,6 +112,8 @@ def check_integrity(
         max_feature_power=max_feature_power,
     )
     frame, target, feats, label = _roles(data, target, features)
+    if not frame.index.is_unique:  # rows are named by position when labels repeat
+        frame = frame.reset_index(drop=True)
     n = len(frame)
     context: dict[str, str | int | float | bool | None] = {"n": n, "split": label, "seed": seed}
     if n < 2:

@@ -666,6 +666,8 @@ def check_schema(
     if not isinstance(schema, Schema):
         schema = load_schema(schema)
     frame, _, label = _frame_of(data, None)
+    if not frame.index.is_unique:  # rows are named by position when labels repeat
+        frame = frame.reset_index(drop=True)
     rule_mostly = _mostly_arg(mostly)
     violations = _structural_violations(frame, schema)
     for column in schema.columns:

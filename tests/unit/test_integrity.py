@@ -63,6 +63,12 @@ def test_duplicates_and_constant_columns_fail():
     ]
 
 
+def test_repeated_index_labels_are_handled():
+    data = pd.concat([frame(), frame().head(40)])  # labels 0..39 twice
+    result = check_integrity(data, target="y")
+    assert result.tables["duplicates"][0] == {"row": 400, "same_as": 0}
+
+
 def test_conflicting_labels_are_counted():
     data = frame()
     twins = data.head(10).assign(y=lambda f: 1 - f["y"])

@@ -222,6 +222,15 @@ def test_every_violation_is_listed_with_counts_examples_and_rows():
     }
 
 
+def test_repeated_index_labels_are_handled():
+    schema = infer_schema(small(), tolerance={})
+    data = pd.concat([small(), small().assign(age=500)])  # labels 0..29 twice
+    result = check_schema(data, schema)
+    rows = {r["rule"]: r for r in result.tables["violations"]}
+    assert (rows["in_range"]["count"], rows["in_range"]["rows"]) == (30, "30, 31, 32, 33, 34")
+    assert rows["unique"]["count"] == 60  # every id appears twice
+
+
 def test_missing_column_suggests_the_closest_name():
     schema = infer_schema(small())
     result = check_schema(small().rename(columns={"city": "cty"}), schema)
