@@ -133,7 +133,8 @@ def export_onnx(
     sample:
         A few rows of the model's input: a DataFrame for pipelines that take named columns (one
         ONNX input per column: strings as ``tensor(string)``, numbers as *dtype*), a 2-D array
-        for plain estimators and networks. Only their types and widths matter.
+        for plain estimators and networks. Only their types and widths matter. ``None`` where
+        they need not: an ONNX file, or an estimator fitted on an array (its width is known).
     path:
         The file to write (parent directories are created). Written atomically.
     dtype:

@@ -187,6 +187,8 @@ def _initial_types(model: Any, sample: Any, dtype: Dtype) -> list[tuple[str, Any
             for n in names
         ]
     width = getattr(model, "n_features_in_", None)
+    if sample is None and width is not None:  # a matrix model: its width says it all
+        return [("X", float_type([None, int(width)]))]
     if isinstance(sample, pd.DataFrame):
         for column in sample.columns:
             _is_text(sample[column])  # raises on unusable types

@@ -154,7 +154,7 @@ def test_plain_estimator_on_arrays_and_a_regressor(cancer, tmp_path):
         load_model(exported.path).predict_proba(X), clf.predict_proba(X), atol=1e-5
     )
     reg = LinearRegression().fit(X, X[:, 0] * 2)
-    exported = export_onnx(reg, X[:3], tmp_path / "reg.onnx", dtype="float64")
+    exported = export_onnx(reg, None, tmp_path / "reg.onnx", dtype="float64")  # width known
     assert exported.output == "values"
     onnx_model = load_model(exported.path)
     assert onnx_model.task == "regression"
