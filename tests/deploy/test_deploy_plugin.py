@@ -114,3 +114,15 @@ def test_cli_package_push_promote_rollback_history(
     assert events[2]["why"] == "candidate 2" and events[-1]["why"] == "regression"
     assert main(["history"]) == 0
     assert "production tiny v1" in capsys.readouterr().out
+
+
+def test_under_xdist_only_the_controller_deploys(pytester: pytest.Pytester, project: Path) -> None:
+    pytester.makepyfile(test_more="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--mlops-deploy=staging", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["staging -> tiny v1, digest sha256:*"])
+    registry = LocalRegistry(project / "registry")
+    assert [v.version for v in registry.versions("tiny")] == [1]
+    assert [e.action for e in registry.history("tiny")] == ["deploy"]
