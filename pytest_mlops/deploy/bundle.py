@@ -158,8 +158,7 @@ def build_bundle(
     settings = settings or deploy_settings(config)
     ctx = context or GateContext(config)
     out = Path(output)
-    if out.exists():
-        shutil.rmtree(out)
+    _clear(out)
     (out / "evidence").mkdir(parents=True)
     data = _data_lineage(ctx)
     sample = data.pop("_sample")
@@ -199,6 +198,23 @@ def build_bundle(
     }
     (out / MANIFEST).write_bytes(canonical_json(manifest))
     return verify_bundle(out)
+
+
+def _clear(out: Path) -> None:
+    """Replace an earlier bundle at *out*; refuse to delete anything else."""
+    if not out.exists():
+        return
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+        return
+    try:
+        read_manifest(out)
+    except DeployError:
+        raise DeployError(
+            f"the bundle output {str(out)!r} exists and is not a bundle: choose an empty or new "
+            "directory (nothing was deleted)"
+        ) from None
+    shutil.rmtree(out)
 
 
 def _export(ctx: GateContext, config: ProjectConfig, sample: Any, path: Path) -> Any:

@@ -122,3 +122,21 @@ def test_cli_serve_serves_the_production_version(tiny_project: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_packaging_never_deletes_a_directory_that_is_not_a_bundle(
+    tiny_template: Path, tmp_path: Path
+) -> None:
+    precious = tmp_path / "src"
+    precious.mkdir()
+    (precious / "train.py").write_text("print('hello')\n")
+    with pytest.raises(DeployError, match=r"exists and is not a bundle: .*\(nothing was deleted\)"):
+        build_bundle(project_config(tiny_template), precious, report=tiny_template / "report.json")
+    assert (precious / "train.py").is_file()
+    first = build_bundle(
+        project_config(tiny_template), tmp_path / "b", report=tiny_template / "report.json"
+    )
+    again = build_bundle(
+        project_config(tiny_template), tmp_path / "b", report=tiny_template / "report.json"
+    )
+    assert first.path == again.path and verify_bundle(again.path).digest == again.digest
