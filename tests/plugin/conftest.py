@@ -13,6 +13,10 @@ import pytest
 import sklearn.linear_model
 import sklearn.metrics  # noqa: F401
 
+from pytest_mlops._gpu import cuda_available
+
+cuda_available()  # loads torch (when installed) once, outside the in-process runs
+
 MODEL_MODULE = textwrap.dedent(
     """
     import pandas as pd
