@@ -26,6 +26,11 @@ set +e
 python -m pytest -n 2 "$@"
 rc=$?
 set -e
+if [[ ${MLOPS_SKIP_ALIBI:-0} != 1 ]]; then  # the alibi-detect backend, in its own venv (numpy < 2)
+  echo "== alibi-detect backend (MLOPS_SKIP_ALIBI=1 skips)"
+  alibi_venv=$(bash scripts/setup-alibi.sh | tail -n1)
+  MLOPS_ALIBI_TESTS=1 PYTHONPATH="$PWD" "$alibi_venv/bin/python" -m pytest tests/alibi -q -p no:cacheprovider || rc=1
+fi
 if [[ $rc -eq 5 ]]; then
   echo "test.sh: pytest collected no tests - that is a failure" >&2
   exit 1

@@ -66,7 +66,7 @@ def _univariate(
         codes = {v: i for i, v in enumerate(dict.fromkeys([*r.unique(), *c.unique()]))}
         x_ref = r.map(codes).to_numpy(dtype=np.int64)[:, None]
         x = c.map(codes).to_numpy(dtype=np.int64)[:, None]
-        detector = ChiSquareDrift(x_ref, p_val=alpha, categories_per_feature={0: None})
+        detector = ChiSquareDrift(x_ref, p_val=alpha)
         preds = detector.predict(x, return_p_val=True, return_distance=True)
         out[column] = (
             "chi2",
