@@ -1,7 +1,7 @@
 """Exact KS and 1-Wasserstein without sorting the samples: a fine histogram, refined where needed.
 
 For a block of columns (``(k, n)`` arrays, NaN for missing) every value is placed in one of
-``FINE_BINS`` bins per column (equal width between the 0.1% and 99.9% quantiles of a strided
+up to ``FINE_BINS`` bins per column (equal width between the 0.1% and 99.9% quantiles of a strided
 subsample, plus two outer bins up to the minimum and maximum) with one multiply and one
 ``bincount``: linear time, vectorised across the block.
 
@@ -83,7 +83,9 @@ def ks_wasserstein(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
     """
     import numpy as np
 
-    bins = FINE_BINS
+    # About 16 values per bin, between 1024 and FINE_BINS bins (any partition keeps it exact).
+    wanted = (ref.shape[1] + cur.shape[1]) // 16
+    bins = int(min(FINE_BINS, max(1024, 1 << max(wanted, 1).bit_length())))
     k = ref.shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
