@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_mlops.checks.accuracy import check_accuracy
-from pytest_mlops.checks.metrics import METRICS, get_metric
+from pytest_mlops.checks.compare import compare_models
+from pytest_mlops.checks.metrics import METRICS, get_metric, list_metrics
 
-__all__ = ["METRICS", "check_accuracy", "get_metric"]
+__all__ = ["METRICS", "check_accuracy", "compare_models", "get_metric", "list_metrics"]
