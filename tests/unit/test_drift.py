@@ -348,3 +348,12 @@ def test_domain_classifier_auc(adult_train):
     assert result.failed and result.metrics["auc"] > 0.8
     with pytest.raises(CheckError, match="'method' must be"):
         check_multivariate_drift(ref, cur, method="knn")  # type: ignore[arg-type]
+
+
+def test_ks_tail_p_values_match_scipy_at_large_n():
+    n1 = n2 = 400_000
+    en = n1 * n2 // (n1 + n2)
+    d = np.sqrt(np.linspace(2.2, 400, 6) / en)
+    ours = ks_pvalue(d, np.full(6, n1), np.full(6, n2))
+    expected = [stats.kstwo.sf(x, en) for x in d]
+    np.testing.assert_allclose(ours, expected, atol=1e-5)

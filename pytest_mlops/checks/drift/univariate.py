@@ -191,7 +191,10 @@ def ks_pvalue(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     """Two-sided two-sample KS p-values, as ``scipy.stats.ks_2samp(method="auto")`` computes them.
 
     Exact (scipy's own lattice-path routine) when both samples have at most 10,000 values,
-    otherwise Smirnov's asymptotic distribution ``kstwo.sf(d, round(n1 * n2 / (n1 + n2)))``.
+    otherwise Smirnov's asymptotic distribution ``kstwo.sf(d, round(n1 * n2 / (n1 + n2)))``;
+    in its tail (``n d^2 >= 2.2``, p < 0.025) scipy evaluates ``2 * smirnov(n, d)``, which costs
+    hundreds of milliseconds per column at a million rows: there we use its first-order
+    expansion, which agrees with it to better than 4e-6 for ``n >= 5000``.
     """
     import numpy as np
     from scipy import stats
@@ -206,8 +209,15 @@ def ks_pvalue(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         en = np.round(big * small / (big + small))
     asymptotic = ok & (np.maximum(n1, n2) > EXACT_KS_MAX_N)
-    if asymptotic.any():
-        p[asymptotic] = stats.kstwo.sf(d[asymptotic], en[asymptotic])
+    with np.errstate(invalid="ignore"):
+        nx2 = en * d**2
+    # Where scipy evaluates 2 * smirnov(n, d) (n * d**2 >= 2.2; hundreds of ms each for large n),
+    # the first-order expansion 2 exp(-2 n d^2) (1 - 2d/3) agrees with it to < 4e-6 for n >= 5000.
+    tail = asymptotic & (en >= 5000) & (nx2 >= 2.2)
+    p[tail] = np.where(nx2[tail] >= 370, 0.0, 2 * np.exp(-2 * nx2[tail]) * (1 - 2 * d[tail] / 3))
+    rest = asymptotic & ~tail
+    if rest.any():
+        p[rest] = stats.kstwo.sf(d[rest], en[rest])
     for i in np.flatnonzero(ok & ~asymptotic):
         p[i] = _exact_ks_pvalue(float(d[i]), int(n1[i]), int(n2[i]), float(en[i]))
     result: np.ndarray = np.clip(p, 0.0, 1.0)
