@@ -134,7 +134,7 @@ def test_gate_setting_typo_is_a_usage_error(project):
 
 def test_marker_and_fixture_forms(data_project):
     data_project.makepyfile(
-        test_data=textwrap.dedent(
+        test_user_data=textwrap.dedent(
             """
             import pytest
             from pytest_mlops import check_integrity
@@ -153,6 +153,6 @@ def test_marker_and_fixture_forms(data_project):
             """
         )
     )
-    result = data_project.runpytest("test_data.py", "-p", "no:cacheprovider")
+    result = data_project.runpytest("test_user_data.py", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*k-anonymity over *'group'* must be >= 1000*"])
