@@ -53,3 +53,16 @@ def test_gates_lists_kinds_and_settings(capsys):
 def test_report_json_is_strict(tmp_path):
     path = _report(tmp_path, float("nan"))
     json.loads(path.read_text())  # NaN written as a string, never a bare NaN literal
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    code = "import sys; from pytest_mlops.cli import main; sys.exit(main(['gates']))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()  # before the command writes anything
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in err
