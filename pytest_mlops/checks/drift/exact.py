@@ -63,11 +63,15 @@ def _bin(
     np.clip(position, -1, bins - 2, out=position)
     position += 1
     missing = np.isnan(values)
-    position[missing] = bins
-    flat = position.astype(np.int32)
+    any_missing = bool(missing.any())
+    if any_missing:
+        position[missing] = bins
+    # intp, not int32: bincount and fancy indexing would convert a copy each time.
+    flat = position.astype(np.intp)
     del position
-    flat += (np.arange(k, dtype=np.int32) * (bins + 1))[:, None]
-    values[missing] = 0.0
+    flat += (np.arange(k, dtype=np.intp) * (bins + 1))[:, None]
+    if any_missing:
+        values[missing] = 0.0
     size = k * (bins + 1)
     counts = np.bincount(flat.ravel(), minlength=size).reshape(k, bins + 1)[:, :bins]
     sums = np.bincount(flat.ravel(), weights=values.ravel(), minlength=size)
@@ -188,7 +192,7 @@ def _refine(
     lut.reshape(k, bins + 1)[:, :bins] = exact
     picks_r = np.flatnonzero(lut[flat_r.ravel()])
     picks_c = np.flatnonzero(lut[flat_c.ravel()])
-    key = np.concatenate([flat_r.ravel()[picks_r], flat_c.ravel()[picks_c]]).astype(np.int64)
+    key = np.concatenate([flat_r.ravel()[picks_r], flat_c.ravel()[picks_c]])
     value = np.concatenate([ref.ravel()[picks_r], cur.ravel()[picks_c]])
     d_left, d_right = differences
     row = key // (bins + 1)
@@ -227,7 +231,9 @@ def _refine(
     diff = d_left[row, local] + running - base[group]
     tie_end = end.copy()
     tie_end[:-1] |= value[1:] != value[:-1]
-    np.maximum.at(ks, row[tie_end], np.abs(diff[tie_end]))
+    present, row_start = np.unique(row, return_index=True)  # rows are sorted
+    best = np.maximum.reduceat(np.where(tie_end, np.abs(diff), 0.0), row_start)
+    ks[present] = np.maximum(ks[present], best)
     # W1 inside the exact bins: left edge -> first value -> ... -> last value -> right edge.
     nxt = np.empty_like(value)
     nxt[:-1] = value[1:]
