@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FINE_BINS", "ks_wasserstein"]
 
-FINE_BINS = 1 << 15
+FINE_BINS = 1 << 17
 SUBSAMPLE = 20_000
 
 
