@@ -319,17 +319,31 @@ def _resolve(base: Path, value: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _validate_settings(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
-    by_name = {p.name: p for p in SETTINGS}
+def validate_params(
+    params: Iterable[Param], raw: Mapping[str, Any], where: str, *, what: str = "setting"
+) -> dict[str, Any]:
+    """Check each key of *raw* against *params*: unknown keys and bad values raise ConfigError.
+
+    Returns only the keys given (``None`` values are skipped as "not given"); callers add
+    defaults where they want them. *what* names the kind of setting in messages.
+    """
+    by_name = {p.name: p for p in params}
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if value is None:
+            continue
         param = by_name.get(key)
         if param is None:
             raise ConfigError(
-                f"{source}: unknown setting {key!r}{did_you_mean(key, by_name)}; "
+                f"{where}: unknown {what} {key!r}{did_you_mean(key, by_name)}; "
                 f"valid settings are {choices_text(by_name)}"
             )
-        out[key] = param.coerce(value, source)
+        out[key] = param.coerce(value, where)
+    return out
+
+
+def _validate_settings(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out = validate_params(SETTINGS, raw, source)
     if "gates" in out:
         out["gates"] = {
             name: dict(spec) if isinstance(spec, Mapping) else spec

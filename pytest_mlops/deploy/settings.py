@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_mlops.config import Param, ProjectConfig
-from pytest_mlops.errors import ConfigError, choices_text, did_you_mean
+from pytest_mlops.config import Param, ProjectConfig, validate_params
+from pytest_mlops.errors import ConfigError
 
 __all__ = ["DEFAULT_BASE_IMAGE", "DEPLOY_PARAMS", "DeploySettings", "deploy_settings"]
 
@@ -96,16 +96,8 @@ def deploy_settings(
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if os.environ.get("MLOPS_REGISTRY") and not (overrides or {}).get("registry"):
         raw["registry"] = os.environ["MLOPS_REGISTRY"]
-    by_name = {p.name: p for p in DEPLOY_PARAMS}
     values: dict[str, Any] = {p.name: p.default for p in DEPLOY_PARAMS}
-    for key, value in raw.items():
-        param = by_name.get(key)
-        if param is None:
-            raise ConfigError(
-                f"{source}: unknown setting {key!r}{did_you_mean(key, by_name)}; "
-                f"valid settings are {choices_text(by_name)}"
-            )
-        values[key] = param.coerce(value, source)
+    values.update(validate_params(DEPLOY_PARAMS, raw, source))
     base_dir = config.base_dir if config is not None else Path.cwd()
     name = values["name"] or _slug(base_dir.resolve().name)
     if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", name):

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_mlops.config import Param, ProjectConfig
-from pytest_mlops.errors import ConfigError, choices_text, did_you_mean
+from pytest_mlops.config import Param, ProjectConfig, validate_params
+from pytest_mlops.errors import ConfigError
 from pytest_mlops.results import CheckResult
 
 if TYPE_CHECKING:
@@ -37,16 +37,7 @@ class GateKind:
 
     def validate(self, params: Mapping[str, Any], where: str) -> dict[str, Any]:
         """Check a gate's settings; fill in defaults. Raises ConfigError naming the gate."""
-        by_name = {p.name: p for p in self.params}
-        out: dict[str, Any] = {}
-        for key, value in params.items():
-            param = by_name.get(key)
-            if param is None:
-                raise ConfigError(
-                    f"{where}: unknown setting {key!r} for a {self.name!r} gate"
-                    f"{did_you_mean(key, by_name)}; valid settings are {choices_text(by_name)}"
-                )
-            out[key] = param.coerce(value, where)
+        out = validate_params(self.params, params, where)
         for param in self.params:
             if param.required and param.name not in out:
                 raise ConfigError(f"{where}: the setting {param.name!r} is required ({param.help})")

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mlops.config import Param
-from pytest_mlops.errors import ConfigError, DataError, MlopsError, choices_text, did_you_mean
+from pytest_mlops.config import Param, validate_params
+from pytest_mlops.errors import ConfigError, DataError, MlopsError
 from pytest_mlops.monitor.triggers import (
     WEBHOOK_FORMATS,
     PendingStore,
@@ -108,19 +108,11 @@ def options_from_config(
     table: Mapping[str, Any], overrides: Mapping[str, Any], *, base_dir: Path, source: str
 ) -> MonitorOptions:
     """Validate ``[tool.pytest_mlops.monitor]`` and layer command-line *overrides* on it."""
-    by_name = {p.name: p for p in MONITOR_PARAMS}
     values: dict[str, Any] = {}
     for layer, where in ((table, f"{source} [monitor]"), (overrides, "the command line")):
-        for key, value in layer.items():
-            if value is None:
-                continue
-            param = by_name.get(key)
-            if param is None:
-                raise ConfigError(
-                    f"{where}: unknown monitor setting {key!r}{did_you_mean(key, by_name)}; "
-                    f"valid settings are {choices_text(by_name)}"
-                )
-            value = param.coerce(value, where)
+        for key, value in validate_params(
+            MONITOR_PARAMS, layer, where, what="monitor setting"
+        ).items():
             if key in _PATHS and layer is table:
                 value = str(_resolve(base_dir, value))
             values[key] = dict(value) if key == "drift" else value

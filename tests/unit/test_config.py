@@ -72,7 +72,7 @@ def test_cli_overrides_file(tmp_path):
         ("[tool.pytest_mlops.gates]\naccuracy = { metric = 'roc-auc', min = 0.8 }\n",
          "did you mean 'roc_auc'?"),
         ("[tool.pytest_mlops.gates]\naccuracy = { mni = 0.8 }\n",
-         "unknown setting 'mni' for a 'accuracy' gate - did you mean 'min'?"),
+         "gate 'accuracy': unknown setting 'mni' - did you mean 'min'?"),
         ("[tool.pytest_mlops]\ninconclusive = 'ignore'\n", "'inconclusive' must be 'fail', 'pass' or 'skip'"),
         ("[tool.pytest_mlops]\nseed = -1\n", "'seed' must be >= 0"),
         ("[tool.pytest_mlops\n", "not valid TOML"),
