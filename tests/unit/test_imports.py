@@ -16,3 +16,11 @@ def test_plugin_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"imported at plugin start-up: {out.stdout.strip()}"
+
+
+def test_every_public_name_resolves():
+    import pytest_mlops
+
+    missing = [name for name in pytest_mlops.__all__ if not hasattr(pytest_mlops, name)]
+    assert missing == []
+    assert set(pytest_mlops._LAZY) <= set(pytest_mlops.__all__)
