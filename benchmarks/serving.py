@@ -1,8 +1,16 @@
 """Serving throughput: the OIP v2 server against its peers, measured in the same run.
 
-1. Tiny model (logistic regression, 4 features, 1 row per JSON request) vs a no-op endpoint on the
-   same stack (same process type, same HTTP layer, same request body, no parsing, no model).
-   Goal: >= 60 % of the no-op's requests/s.
+1. Tiny model (logistic regression, 4 features, 1 row per JSON request) vs two no-op peers on the
+   same stack (same process type, same HTTP layer, same request body):
+
+   - bare no-op (``/v2/noop`` of a ``--noop`` server): answers a constant without reading the body;
+     the cost of the HTTP layer alone.
+   - JSON no-op (``/v2/noop/json`` of the server that loaded the tiny model): decodes the body with
+     the infer path's JSON library (orjson when installed) and encodes a response of the OIP shape
+     and size of a real one (the model's outputs, placeholder values); no validation, no model.
+
+   Goal: >= 60 % of the no-op's requests/s "with JSON", i.e. of the JSON no-op; the ratio to the
+   bare no-op is printed too.
 2. Compute-bound model (an MLP, 32 -> 2048 -> 2048 -> 2048 -> 1, 8 rows per request) served with
    dynamic batching vs ONNX Runtime called in-process on the same rows (no HTTP, no JSON).
    Goal: >= 90 % of the in-process rows/s.
@@ -83,8 +91,10 @@ def request_body(session: ort.InferenceSession, X: np.ndarray) -> bytes:
 
 
 class Server:
+    script = SERVING
+
     def __init__(self, model: Path | None, name: str, *args: str) -> None:
-        command = [sys.executable, str(SERVING), "--name", name, "--port", "0", *args]
+        command = [sys.executable, str(self.script), "--name", name, "--port", "0", *args]
         command += ["--model", str(model)] if model else ["--noop"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -180,12 +190,19 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=8, help="rows per compute-bound request")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
+        "--serving",
+        type=Path,
+        default=SERVING,
+        help="the serving app to run (default: this tree's)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
         help="ONNX Runtime threads, server and in-process (0: all)",
     )
     args = parser.parse_args()
+    Server.script = args.serving
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
     load = load_wrk if use_wrk else load_python
     print(
@@ -206,6 +223,7 @@ def main() -> int:
         mlp_body = request_body(ort.InferenceSession(str(mlp)), X)
         servers = {
             "noop": (None, "tiny", "/v2/noop", tiny_body, ()),
+            "noop_json": (tiny, "tiny", "/v2/noop/json", tiny_body, ()),
             "tiny_batched": (tiny, "tiny", "/v2/models/tiny/infer", tiny_body, ()),
             "tiny_inline": (tiny, "tiny", "/v2/models/tiny/infer", tiny_body, ("--no-batching",)),
         }
@@ -230,12 +248,20 @@ def main() -> int:
 
     med = {k: float(np.median(v)) for k, v in runs.items()}
     rows = args.rows
-    print(f"no-op endpoint              {med['noop']:10.0f} requests/s")
+
+    def rounds(a: str, b: str) -> str:
+        return ", ".join(f"{x / y:.0%}" for x, y in zip(runs[a], runs[b], strict=True))
+
+    print(f"no-op endpoint, bare        {med['noop']:10.0f} requests/s")
+    print(
+        f"no-op endpoint, JSON        {med['noop_json']:10.0f} requests/s  "
+        f"{ratio('noop_json', 'noop'):.0%} of bare no-op"
+    )
     for key, label in (("tiny_batched", "batching"), ("tiny_inline", "no batching")):
-        per_round = ", ".join(f"{x / y:.0%}" for x, y in zip(runs[key], runs["noop"], strict=True))
         print(
             f"tiny model, {label:<15} {med[key]:10.0f} requests/s  "
-            f"{ratio(key, 'noop'):.0%} of no-op (rounds: {per_round})"
+            f"{ratio(key, 'noop_json'):.0%} of JSON no-op (rounds: {rounds(key, 'noop_json')}); "
+            f"{ratio(key, 'noop'):.0%} of bare no-op (rounds: {rounds(key, 'noop')})"
         )
     print(f"MLP in-process, {rows}-row calls  {med['mlp_in_process']:10.0f} rows/s")
     print(f"MLP in-process, {rows * 8}-row calls {med['mlp_in_process_x8']:10.0f} rows/s")
@@ -251,6 +277,9 @@ def main() -> int:
         "medians": med,
         "tiny_batched_vs_noop": ratio("tiny_batched", "noop"),
         "tiny_inline_vs_noop": ratio("tiny_inline", "noop"),
+        "tiny_batched_vs_noop_json": ratio("tiny_batched", "noop_json"),
+        "tiny_inline_vs_noop_json": ratio("tiny_inline", "noop_json"),
+        "noop_json_vs_noop": ratio("noop_json", "noop"),
         "served_vs_in_process": ratio("mlp_served", "mlp_in_process"),
         "served_vs_in_process_x8": ratio("mlp_served", "mlp_in_process_x8"),
     }

@@ -15,6 +15,9 @@ Endpoints::
     GET  /metrics                     Prometheus text: request latency histogram, prediction
                                       distribution, batch sizes, errors
     GET  /openapi.json                the OpenAPI 3 document of the above
+    *    /v2/noop                     benchmark peer: a constant, the body is not read
+    *    /v2/noop/json                benchmark peer: decodes the body as JSON and answers in the
+                                      OIP response shape (placeholders), no validation, no model
 
 Inputs are validated against the model's signature (names, datatypes, ranks, fixed dimensions and a
 common batch size); a bad request gets a 400 whose ``error`` says which input and what was expected.
@@ -31,7 +34,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import collections
 import contextlib
+import functools
 import json
 import math
 import os
@@ -97,6 +102,8 @@ _loads, _dumps = _json_codec()
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _VALUE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# float32(0.1) as JSON writes it: the digits of a typical probability in a real response
+_FILLER_FLOAT = 0.10000000149011612
 _MAX_LABELS = 64  # distinct predicted values counted before the rest go to "other"
 _REASONS = {
     200: "OK",
@@ -168,6 +175,20 @@ class ModelRunner:
         self.inputs = tuple(_tensor(i) for i in self.session.get_inputs())
         self.outputs = tuple(_tensor(o) for o in self.session.get_outputs())
         self._by_name = {t.name: t for t in self.inputs}
+        import numpy
+
+        self._np = numpy
+        self._fast: dict[Any, tuple[str, list[int], int, frozenset[type], str]] = {
+            t.name: (
+                t.datatype,
+                list(t.shape[1:]),
+                math.prod(t.shape[1:]),
+                _BOOL if t.datatype == "BOOL" else _INT if "INT" in t.datatype else _NUMBER,
+                _OIP_TO_NUMPY[t.datatype],
+            )
+            for t in self.inputs
+            if t.datatype != "BYTES" and -1 not in t.shape[1:] and len(t.shape) >= 1
+        }
 
     def parse(self, body: Any) -> tuple[dict[str, Any], int, list[str] | None]:
         """Feeds, batch size and requested output names from an inference request body."""
@@ -183,18 +204,42 @@ class ModelRunner:
         missing = [t.name for t in self.inputs if t.name not in feeds]
         if missing:
             raise HttpError(400, f"missing input(s) {missing}; the model takes {self.input_names}")
-        sizes = {name: int(a.shape[0]) for name, a in feeds.items()}
-        if len(set(sizes.values())) != 1:
-            raise HttpError(400, f"inputs must share the batch size (first dimension): {sizes}")
-        return feeds, next(iter(sizes.values())), self._requested_outputs(body.get("outputs"))
+        if len(feeds) == 1:
+            n = int(array.shape[0])
+        else:
+            sizes = {name: int(a.shape[0]) for name, a in feeds.items()}
+            if len(set(sizes.values())) != 1:
+                raise HttpError(400, f"inputs must share the batch size (first dimension): {sizes}")
+            n = next(iter(sizes.values()))
+        outputs = body.get("outputs")
+        return feeds, n, None if outputs is None else self._requested_outputs(outputs)
 
     @property
     def input_names(self) -> list[str]:
         return [t.name for t in self.inputs]
 
     def _parse_input(self, item: Any) -> tuple[str, Any]:
-        import numpy as np
-
+        np = self._np
+        # The common case first, checked against what was precomputed per input: a flat list of
+        # values of the right types and count, the declared datatype and fixed dimensions.
+        # Anything else goes through the checks below, which say what is wrong.
+        if type(item) is dict and type(item.get("name")) is str:
+            fast = self._fast.get(item["name"])
+            shape, data = item.get("shape"), item.get("data")
+            if (
+                fast is not None
+                and item.get("datatype") == fast[0]
+                and type(shape) is list
+                and shape
+                and set(map(type, shape)) <= _INT
+                and shape[1:] == fast[1]
+                and shape[0] >= 0
+                and type(data) is list
+                and len(data) == shape[0] * fast[2]
+                and set(map(type, data)) <= fast[3]
+            ):
+                with contextlib.suppress(OverflowError, ValueError):  # the checks below say why
+                    return str(item["name"]), np.asarray(data, dtype=fast[4]).reshape(shape)
         if not isinstance(item, dict):
             raise HttpError(
                 400, "each entry of 'inputs' must be an object {name, shape, datatype, data}"
@@ -211,7 +256,8 @@ class ModelRunner:
         if (
             not isinstance(shape, list)
             or not shape
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+            or not set(map(type, shape)) <= _INT
+            or min(shape) < 0
         ):
             raise HttpError(400, f"input {name!r}: 'shape' must be a list of dimensions >= 0")
         if len(shape) != len(spec.shape):
@@ -281,17 +327,23 @@ def _flatten(data: list[Any]) -> list[Any]:
     return out
 
 
+_INT: frozenset[type] = frozenset((int,))
+_BOOL: frozenset[type] = frozenset((bool,))
+_NUMBER: frozenset[type] = frozenset((int, float))
+
+
 def _to_array(np: Any, name: str, flat: list[Any], datatype: str, shape: list[int]) -> Any:
     if datatype == "BYTES":
         if not all(isinstance(v, str) for v in flat):
             raise HttpError(400, f"input {name!r} is BYTES: 'data' must hold strings")
         return np.asarray(flat, dtype=object).reshape(shape)
+    types = set(map(type, flat))  # JSON decoders give exactly bool, int, float, str, ...
     if datatype == "BOOL":
-        if not all(isinstance(v, bool) for v in flat):
+        if not types <= _BOOL:
             raise HttpError(400, f"input {name!r} is BOOL: 'data' must hold true/false")
-    elif not all(isinstance(v, int | float) and not isinstance(v, bool) for v in flat):
+    elif not types <= _NUMBER:
         raise HttpError(400, f"input {name!r} is {datatype}: 'data' must hold numbers")
-    elif datatype.startswith(("INT", "UINT")) and not all(isinstance(v, int) for v in flat):
+    elif datatype.startswith(("INT", "UINT")) and not types <= _INT:
         raise HttpError(400, f"input {name!r} is {datatype}: 'data' must hold whole numbers")
     try:
         return np.asarray(flat, dtype=_OIP_TO_NUMPY[datatype]).reshape(shape)
@@ -301,15 +353,22 @@ def _to_array(np: Any, name: str, flat: list[Any], datatype: str, shape: list[in
 
 # --- dynamic batching ----------------------------------------------------------------------
 
+_Done = Callable[[Any, "BaseException | None"], None]
+_Queued = tuple[dict[str, Any], int, _Done]
+
 
 class Batcher:
     """Merge requests that wait while the model runs into one ONNX Runtime call.
 
-    Greedy: a batch takes every request queued when the previous batch finishes (optionally
-    waiting ``delay`` seconds for more), up to ``max_rows`` rows. A slow model runs in a worker
-    thread (ONNX Runtime releases the GIL), so the event loop keeps accepting requests meanwhile;
-    a model whose batches take under ``INLINE_SECONDS`` runs on the loop itself, since handing it
-    to a thread would cost more than the run.
+    Greedy: a batch takes every request queued by the time the event loop gets to it (the
+    requests that arrived in the same loop turn, or while the previous batch ran), optionally
+    after waiting ``delay`` seconds for more, up to ``max_rows`` rows. A slow model runs in a
+    worker thread (ONNX Runtime releases the GIL), so the event loop keeps accepting requests
+    meanwhile; a model whose batches take under ``INLINE_SECONDS`` runs on the loop itself, since
+    handing it to a thread would cost more than the run.
+
+    Each request comes with a callback, called on the loop with ``(outputs, None)`` or
+    ``(None, exception)`` once its batch has run (no future or task per request: this path is hot).
     """
 
     INLINE_SECONDS = 0.0002
@@ -325,51 +384,99 @@ class Batcher:
         self.max_rows = max(1, max_rows)
         self.delay = delay
         self.observe = observe
-        self.queue: asyncio.Queue[tuple[dict[str, Any], int, asyncio.Future[list[Any]]]] = (
-            asyncio.Queue()
-        )
+        self.pending: collections.deque[_Queued] = collections.deque()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
-        self.task: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.scheduled = False  # a batch is due on the loop
+        self.running = False  # a batch runs in the worker thread
+        self.closed = False
         self.seconds = 1.0  # running average of a batch's run time; starts "slow"
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._loop())
+        self.loop = asyncio.get_running_loop()
 
     @property
     def alive(self) -> bool:
-        return self.task is not None and not self.task.done()
+        return self.loop is not None and not self.closed and not self.loop.is_closed()
 
-    def submit(self, feeds: dict[str, Any], n: int) -> asyncio.Future[list[Any]]:
-        """Queue a request; the future resolves to its outputs when its batch has run."""
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((feeds, n, future))
-        return future
+    def submit(self, feeds: dict[str, Any], n: int, done: _Done) -> None:
+        """Queue a request; ``done`` gets its outputs when its batch has run."""
+        self.pending.append((feeds, n, done))
+        if not self.scheduled and not self.running:
+            self._schedule()
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            rows = batch[0][1]
-            while not self.queue.empty() and rows < self.max_rows:
-                item = self.queue.get_nowait()
-                batch.append(item)
-                rows += item[1]
+    def _schedule(self) -> None:
+        assert self.loop is not None
+        self.scheduled = True
+        if self.delay:
+            self.loop.call_later(self.delay, self._next)
+        else:
+            self.loop.call_soon(self._next)
+
+    def _next(self) -> None:
+        self.scheduled = False
+        if self.running or not self.pending or self.closed:
+            return
+        pending = self.pending
+        first = pending.popleft()
+        batch, rows = [first], first[1]
+        while pending and rows < self.max_rows:
+            item = pending.popleft()
+            batch.append(item)
+            rows += item[1]
+        if self.seconds < self.INLINE_SECONDS:
             try:
-                if self.seconds < self.INLINE_SECONDS:
-                    outputs, whole = self._run(batch)
-                else:
-                    outputs, whole = await loop.run_in_executor(self.executor, self._run, batch)
+                outputs, whole = self._run(batch)
             except Exception as exc:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, _, future), result in zip(batch, outputs, strict=True):
-                if not future.done():
-                    future.set_result(result)
-            self.observe(rows, whole)
+                self._fail(batch, exc)
+            else:
+                self._deliver(batch, rows, outputs, whole)
+            if pending and not self.scheduled:
+                self._schedule()
+            return
+        assert self.loop is not None
+        self.running = True
+        future = self.loop.run_in_executor(self.executor, self._run, batch)
+        future.add_done_callback(lambda f: self._ran(f, batch, rows))
+
+    def _ran(self, future: asyncio.Future[Any], batch: list[_Queued], rows: int) -> None:
+        self.running = False
+        if future.cancelled():  # the server is shutting down
+            return
+        # The requests that came in meanwhile go to the worker first: it computes the next
+        # batch while this one's responses are encoded and sent.
+        if self.pending and not self.scheduled:
+            if self.delay:
+                self._schedule()
+            else:
+                self._next()
+        error = future.exception()
+        if error is not None:
+            self._fail(batch, error)
+        else:
+            outputs, whole = future.result()
+            self._deliver(batch, rows, outputs, whole)
+
+    def _deliver(
+        self, batch: list[_Queued], rows: int, outputs: list[list[Any]], whole: list[Any]
+    ) -> None:
+        self.observe(rows, whole)
+        for (_, _, done), result in zip(batch, outputs, strict=True):
+            self._call(done, result, None)
+
+    def _fail(self, batch: list[_Queued], error: BaseException) -> None:
+        for _, _, done in batch:
+            self._call(done, None, error)
+
+    def _call(self, done: _Done, result: Any, error: BaseException | None) -> None:
+        """One request's callback; its failure must not keep the others of the batch waiting."""
+        try:
+            done(result, error)
+        except Exception as exc:
+            assert self.loop is not None
+            self.loop.call_exception_handler(
+                {"message": "a batched request's callback failed", "exception": exc}
+            )
 
     def _run(
         self, batch: list[tuple[dict[str, Any], int, Any]]
@@ -524,8 +631,36 @@ Response = tuple[int, str, bytes]
 _JSON = "application/json"
 
 
+class Pending:
+    """A response still to come (lighter than a future: the hot path makes one per request).
+
+    ``then(callback)`` calls ``callback(response)`` once the response is there, on the loop that
+    resolves it, without a round trip through the loop's ready queue.
+    """
+
+    __slots__ = ("_callback", "_response")
+
+    def __init__(self) -> None:
+        self._callback: Callable[[Response], None] | None = None
+        self._response: Response | None = None
+
+    def then(self, callback: Callable[[Response], None]) -> None:
+        if self._response is not None:
+            callback(self._response)
+        else:
+            self._callback = callback
+
+    def resolve(self, response: Response) -> None:
+        if self._response is not None:
+            return
+        self._response = response
+        if self._callback is not None:
+            callback, self._callback = self._callback, None
+            callback(response)
+
+
 class App:
-    """Routes requests; ``handle`` returns a response or a coroutine that produces one."""
+    """Routes requests; ``handle`` returns a response, a :class:`Pending` one or a coroutine."""
 
     def __init__(self, options: ServingOptions) -> None:
         self.options = options
@@ -537,6 +672,12 @@ class App:
             self.log = open(options.prediction_log, "a", encoding="utf-8")  # noqa: SIM115
         self.log_lock = threading.Lock()
         self._openapi = _dumps(openapi_document(options.name))
+        base = f"/v2/models/{options.name}"
+        self._infer_paths = (
+            frozenset((f"{base}/infer", f"{base}/versions/{options.version}/infer"))
+            if self.runner is not None
+            else frozenset()
+        )
 
     def start(self) -> None:
         if self.runner is not None and self.options.batching:
@@ -555,9 +696,13 @@ class App:
         return self.runner is not None and (self.batcher is None or self.batcher.alive)
 
     def handle(self, method: str, path: str, body: bytes) -> Response | Any:
+        if path in self._infer_paths and method == "POST":  # the hot route, without splitting
+            return self.infer(body)
         path = path.split("?", 1)[0].rstrip("/") or "/"
         if path == "/v2/noop":
             return 200, _JSON, b'{"ok":true}'
+        if path == "/v2/noop/json":
+            return self.noop_json(body)
         if path == "/v2/health/live":
             return self._get(method) or (200, _JSON, b'{"live":true}')
         if path == "/v2/health/ready":
@@ -639,25 +784,59 @@ class App:
                 return _error(400, f"the model refused the input: {_short(exc)}")
             self._on_batch(n, outputs)
             return self._respond(feeds, outputs, wanted, request_id)
-        # A future chained to the batch's (no task per request: this path is hot).
-        queued = self.batcher.submit(feeds, n)
-        answer: asyncio.Future[Response] = queued.get_loop().create_future()
+        answer = Pending()
 
-        def finish(done: asyncio.Future[list[Any]]) -> None:
-            if done.cancelled():
-                answer.cancel()
-                return
-            error = done.exception()
+        def finish(outputs: Any, error: BaseException | None) -> None:
             if error is not None:
-                answer.set_result(_error(400, f"the model refused the input: {_short(error)}"))
+                answer.resolve(_error(400, f"the model refused the input: {_short(error)}"))
                 return
             try:
-                answer.set_result(self._respond(feeds, done.result(), wanted, request_id))
+                response = self._respond(feeds, outputs, wanted, request_id)
             except Exception as exc:  # a bug in our encoding must still answer
-                answer.set_exception(exc)
+                response = _error(500, f"internal error: {type(exc).__name__}: {_short(exc)}")
+            answer.resolve(response)
 
-        queued.add_done_callback(finish)
+        self.batcher.submit(feeds, n, finish)
         return answer
+
+    def noop_json(self, body: bytes) -> Response:
+        """The JSON peer of the no-op (benchmarks): decode the body, answer in the OIP shape.
+
+        No validation and no model: the response has the model's outputs (names, datatypes,
+        shapes for the request's batch size) filled with placeholder values, so its size is that
+        of a real inference response.
+        """
+        try:
+            request = _loads(body)
+        except (ValueError, RecursionError) as exc:
+            return _error(400, f"the request body is not valid JSON: {_short(exc)}")
+        try:
+            n = int(request["inputs"][0]["shape"][0])
+        except (KeyError, IndexError, TypeError, ValueError):
+            n = 1
+        outputs = self.runner.outputs if self.runner is not None else ()
+        tensors = []
+        for spec in outputs:
+            shape = [n, *(d if d >= 0 else 1 for d in spec.shape[1:])]
+            zero: Any = (
+                "" if spec.datatype == "BYTES" else 0 if "INT" in spec.datatype else _FILLER_FLOAT
+            )
+            tensors.append(
+                {
+                    "name": spec.name,
+                    "datatype": spec.datatype,
+                    "shape": shape,
+                    "data": [zero] * math.prod(shape),
+                }
+            )
+        return _json(
+            200,
+            {
+                "model_name": self.options.name,
+                "model_version": self.options.version,
+                "outputs": tensors,
+            },
+        )
 
     def _on_batch(self, rows: int, outputs: list[Any]) -> None:
         """Metrics once per ONNX Runtime call: the batch size and the predictions' distribution."""
@@ -719,6 +898,7 @@ class App:
         if self.log is not None:
             self.log.close()
         if self.batcher is not None:
+            self.batcher.closed = True
             self.batcher.executor.shutdown(wait=False)
 
 
@@ -747,6 +927,10 @@ def _error(status: int, message: str) -> Response:
 
 
 _MAX_HEADER = 64 * 1024
+_HEADS: dict[tuple[int, str, bool], bytes] = {}  # response heads up to the Content-Length value
+_ENDPOINTS = frozenset(
+    ("infer", "/v2/noop", "/v2/noop/json", "/v2/health/live", "/v2/health/ready", "/metrics")
+)
 
 
 class _Connection(asyncio.Protocol):
@@ -786,6 +970,11 @@ class _Connection(asyncio.Protocol):
                 self._finish(path, result, keep_alive, start)
                 continue
             self.busy = True
+            if isinstance(result, Pending):
+                result.then(
+                    functools.partial(self._answered, path=path, keep_alive=keep_alive, start=start)
+                )
+                return
             task = asyncio.ensure_future(result)
             task.add_done_callback(lambda t, p=path, k=keep_alive, s=start: self._done(t, p, k, s))
             return
@@ -810,10 +999,16 @@ class _Connection(asyncio.Protocol):
         if self.buffer:
             self._process()
 
+    def _answered(self, result: Response, path: str, keep_alive: bool, start: float) -> None:
+        self.busy = False
+        self._finish(path, result, keep_alive, start)
+        if self.buffer:
+            self._process()
+
     def _finish(self, path: str, result: Response, keep_alive: bool, start: float) -> None:
         status, content_type, payload = result
         endpoint = "infer" if path.endswith("/infer") else path.split("?", 1)[0]
-        if endpoint not in ("infer", "/v2/noop", "/v2/health/live", "/v2/health/ready", "/metrics"):
+        if endpoint not in _ENDPOINTS:
             endpoint = "other"
         self.app.metrics.request(endpoint, status, time.perf_counter() - start)
         self._send(status, content_type, payload, not keep_alive)
@@ -821,13 +1016,15 @@ class _Connection(asyncio.Protocol):
     def _send(self, status: int, content_type: str, payload: bytes, close: bool) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        head = (
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n"
-            + ("Connection: close\r\n" if close else "")
-            + "\r\n"
-        )
-        self.transport.write(head.encode("latin-1") + payload)
+        key = (status, content_type, close)
+        prefix = _HEADS.get(key)
+        if prefix is None:
+            prefix = _HEADS[key] = (
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+                + ("Connection: close\r\n" if close else "")
+                + f"Content-Type: {content_type}\r\nContent-Length: "
+            ).encode("latin-1")
+        self.transport.write(b"%s%d\r\n\r\n%s" % (prefix, len(payload), payload))
         if close:
             self.closing = True
             self.transport.close()
@@ -840,8 +1037,7 @@ class _Connection(asyncio.Protocol):
             return None
         start = time.perf_counter()
         try:
-            head = bytes(self.buffer[:end]).decode("latin-1")
-            request_line, *header_lines = head.split("\r\n")
+            request_line, *header_lines = self.buffer[:end].decode("latin-1").split("\r\n")
             method, target, version = request_line.split(" ")
         except ValueError:
             raise HttpError(400, "malformed request line") from None
@@ -851,10 +1047,12 @@ class _Connection(asyncio.Protocol):
             if not sep:
                 raise HttpError(400, "malformed header line")
             headers[key.strip().lower()] = value.strip()
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+        get = headers.get
+        encoding = get("transfer-encoding")
+        if encoding is not None and "chunked" in encoding.lower():
             raise HttpError(411, "send a Content-Length; chunked bodies are not accepted")
         try:
-            length = int(headers.get("content-length", "0"))
+            length = int(get("content-length", "0"))
         except ValueError:
             raise HttpError(400, "Content-Length must be a number") from None
         if length < 0:
@@ -866,16 +1064,23 @@ class _Connection(asyncio.Protocol):
                 f"{self.app.options.max_body_bytes} (max_body_bytes)",
             )
         if len(self.buffer) < end + 4 + length:
-            if headers.get("expect", "").lower() == "100-continue" and not self.continued:
+            if get("expect", "").lower() == "100-continue" and not self.continued:
                 self.continued = True  # curl waits for this before sending a large body
                 if self.transport is not None:
                     self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return None
         self.continued = False
-        body = bytes(self.buffer[end + 4 : end + 4 + length])
-        del self.buffer[: end + 4 + length]
-        connection = headers.get("connection", "").lower()
-        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+        stop = end + 4 + length
+        body = bytes(self.buffer[end + 4 : stop])
+        if stop == len(self.buffer):
+            self.buffer.clear()
+        else:
+            del self.buffer[:stop]
+        connection = get("connection")
+        if version == "HTTP/1.1":
+            keep_alive = connection is None or connection.lower() != "close"
+        else:
+            keep_alive = connection is not None and connection.lower() == "keep-alive"
         return method, target, body, keep_alive, start
 
 

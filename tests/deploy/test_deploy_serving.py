@@ -104,6 +104,10 @@ def test_predictions_match_onnxruntime_in_process(
         (lambda b: b["inputs"][0]["data"].__setitem__(0, "x"), r"'data' must hold numbers"),
         (lambda b: b.update(inputs=[]), r"non-empty 'inputs' list"),
         (lambda b: b.update(outputs=[{"name": "nope"}]), r"'outputs' must be a list"),
+        (lambda b: b["inputs"][0].update(shape=[2, 4.0]), r"'shape' must be a list of dimensions"),
+        (lambda b: b["inputs"][0].update(shape=[2, True]), r"'shape' must be a list of dimensions"),
+        (lambda b: b["inputs"][0]["data"].__setitem__(0, True), r"'data' must hold numbers"),
+        (lambda b: b["inputs"][0].update(name=["x"]), r"unknown input \['x'\]"),
     ],
 )
 def test_bad_requests_get_a_400_naming_the_problem(
@@ -115,6 +119,23 @@ def test_bad_requests_get_a_400_naming_the_problem(
     answer = http_call(url + "/v2/models/tiny/infer", "POST", body)
     assert answer.status == 400
     assert re.search(message, answer.json()["error"]), answer.json()
+
+
+def test_json_noop_answers_in_the_shape_of_an_inference(
+    server: tuple[str, App], session: ort.InferenceSession
+) -> None:
+    url, _ = server
+    body = infer_body(session, rows(3))
+    real = http_call(url + "/v2/models/tiny/versions/1/infer", "POST", body)
+    noop = http_call(url + "/v2/noop/json", "POST", body)
+    assert real.status == noop.status == 200, (real.body, noop.body)
+
+    def shape_of(payload: dict[str, Any]) -> list[tuple[str, str, list[int], int]]:
+        return [(o["name"], o["datatype"], o["shape"], len(o["data"])) for o in payload["outputs"]]
+
+    assert shape_of(noop.json()) == shape_of(real.json())
+    assert noop.json()["model_name"] == "tiny"
+    assert http_call(url + "/v2/noop/json", "POST", b"{not json").status == 400
 
 
 def test_invalid_json_unknown_model_and_routes(server: tuple[str, App]) -> None:
