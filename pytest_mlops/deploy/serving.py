@@ -520,11 +520,15 @@ class _Histogram:
         self.counts[-1] += 1
 
     def observe_values(self, values: list[float]) -> None:
+        counts, buckets, where = self.counts, self.buckets, bisect.bisect_left
+        total, n = 0.0, 0
         for value in values:
-            if value == value and value not in (math.inf, -math.inf):  # skip NaN and infinities
-                self.counts[bisect.bisect_left(self.buckets, value)] += 1
-                self.total += value
-                self.n += 1
+            if value - value == 0:  # skip NaN and infinities (their difference is NaN)
+                counts[where(buckets, value)] += 1
+                total += value
+                n += 1
+        self.total += total
+        self.n += n
 
     def render(self, name: str, labels: str) -> list[str]:
         sep = "," if labels else ""
@@ -574,11 +578,12 @@ class Metrics:
                 hist.observe_values(array.ravel().tolist())
             else:
                 labels = self.labels
-                for value in array.ravel().tolist():
+                # Counter keeps first-seen order, so "other" takes the same values as one by one.
+                for value, count in collections.Counter(array.ravel().tolist()).items():
                     key = (spec.name, value.decode() if isinstance(value, bytes) else str(value))
                     if key not in labels and len(labels) >= _MAX_LABELS:
                         key = (spec.name, "other")
-                    labels[key] = labels.get(key, 0) + 1
+                    labels[key] = labels.get(key, 0) + count
         if arrays:
             self.rows += int(arrays[0].shape[0]) if arrays[0].ndim else 1
 
