@@ -100,7 +100,7 @@ class GateContext:
             from pytest_mlops.models import load_model
 
             if spec.startswith("registry:"):
-                from pytest_mlops.deploy.registry import resolve_model_reference  # type: ignore[import-not-found,unused-ignore]
+                from pytest_mlops.deploy.registry import resolve_model_reference
 
                 self._models[spec] = resolve_model_reference(spec, self.config)
             else:
