@@ -36,7 +36,6 @@ import asyncio
 import bisect
 import collections
 import contextlib
-import functools
 import json
 import math
 import os
@@ -197,6 +196,14 @@ class ModelRunner:
         items = body.get("inputs")
         if not isinstance(items, list) or not items:
             raise HttpError(400, "the request needs a non-empty 'inputs' list")
+        if len(items) == 1 and len(self.inputs) == 1:  # the common case: nothing can be missing
+            name, array = self._parse_input(items[0])
+            outputs = body.get("outputs")
+            return (
+                {name: array},
+                int(array.shape[0]),
+                None if outputs is None else self._requested_outputs(outputs),
+            )
         feeds: dict[str, Any] = {}
         for item in items:
             name, array = self._parse_input(item)
@@ -303,6 +310,38 @@ class ModelRunner:
             result.append(np.asarray(out))
         return result
 
+    def predict(
+        self, feeds: Mapping[str, Any], sizes: Sequence[int]
+    ) -> tuple[list[_Flat], list[_Share]]:
+        """Run the merged rows of requests of ``sizes`` rows each.
+
+        Returns every output as one flat list for the whole batch (converted from NumPy once per
+        call, not once per request) and each request's share: ``(data, shape)`` per output, where
+        ``data`` is a slice of the flat list.
+        """
+        flats: list[_Flat] = []
+        for spec, out in zip(self.outputs, self.run(feeds), strict=False):
+            values = out.ravel().tolist()
+            if spec.datatype == "BYTES":
+                values = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+            dims = list(out.shape[1:])
+            flats.append((values, math.prod(dims), dims))
+        if len(sizes) == 1:
+            return flats, [[(values, [sizes[0], *dims]) for values, _, dims in flats]]
+        shares, start = [], 0
+        for n in sizes:
+            shares.append(
+                [(values[start * w : (start + n) * w], [n, *dims]) for values, w, dims in flats]
+            )
+            start += n
+        return flats, shares
+
+
+# An output as a flat list of Python values, its row width and its dimensions after the first;
+# a request's share of the outputs: (data, shape) per output.
+_Flat = tuple[list[Any], int, list[int]]
+_Share = list[tuple[list[Any], list[int]]]
+
 
 def _tensor(node: Any) -> _Tensor:
     datatype = _ORT_TO_OIP.get(
@@ -365,7 +404,8 @@ class Batcher:
     after waiting ``delay`` seconds for more, up to ``max_rows`` rows. A slow model runs in a
     worker thread (ONNX Runtime releases the GIL), so the event loop keeps accepting requests
     meanwhile; a model whose batches take under ``INLINE_SECONDS`` runs on the loop itself, since
-    handing it to a thread would cost more than the run.
+    handing it to a thread would cost more than the run, and waits one extra loop turn for
+    requests already sent (one ``select`` call, microseconds) before it runs.
 
     Each request comes with a callback, called on the loop with ``(outputs, None)`` or
     ``(None, exception)`` once its batch has run (no future or task per request: this path is hot).
@@ -378,7 +418,7 @@ class Batcher:
         runner: ModelRunner,
         max_rows: int,
         delay: float,
-        observe: Callable[[int, list[Any]], None],
+        observe: Callable[[int, list[_Flat]], None],
     ) -> None:
         self.runner = runner
         self.max_rows = max(1, max_rows)
@@ -388,6 +428,7 @@ class Batcher:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
         self.loop: asyncio.AbstractEventLoop | None = None
         self.scheduled = False  # a batch is due on the loop
+        self.gathered = False  # the due batch has waited its extra loop turn
         self.running = False  # a batch runs in the worker thread
         self.closed = False
         self.seconds = 1.0  # running average of a batch's run time; starts "slow"
@@ -417,6 +458,18 @@ class Batcher:
         self.scheduled = False
         if self.running or not self.pending or self.closed:
             return
+        if (
+            not self.gathered
+            and not self.delay
+            and self.seconds < self.INLINE_SECONDS
+            and len(self.pending) < self.max_rows
+        ):
+            # A fast model waits one more loop turn (one select call) for the requests already
+            # on their way: fewer, larger batches, and the run costs the same for 1 row or 16.
+            self.gathered = True
+            self._schedule()
+            return
+        self.gathered = False
         pending = self.pending
         first = pending.popleft()
         batch, rows = [first], first[1]
@@ -426,11 +479,11 @@ class Batcher:
             rows += item[1]
         if self.seconds < self.INLINE_SECONDS:
             try:
-                outputs, whole = self._run(batch)
+                shares, flats = self._run(batch)
             except Exception as exc:
                 self._fail(batch, exc)
             else:
-                self._deliver(batch, rows, outputs, whole)
+                self._deliver(batch, rows, shares, flats)
             if pending and not self.scheduled:
                 self._schedule()
             return
@@ -454,15 +507,15 @@ class Batcher:
         if error is not None:
             self._fail(batch, error)
         else:
-            outputs, whole = future.result()
-            self._deliver(batch, rows, outputs, whole)
+            shares, flats = future.result()
+            self._deliver(batch, rows, shares, flats)
 
     def _deliver(
-        self, batch: list[_Queued], rows: int, outputs: list[list[Any]], whole: list[Any]
+        self, batch: list[_Queued], rows: int, shares: list[_Share], flats: list[_Flat]
     ) -> None:
-        self.observe(rows, whole)
-        for (_, _, done), result in zip(batch, outputs, strict=True):
-            self._call(done, result, None)
+        self.observe(rows, flats)
+        for (_, _, done), share in zip(batch, shares, strict=True):
+            self._call(done, share, None)
 
     def _fail(self, batch: list[_Queued], error: BaseException) -> None:
         for _, _, done in batch:
@@ -478,26 +531,17 @@ class Batcher:
                 {"message": "a batched request's callback failed", "exception": exc}
             )
 
-    def _run(
-        self, batch: list[tuple[dict[str, Any], int, Any]]
-    ) -> tuple[list[list[Any]], list[Any]]:
-        """Outputs per request, and the whole batch's outputs (for the metrics)."""
-        import numpy as np
-
+    def _run(self, batch: list[_Queued]) -> tuple[list[_Share], list[_Flat]]:
+        """Each request's share of the outputs, and the whole batch's (for the metrics)."""
         started = time.perf_counter()
         if len(batch) == 1:
-            outputs = self.runner.run(batch[0][0])
-            result = [outputs]
+            feeds = batch[0][0]
         else:
-            names = list(batch[0][0])
-            feeds = {n: np.concatenate([b[0][n] for b in batch], axis=0) for n in names}
-            outputs = self.runner.run(feeds)
-            result, start = [], 0
-            for _, n, _ in batch:  # slices are views: cheaper than np.split
-                result.append([out[start : start + n] for out in outputs])
-                start += n
+            concatenate = self.runner._np.concatenate
+            feeds = {n: concatenate([b[0][n] for b in batch], axis=0) for n in batch[0][0]}
+        flats, shares = self.runner.predict(feeds, [n for _, n, _ in batch])
         self.seconds = 0.8 * self.seconds + 0.2 * (time.perf_counter() - started)
-        return result, outputs
+        return shares, flats
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -566,26 +610,25 @@ class Metrics:
     def batch(self, rows: int) -> None:
         self.batches.observe(rows)
 
-    def predictions(self, outputs: Sequence[_Tensor], arrays: Sequence[Any]) -> None:
-        """Count predicted labels and bucket numeric predictions (plain Python: requests are small)."""
-        for spec, array in zip(outputs, arrays, strict=False):
+    def predictions(self, outputs: Sequence[_Tensor], flats: Sequence[_Flat], rows: int) -> None:
+        """Count predicted labels and bucket numeric predictions, once per batch."""
+        for spec, (values, width, dims) in zip(outputs, flats, strict=False):
             if spec.datatype in ("FP32", "FP64", "FP16"):
-                if array.ndim == 2 and array.shape[1] >= 2:
-                    array = array[:, -1]  # the positive class of a probability output
+                if len(dims) == 1 and width >= 2:
+                    values = values[width - 1 :: width]  # a probability output's positive class
                 hist = self.values.get(spec.name)
                 if hist is None:
                     hist = self.values[spec.name] = _Histogram(_VALUE_BUCKETS)
-                hist.observe_values(array.ravel().tolist())
+                hist.observe_values(values)
             else:
                 labels = self.labels
                 # Counter keeps first-seen order, so "other" takes the same values as one by one.
-                for value, count in collections.Counter(array.ravel().tolist()).items():
-                    key = (spec.name, value.decode() if isinstance(value, bytes) else str(value))
+                for value, count in collections.Counter(values).items():
+                    key = (spec.name, str(value))
                     if key not in labels and len(labels) >= _MAX_LABELS:
                         key = (spec.name, "other")
                     labels[key] = labels.get(key, 0) + count
-        if arrays:
-            self.rows += int(arrays[0].shape[0]) if arrays[0].ndim else 1
+        self.rows += rows
 
     def render(self) -> str:
         b = self.base
@@ -639,21 +682,22 @@ _JSON = "application/json"
 class Pending:
     """A response still to come (lighter than a future: the hot path makes one per request).
 
-    ``then(callback)`` calls ``callback(response)`` once the response is there, on the loop that
-    resolves it, without a round trip through the loop's ready queue.
+    ``then(callback, *args)`` calls ``callback(response, *args)`` once the response is there, on
+    the loop that resolves it, without a round trip through the loop's ready queue.
     """
 
-    __slots__ = ("_callback", "_response")
+    __slots__ = ("_args", "_callback", "_response")
 
     def __init__(self) -> None:
-        self._callback: Callable[[Response], None] | None = None
+        self._callback: Callable[..., None] | None = None
+        self._args: tuple[Any, ...] = ()
         self._response: Response | None = None
 
-    def then(self, callback: Callable[[Response], None]) -> None:
+    def then(self, callback: Callable[..., None], *args: Any) -> None:
         if self._response is not None:
-            callback(self._response)
+            callback(self._response, *args)
         else:
-            self._callback = callback
+            self._callback, self._args = callback, args
 
     def resolve(self, response: Response) -> None:
         if self._response is not None:
@@ -661,7 +705,30 @@ class Pending:
         self._response = response
         if self._callback is not None:
             callback, self._callback = self._callback, None
-            callback(response)
+            callback(response, *self._args)
+
+
+class _Inference(Pending):
+    """A batched inference request: the batcher calls it with its share of the outputs."""
+
+    __slots__ = ("app", "feeds", "request_id", "wanted")
+
+    def __init__(
+        self, app: App, feeds: dict[str, Any], wanted: list[str] | None, request_id: str | None
+    ) -> None:
+        self._callback, self._args, self._response = None, (), None  # Pending's, without a call
+        self.app, self.feeds, self.wanted, self.request_id = app, feeds, wanted, request_id
+
+    def __call__(self, share: _Share | None, error: BaseException | None) -> None:
+        if error is not None or share is None:
+            reason = _short(error) if error is not None else "no outputs"
+            self.resolve(_error(400, f"the model refused the input: {reason}"))
+            return
+        try:
+            response = self.app._respond(self.feeds, share, self.wanted, self.request_id)
+        except Exception as exc:  # a bug in our encoding must still answer
+            response = _error(500, f"internal error: {type(exc).__name__}: {_short(exc)}")
+        self.resolve(response)
 
 
 class App:
@@ -677,6 +744,15 @@ class App:
             self.log = open(options.prediction_log, "a", encoding="utf-8")  # noqa: SIM115
         self.log_lock = threading.Lock()
         self._openapi = _dumps(openapi_document(options.name))
+        # the constant parts of an inference response
+        self._response_head = b'{"model_name":%s,"model_version":%s,"outputs":[' % (
+            _dumps(options.name),
+            _dumps(options.version),
+        )
+        self._output_heads = [
+            (t.name, b'{"name":%s,"datatype":"%s","shape":' % (_dumps(t.name), t.datatype.encode()))
+            for t in (self.runner.outputs if self.runner is not None else ())
+        ]
         base = f"/v2/models/{options.name}"
         self._infer_paths = (
             frozenset((f"{base}/infer", f"{base}/versions/{options.version}/infer"))
@@ -784,24 +860,13 @@ class App:
         request_id = request.get("id") if isinstance(request.get("id"), str) else None
         if self.batcher is None:
             try:
-                outputs = self.runner.run(feeds)
+                flats, (share,) = self.runner.predict(feeds, (n,))
             except Exception as exc:
                 return _error(400, f"the model refused the input: {_short(exc)}")
-            self._on_batch(n, outputs)
-            return self._respond(feeds, outputs, wanted, request_id)
-        answer = Pending()
-
-        def finish(outputs: Any, error: BaseException | None) -> None:
-            if error is not None:
-                answer.resolve(_error(400, f"the model refused the input: {_short(error)}"))
-                return
-            try:
-                response = self._respond(feeds, outputs, wanted, request_id)
-            except Exception as exc:  # a bug in our encoding must still answer
-                response = _error(500, f"internal error: {type(exc).__name__}: {_short(exc)}")
-            answer.resolve(response)
-
-        self.batcher.submit(feeds, n, finish)
+            self._on_batch(n, flats)
+            return self._respond(feeds, share, wanted, request_id)
+        answer = _Inference(self, feeds, wanted, request_id)
+        self.batcher.submit(feeds, n, answer)
         return answer
 
     def noop_json(self, body: bytes) -> Response:
@@ -843,47 +908,41 @@ class App:
             },
         )
 
-    def _on_batch(self, rows: int, outputs: list[Any]) -> None:
+    def _on_batch(self, rows: int, flats: list[_Flat]) -> None:
         """Metrics once per ONNX Runtime call: the batch size and the predictions' distribution."""
         assert self.runner is not None
         self.metrics.batch(rows)
-        self.metrics.predictions(self.runner.outputs, outputs)
+        self.metrics.predictions(self.runner.outputs, flats, rows)
 
     def _respond(
         self,
         feeds: Mapping[str, Any],
-        outputs: list[Any],
+        share: _Share,
         wanted: list[str] | None,
         request_id: str | None,
     ) -> Response:
-        assert self.runner is not None
+        """The inference response, encoded piece by piece around the constant parts."""
         if self.log is not None:
-            self._log(feeds, outputs)
-        tensors = []
-        for spec, array in zip(self.runner.outputs, outputs, strict=False):
-            if wanted is not None and spec.name not in wanted:
-                continue
-            datatype = spec.datatype  # from the session: str(array.dtype) is slow
-            data = array.ravel().tolist()
-            if datatype == "BYTES":
-                data = [v.decode() if isinstance(v, bytes) else str(v) for v in data]
-            tensors.append(
-                {"name": spec.name, "datatype": datatype, "shape": list(array.shape), "data": data}
-            )
-        payload: dict[str, Any] = {
-            "model_name": self.options.name,
-            "model_version": self.options.version,
-            "outputs": tensors,
-        }
-        if request_id is not None:
-            payload["id"] = request_id
-        return _json(200, payload)
+            self._log(feeds, share)
+        dumps = _dumps
+        tensors = [
+            b'%s%s,"data":%s}' % (head, dumps(shape), dumps(data))
+            for (name, head), (data, shape) in zip(self._output_heads, share, strict=False)
+            if wanted is None or name in wanted
+        ]
+        tail = b"]}" if request_id is None else b'],"id":%s}' % dumps(request_id)
+        return 200, _JSON, b"%s%s%s" % (self._response_head, b",".join(tensors), tail)
 
-    def _log(self, feeds: Mapping[str, Any], outputs: list[Any]) -> None:
+    def _log(self, feeds: Mapping[str, Any], share: _Share) -> None:
         assert self.runner is not None and self.log is not None
         now = time.time()
         ins = {k: _rows(v) for k, v in feeds.items()}
-        outs = {spec.name: _rows(a) for spec, a in zip(self.runner.outputs, outputs, strict=False)}
+        outs = {}
+        for spec, (data, shape) in zip(self.runner.outputs, share, strict=False):
+            width = math.prod(shape[1:])
+            outs[spec.name] = (
+                data if width == 1 else [data[i * width : (i + 1) * width] for i in range(shape[0])]
+            )
         n = len(next(iter(ins.values())))
         lines = []
         for i in range(n):
@@ -976,9 +1035,7 @@ class _Connection(asyncio.Protocol):
                 continue
             self.busy = True
             if isinstance(result, Pending):
-                result.then(
-                    functools.partial(self._answered, path=path, keep_alive=keep_alive, start=start)
-                )
+                result.then(self._answered, path, keep_alive, start)
                 return
             task = asyncio.ensure_future(result)
             task.add_done_callback(lambda t, p=path, k=keep_alive, s=start: self._done(t, p, k, s))

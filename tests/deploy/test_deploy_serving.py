@@ -184,7 +184,15 @@ def test_metrics_count_requests_and_predictions(
         'mlops_request_duration_seconds_count{model="tiny",version="1",endpoint="infer"} 6' in text
     )
     assert 'mlops_inference_rows_total{model="tiny",version="1"} 50' in text
-    assert 'mlops_prediction_value_count{model="tiny",version="1",output="' in text
+    # the positive-class probability, bucketed as Prometheus does (le: value <= bound)
+    positive = session.run(None, {session.get_inputs()[0].name: X})[1][:, 1]
+    output = session.get_outputs()[1].name
+    for bound in (0.1, 0.5, 0.9, 1.0):
+        assert (
+            f'mlops_prediction_value_bucket{{model="tiny",version="1",output="{output}",'
+            f'le="{bound}"}} {int((positive <= bound).sum())}'
+        ) in text
+    assert f'mlops_prediction_value_count{{model="tiny",version="1",output="{output}"}} 50' in text
 
 
 def test_prediction_log_has_one_line_per_row(
@@ -197,8 +205,10 @@ def test_prediction_log_has_one_line_per_row(
     records = [json.loads(line) for line in lines]
     name = session.get_inputs()[0].name
     np.testing.assert_allclose([r["inputs"][name] for r in records], X, rtol=1e-6)
-    labels = session.run(None, {name: X})[0]
+    labels, probabilities = session.run(None, {name: X})
     assert [r["outputs"][session.get_outputs()[0].name] for r in records] == labels.tolist()
+    logged = [r["outputs"][session.get_outputs()[1].name] for r in records]
+    np.testing.assert_allclose(logged, probabilities, rtol=1e-6)  # one [p0, p1] list per row
     assert all(r["model"] == "tiny" and r["version"] == "1" for r in records)
 
 
@@ -273,3 +283,57 @@ def test_expect_100_continue_is_answered(
         assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(body)
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_string_labels_requested_outputs_and_ids_under_batching(tmp_path: Path) -> None:
+    """A classifier with string classes (a BYTES output), the OIP ``outputs`` filter and request
+    ids, with concurrent requests merged into batches: every answer is its own."""
+    from sklearn.linear_model import LogisticRegression
+
+    from pytest_mlops.export import export_onnx
+
+    X = rows(300, seed=5)
+    y = np.where(X[:, 0] + X[:, 1] > 0, "approve", "decline")
+    export_onnx(LogisticRegression().fit(X, y), X[:5], tmp_path / "labels.onnx")
+    session = ort.InferenceSession(str(tmp_path / "labels.onnx"))
+    label_name, proba_name = (o.name for o in session.get_outputs())
+    options = ServingOptions(model=str(tmp_path / "labels.onnx"), name="labels", port=0)
+    inputs = [rows(1 + i % 4, seed=100 + i) for i in range(16)]
+    answers: list[Any] = [None] * len(inputs)
+    with serve_in_thread(options) as (url, _):
+
+        def call(i: int) -> None:
+            body: dict[str, Any] = {"id": f"req-{i}", **infer_body(session, inputs[i])}
+            if i % 2:
+                body["outputs"] = [{"name": label_name}]
+            answers[i] = http_call(url + "/v2/models/labels/infer", "POST", body)
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        metrics = http_call(url + "/metrics").body.decode()
+    for i, (X_i, answer) in enumerate(zip(inputs, answers, strict=True)):
+        assert answer.status == 200, answer.body
+        payload = answer.json()
+        assert payload["id"] == f"req-{i}"
+        outputs = {o["name"]: o for o in payload["outputs"]}
+        assert list(outputs) == ([label_name] if i % 2 else [label_name, proba_name])
+        want_labels, want_proba = session.run(None, {session.get_inputs()[0].name: X_i})
+        assert outputs[label_name]["datatype"] == "BYTES"
+        assert outputs[label_name]["shape"] == [len(X_i)]
+        assert outputs[label_name]["data"] == want_labels.tolist()
+        if not i % 2:
+            got = outputs[proba_name]
+            np.testing.assert_allclose(
+                np.asarray(got["data"]).reshape(got["shape"]), want_proba, atol=1e-6
+            )
+    every = np.concatenate(
+        [session.run(None, {session.get_inputs()[0].name: X_i})[0] for X_i in inputs]
+    )
+    for value in ("approve", "decline"):
+        assert (
+            f'mlops_predictions_total{{model="labels",version="1",output="{label_name}",'
+            f'value="{value}"}} {int((every == value).sum())}'
+        ) in metrics
