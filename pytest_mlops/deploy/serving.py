@@ -1031,7 +1031,10 @@ class _Connection(asyncio.Protocol):
             method, path, body, keep_alive, start = request
             result = self._dispatch(method, path, body)
             if isinstance(result, tuple):
-                self._finish(path, result, keep_alive, start)
+                if method == "HEAD":  # the head of the GET answer, without its body
+                    self._finish(path, result, keep_alive, start, body=False)
+                else:
+                    self._finish(path, result, keep_alive, start)
                 continue
             self.busy = True
             if isinstance(result, Pending):
@@ -1067,15 +1070,19 @@ class _Connection(asyncio.Protocol):
         if self.buffer:
             self._process()
 
-    def _finish(self, path: str, result: Response, keep_alive: bool, start: float) -> None:
+    def _finish(
+        self, path: str, result: Response, keep_alive: bool, start: float, body: bool = True
+    ) -> None:
         status, content_type, payload = result
         endpoint = "infer" if path.endswith("/infer") else path.split("?", 1)[0]
         if endpoint not in _ENDPOINTS:
             endpoint = "other"
         self.app.metrics.request(endpoint, status, time.perf_counter() - start)
-        self._send(status, content_type, payload, not keep_alive)
+        self._send(status, content_type, payload, not keep_alive, body)
 
-    def _send(self, status: int, content_type: str, payload: bytes, close: bool) -> None:
+    def _send(
+        self, status: int, content_type: str, payload: bytes, close: bool, body: bool = True
+    ) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         key = (status, content_type, close)
@@ -1086,7 +1093,7 @@ class _Connection(asyncio.Protocol):
                 + ("Connection: close\r\n" if close else "")
                 + f"Content-Type: {content_type}\r\nContent-Length: "
             ).encode("latin-1")
-        self.transport.write(b"%s%d\r\n\r\n%s" % (prefix, len(payload), payload))
+        self.transport.write(b"%s%d\r\n\r\n%s" % (prefix, len(payload), payload if body else b""))
         if close:
             self.closing = True
             self.transport.close()

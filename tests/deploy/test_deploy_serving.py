@@ -337,3 +337,24 @@ def test_string_labels_requested_outputs_and_ids_under_batching(tmp_path: Path) 
             f'mlops_predictions_total{{model="labels",version="1",output="{label_name}",'
             f'value="{value}"}} {int((every == value).sum())}'
         ) in metrics
+
+
+def test_head_answers_the_get_headers_without_a_body(server: tuple[str, App]) -> None:
+    """HEAD then GET on one keep-alive connection: the HEAD answer stops after its headers."""
+    import socket
+
+    url, _ = server
+    host, port = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"HEAD /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    head, rest = received.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+    assert head.startswith(b"HTTP/1.1 200") and length == len(b'{"ready":true}')
+    assert rest.startswith(b"HTTP/1.1 200")  # the GET's answer comes next, not a body
+    assert rest.endswith(b'\r\n\r\n{"ready":true}')
