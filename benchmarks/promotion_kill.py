@@ -1,7 +1,8 @@
-"""Crash safety of the embedded registry: kill promoting processes at random points.
+"""Crash safety of the registry backends: kill promoting processes at random points.
 
-Each trial starts a child that promotes, rolls back and pushes in a loop against one registry,
-and SIGKILLs it after a random delay. After every kill the registry must hold:
+Each trial starts a child that promotes, rolls back and (on the embedded registry) pushes in a
+loop against one registry, and SIGKILLs it after a random delay. After every kill the registry
+must hold:
 
 * production and staging point at versions that exist and whose every byte verifies;
 * the audit log agrees with the pointers (the last event of a stage names its current version,
@@ -9,10 +10,18 @@ and SIGKILLs it after a random delay. After every kill the registry must hold:
   numbers only grow;
 * SQLite's integrity check passes.
 
+With ``--backend oci`` the stages are also tags in a real OCI registry. A kill between re-tagging
+and committing the audit event leaves a tag one move ahead of the log; so after every kill the
+``production`` and ``staging`` tags must name the image manifest of a verified version, and once
+reconciled (what the next promotion does first) the very version the log names. The children do
+not push there (a push is a ``docker build``); the figures say how often a tag was ahead.
+
 Then: concurrent promotions (several processes at once) leave a consistent chain, and a
 byte-flipped artifact is refused before any pointer moves.
 
-Run: ``.venv/bin/python benchmarks/promotion_kill.py --trials 120``
+Run: ``.venv/bin/python benchmarks/promotion_kill.py --trials 120``; for the OCI backend, with
+dockerd, a registry and a base image up (``bash scripts/services.sh``, then source the env file
+it names): ``.venv/bin/python benchmarks/promotion_kill.py --backend oci --trials 120``.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import shutil
 import signal
@@ -30,6 +40,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +49,8 @@ from sklearn.linear_model import LogisticRegression
 from pytest_mlops.config import load_config
 from pytest_mlops.deploy.bundle import build_bundle
 from pytest_mlops.deploy.promote import deploy_to_staging, promote
-from pytest_mlops.deploy.registry import LocalRegistry
+from pytest_mlops.deploy.registry import LocalRegistry, RegistryBackend, open_registry
+from pytest_mlops.deploy.settings import deploy_settings
 from pytest_mlops.errors import DeployError
 from pytest_mlops.export import export_onnx
 from pytest_mlops.report.json import ReportEntry, build_report, write_report
@@ -50,7 +62,7 @@ current = "data.csv"
 target = "y"
 [deploy]
 name = "tiny"
-registry = "registry"
+registry = "{registry}"
 smoke_rows = 4
 """
 
@@ -58,17 +70,20 @@ WORKER = textwrap.dedent(
     """
     import json, random, shutil, sys
     from pathlib import Path
+    from pytest_mlops.config import load_config
     from pytest_mlops.deploy.bundle import canonical_json, verify_bundle
     from pytest_mlops.deploy.promote import promote, rollback
-    from pytest_mlops.deploy.registry import LocalRegistry
+    from pytest_mlops.deploy.registry import open_registry
+    from pytest_mlops.deploy.settings import deploy_settings
     from pytest_mlops.errors import DeployError
 
-    registry = LocalRegistry(sys.argv[1])
+    registry = open_registry(deploy_settings(load_config(Path(sys.argv[1]) / "mlops.toml")))
     source, work, seed = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    pushes = sys.argv[5] == "push"
     rng = random.Random(seed)
     versions = [v.version for v in registry.versions("tiny")]
     for i in range(10_000):
-        op = rng.random()
+        op = rng.random() * (1.0 if pushes else 0.8)
         try:
             if op < 0.45:
                 promote(registry, "tiny", version=rng.choice(versions[:3]))
@@ -87,19 +102,33 @@ WORKER = textwrap.dedent(
 )
 
 
-def make_project(root: Path) -> Path:
+def make_project(root: Path, registry: str = "registry", base_image: str | None = None) -> Path:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 4)), columns=list("abcd"))
     frame["y"] = (frame.a > 0).astype(int)
     frame.to_csv(root / "data.csv", index=False)
     model = LogisticRegression().fit(frame[list("abcd")].to_numpy(np.float32), frame.y)
     export_onnx(model, frame[list("abcd")].to_numpy(np.float32)[:4], root / "model.onnx")
-    (root / "mlops.toml").write_text(CONFIG)
+    config = CONFIG.format(registry=registry)
+    if base_image:
+        config += f'base_image = "{base_image}"\n'
+    (root / "mlops.toml").write_text(config)
     return root
 
 
+def open_project_registry(root: Path) -> RegistryBackend:
+    return open_registry(deploy_settings(load_config(root / "mlops.toml")))
+
+
+def ledger_of(registry: RegistryBackend) -> LocalRegistry:
+    """The SQLite + files store that holds the versions and the audit log."""
+    ledger = getattr(registry, "ledger", registry)  # the OCI backend keeps a ledger
+    assert isinstance(ledger, LocalRegistry)
+    return ledger
+
+
 def make_versions(root: Path, n: int) -> list[Path]:
-    registry = LocalRegistry(root / "registry")
+    registry = open_project_registry(root)
     bundles = []
     for i in range(n):
         result = CheckResult.threshold(
@@ -116,14 +145,20 @@ def make_versions(root: Path, n: int) -> list[Path]:
     return bundles
 
 
-def check_invariants(root: Path) -> list[str]:
-    """Everything a crash must not break; the list of what is broken (empty: all good)."""
+def check_invariants(root: Path, reconciled: list[str] | None = None) -> list[str]:
+    """Everything a crash must not break; the list of what is broken (empty: all good).
+
+    On the OCI backend the stage tags are checked too; a tag found one move ahead of the log is
+    reconciled and its stage appended to *reconciled*.
+    """
     problems = []
-    db_path = root / "registry" / "registry.db"
-    with sqlite3.connect(db_path) as db:
+    backend = open_project_registry(root)
+    registry = ledger_of(backend)
+    with sqlite3.connect(registry.root / "registry.db") as db:
         if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             problems.append("sqlite integrity_check failed")
-    registry = LocalRegistry(root / "registry")
+    if backend is not registry:
+        problems += check_tags(backend, registry, reconciled if reconciled is not None else [])
     events = registry.history("tiny")
     seqs = [e.seq for e in events]
     if seqs != sorted(set(seqs)):
@@ -151,13 +186,40 @@ def check_invariants(root: Path) -> list[str]:
     return problems
 
 
-def kill_trials(root: Path, source: Path, trials: int, seed: int) -> dict[str, float]:
+def check_tags(backend: Any, ledger: LocalRegistry, reconciled: list[str]) -> list[str]:
+    """The OCI stage tags name verified versions' images, and follow the log once reconciled."""
+    problems = []
+    images = {}
+    for version in ledger.versions("tiny"):
+        try:
+            backend.verify(version)  # the ledger's bytes and the image manifest in the registry
+        except DeployError as exc:
+            problems.append(f"the image of v{version.version} does not verify: {exc}")
+            continue
+        images[version.image.rsplit("@", 1)[1]] = version.version
+    for stage in ("staging", "production"):
+        tag = backend.tag_digest(stage)
+        if tag not in images:
+            problems.append(f"the {stage} tag names {tag}, the image of no verified version")
+            continue
+        if backend.reconcile("tiny", stage):
+            reconciled.append(stage)
+        current = ledger.stage("tiny", stage)
+        if current is None or backend.tag_digest(stage) != current.image.rsplit("@", 1)[1]:
+            problems.append(f"the {stage} tag does not follow the log after reconciling")
+    return problems
+
+
+def kill_trials(
+    root: Path, source: Path, trials: int, seed: int, *, pushes: bool = True
+) -> dict[str, float]:
     rng = random.Random(seed)
     work = root / "work"
     work.mkdir()
     failures: list[str] = []
+    reconciled: list[str] = []
     delays = []
-    events_before = len(LocalRegistry(root / "registry").history("tiny"))
+    events_before = len(open_project_registry(root).history("tiny"))
     started = time.perf_counter()
     for trial in range(trials):
         delay = rng.uniform(0.05, 0.8)
@@ -167,39 +229,45 @@ def kill_trials(root: Path, source: Path, trials: int, seed: int) -> dict[str, f
                 sys.executable,
                 "-c",
                 WORKER,
-                str(root / "registry"),
+                str(root),
                 str(source),
                 str(work),
                 str(trial),
+                "push" if pushes else "no-push",
             ]
         )
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait()
-        problems = check_invariants(root)
+        problems = check_invariants(root, reconciled)
         if problems:
             failures.append(f"trial {trial} (killed after {delay:.3f} s): {problems}")
         shutil.rmtree(work)
         work.mkdir()
-    registry = LocalRegistry(root / "registry")
+    registry = open_project_registry(root)
     print(f"kill trials: {trials}, kill delay {min(delays):.2f}-{max(delays):.2f} s after start")
     print(
         f"  audit events written by killed processes: {len(registry.history('tiny')) - events_before}"
     )
     print(f"  versions in the registry afterwards: {len(registry.versions('tiny'))}")
+    if registry is not ledger_of(registry):
+        print(f"  stage tags found one move ahead of the log, then reconciled: {len(reconciled)}")
     print(f"  trials with a broken invariant: {len(failures)} of {trials}")
     for line in failures[:10]:
         print("   ", line)
     print(f"  ({time.perf_counter() - started:.1f} s)")
-    return {"trials": trials, "failures": len(failures)}
+    return {"trials": trials, "failures": len(failures), "tags_reconciled": len(reconciled)}
 
 
 CONCURRENT = textwrap.dedent(
     """
     import sys
-    from pytest_mlops.deploy.registry import LocalRegistry
+    from pathlib import Path
+    from pytest_mlops.config import load_config
     from pytest_mlops.deploy.promote import promote
-    registry = LocalRegistry(sys.argv[1])
+    from pytest_mlops.deploy.registry import open_registry
+    from pytest_mlops.deploy.settings import deploy_settings
+    registry = open_registry(deploy_settings(load_config(Path(sys.argv[1]) / "mlops.toml")))
     for i in range(int(sys.argv[3])):
         promote(registry, "tiny", version=int(sys.argv[2]) if i % 2 == 0 else 1)
     """
@@ -207,12 +275,10 @@ CONCURRENT = textwrap.dedent(
 
 
 def concurrent_promotions(root: Path, workers: int, each: int) -> dict[str, float]:
-    registry = LocalRegistry(root / "registry")
+    registry = open_project_registry(root)
     before = len([e for e in registry.history("tiny") if e.stage == "production"])
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CONCURRENT, str(root / "registry"), str(2 + i % 2), str(each)]
-        )
+        subprocess.Popen([sys.executable, "-c", CONCURRENT, str(root), str(2 + i % 2), str(each)])
         for i in range(workers)
     ]
     codes = [p.wait() for p in procs]
@@ -229,10 +295,10 @@ def byte_flips(root: Path, trials: int, seed: int) -> dict[str, float]:
     rng = random.Random(seed)
     refused = 0
     for _ in range(trials):
-        registry = LocalRegistry(root / "registry")
+        registry = open_project_registry(root)
         target = registry.get("tiny", rng.choice([2, 3]))
         rel, digest = rng.choice(sorted(target.manifest["files"].items()))
-        blob = registry._blob(digest)
+        blob = ledger_of(registry)._blob(digest)
         original = blob.read_bytes()
         data = bytearray(original)
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
@@ -255,11 +321,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=("embedded", "oci"), default="embedded")
+    parser.add_argument(
+        "--registry",
+        default=os.environ.get("MLOPS_TEST_REGISTRY"),
+        help="HOST:PORT of the OCI registry (default: $MLOPS_TEST_REGISTRY)",
+    )
+    parser.add_argument(
+        "--base-image",
+        default=os.environ.get("MLOPS_TEST_BASE_IMAGE"),
+        help="base image of the serving images (default: $MLOPS_TEST_BASE_IMAGE)",
+    )
     args = parser.parse_args()
+    if args.backend == "oci" and not (args.registry and args.base_image):
+        parser.error(
+            "--backend oci needs --registry and --base-image (or MLOPS_TEST_REGISTRY and "
+            "MLOPS_TEST_BASE_IMAGE: bash scripts/services.sh writes them to its env file)"
+        )
     with tempfile.TemporaryDirectory(prefix="mlops-kill-") as tmp:
-        root = make_project(Path(tmp))
+        if args.backend == "oci":
+            repository = f"kill-{os.getpid()}-{int(time.time())}"
+            root = make_project(Path(tmp), f"oci://{args.registry}/{repository}", args.base_image)
+        else:
+            root = make_project(Path(tmp))
+        print(f"backend: {open_project_registry(root).location}")
         bundles = make_versions(root, 3)
-        kills = kill_trials(root, bundles[0], args.trials, args.seed)
+        kills = kill_trials(
+            root, bundles[0], args.trials, args.seed, pushes=args.backend == "embedded"
+        )
         concurrent = concurrent_promotions(root, 4, 10)
         flips = byte_flips(root, 30, args.seed)
         print(json.dumps({"kill": kills, "concurrent": concurrent, "byte_flips": flips}))
