@@ -110,19 +110,28 @@ class HttpResult:
 
 
 def http_call(
-    url: str, method: str = "GET", body: Any = None, *, timeout: float = 10.0
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    *,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
 ) -> HttpResult:
-    """One HTTP request to a serving endpoint (JSON body); connection errors raise DeployError."""
+    """One HTTP(S) request (a JSON body unless *body* is bytes); connection errors raise
+    DeployError."""
     parsed = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(
-        parsed.hostname or "127.0.0.1", parsed.port or 80, timeout=timeout
+    connection = (
+        http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
     )
+    conn = connection(parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout)
     payload = (
         None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     )
-    headers = {"Content-Type": "application/json"} if payload is not None else {}
+    sent = {"Content-Type": "application/json"} if payload is not None else {}
+    sent.update(headers or {})
+    target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
     try:
-        conn.request(method, parsed.path or "/", body=payload, headers=headers)
+        conn.request(method, target, body=payload, headers=sent)
         response = conn.getresponse()
         return HttpResult(response.status, response.getheader("Content-Type", ""), response.read())
     except (OSError, http.client.HTTPException) as exc:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.deploy.bundle import Bundle, verify_bundle
-from pytest_mlops.deploy.registry import Event, LocalRegistry, SmokeRecord, Version
+from pytest_mlops.deploy.ledgered import LedgeredRegistry
+from pytest_mlops.deploy.registry import Version
 from pytest_mlops.errors import ConfigError, DeployError
 
 if TYPE_CHECKING:
@@ -53,15 +54,13 @@ def parse_oci(location: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-class OciRegistry:
+class OciRegistry(LedgeredRegistry):
     """Images in an OCI (distribution v2) registry; versions and audit log in a local ledger."""
 
     def __init__(self, settings: DeploySettings) -> None:
-        self.settings = settings
         self.host, self.repository = parse_oci(settings.registry)
         self.location = settings.registry
-        slug = re.sub(r"[^a-z0-9]+", "-", f"{self.host}-{self.repository}".lower())
-        self.ledger = LocalRegistry(settings.registry_dir / "oci" / slug)
+        super().__init__(settings, "oci", f"{self.host}-{self.repository}")
         self._client: Any = None
 
     # --- the distribution v2 API ---
@@ -129,9 +128,6 @@ class OciRegistry:
             self._client = docker_client()
         return self._client
 
-    def lock(self) -> Any:
-        return self.ledger.lock()
-
     def push(self, bundle: Bundle) -> Version:
         """Build the bundle's image, push it, record the version with its image digest."""
         from pytest_mlops.deploy.image import build_image
@@ -155,10 +151,7 @@ class OciRegistry:
             digest = self.tag_digest(tag)
             if digest is None:
                 raise DeployError(f"pushed {ref}:{tag} but the registry does not list it")
-            for rel, file_digest in bundle.manifest["files"].items():
-                self.ledger._put_blob(bundle.path / rel, file_digest)
-            self.ledger._put_blob(bundle.path / "manifest.json", bundle.digest)
-            return self.ledger._insert_version(bundle, image=f"{ref}@{digest}")
+            return self._keep(bundle, image=f"{ref}@{digest}")
 
     def _push_image(self, client: Any, ref: str, tag: str) -> None:
         errors = [
@@ -169,81 +162,31 @@ class OciRegistry:
         if errors:
             raise DeployError(f"pushing {ref}:{tag} failed: {errors[0]}")
 
-    def versions(self, name: str) -> list[Version]:
-        return self.ledger.versions(name)
+    # --- the stage pointers: tags ---
 
-    def get(self, name: str, version: int) -> Version:
-        return self.ledger.get(name, version)
+    def _pointed(self, name: str, stage: str) -> str | None:
+        return self.tag_digest(stage)
 
-    def stage(self, name: str, stage: str) -> Version | None:
-        return self.ledger.stage(name, stage)
-
-    def set_stage(
-        self,
-        name: str,
-        stage: str,
-        version: int,
-        *,
-        action: str,
-        why: str,
-        evidence: Mapping[str, Any],
-    ) -> Event:
-        """Verify, re-point the registry's stage tag by digest, then commit the audit event."""
-        with self.lock():
-            self.reconcile(name, stage)
-            target = self.get(name, version)
-            self.verify(target)
-            self.retag(self._image_digest(target), stage)
-            return self.ledger._commit_stage(
-                target, stage, action=action, why=why, evidence={**evidence, "image": target.image}
-            )
-
-    def reconcile(self, name: str, stage: str) -> bool:
-        """Point the stage tag back at the ledger's version if they disagree.
-
-        A process killed between re-tagging and committing the audit event leaves the tag one
-        move ahead of the log; the log is the record, so the tag follows it. True if it moved.
-        """
-        current = self.ledger.stage(name, stage)
-        if current is None or not current.image:
-            return False
-        expected = self._image_digest(current)
-        if self.tag_digest(stage) == expected:
-            return False
-        self.retag(expected, stage)
-        return True
-
-    def _image_digest(self, version: Version) -> str:
+    def _reference(self, version: Version) -> str:
         if not version.image or "@" not in version.image:
             raise DeployError(f"{version.label} has no image in {self.location}: push it again")
         return version.image.rsplit("@", 1)[1]
 
-    def verify(self, version: Version) -> None:
-        """The bundle's bytes in the ledger, and the image manifest in the registry, by digest."""
-        self.ledger.verify(version)
-        digest = self._image_digest(version)
-        body, _, _ = self.manifest(digest)
+    def _point(self, name: str, stage: str, version: Version) -> None:
+        self.retag(self._reference(version), stage)
 
+    def _evidence(self, version: Version) -> dict[str, Any]:
+        return {"image": version.image}
+
+    def _verify_remote(self, version: Version) -> None:
+        """The image manifest in the registry, by digest."""
+        digest = self._reference(version)
+        body, _, _ = self.manifest(digest)
         if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
             raise DeployError(
                 f"the image manifest of {version.label} in {self.location} does not match its "
                 f"digest {digest[:19]}...: refusing to deploy it"
             )
-
-    def record_smoke(self, version: Version, stage: str, result: CheckResult) -> None:
-        self.ledger.record_smoke(version, stage, result)
-
-    def smoke_records(self, name: str, version: int) -> list[SmokeRecord]:
-        return self.ledger.smoke_records(name, version)
-
-    def history(self, name: str) -> list[Event]:
-        return self.ledger.history(name)
-
-    def checkout(self, version: Version, dest: Path) -> Bundle:
-        return self.ledger.checkout(version, dest)
-
-    def model_bytes(self, version: Version) -> bytes:
-        return self.ledger.model_bytes(version)
 
     def smoke(self, version: Version, stage: str) -> CheckResult:
         """Run the pushed image (by digest) as a container and smoke-test it."""

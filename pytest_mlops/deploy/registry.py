@@ -61,7 +61,7 @@ STAGES = ("staging", "production")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL, manifest TEXT NOT NULL,
-    created_at TEXT NOT NULL, created_by TEXT NOT NULL, image TEXT,
+    created_at TEXT NOT NULL, created_by TEXT NOT NULL, image TEXT, ref TEXT,
     PRIMARY KEY (name, version), UNIQUE (name, digest));
 CREATE TABLE IF NOT EXISTS stages (
     name TEXT NOT NULL, stage TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL,
@@ -91,7 +91,8 @@ class Version:
     manifest: Mapping[str, Any]
     created_at: str
     created_by: str
-    image: str | None = None
+    image: str | None = None  # the serving image, on an OCI registry
+    ref: str | None = None  # the version's name in a remote registry (an MLflow model version)
 
     @property
     def model_sha256(self) -> str:
@@ -212,6 +213,10 @@ class LocalRegistry:
             raise DeployError(f"cannot create the registry at {self.location!r}: {exc}") from None
         with self._db() as db:
             db.executescript(_SCHEMA)
+            columns = [row[1] for row in db.execute("PRAGMA table_info(versions)")]
+            if "ref" not in columns:  # a registry made before remote references were kept
+                with contextlib.suppress(sqlite3.OperationalError):  # another process did it
+                    db.execute("ALTER TABLE versions ADD COLUMN ref TEXT")
         self._ready = True
 
     @contextlib.contextmanager
@@ -307,7 +312,9 @@ class LocalRegistry:
             self._put_blob(bundle.path / MANIFEST, bundle.digest)
             return self._insert_version(bundle, image=None)
 
-    def _insert_version(self, bundle: Bundle, *, image: str | None) -> Version:
+    def _insert_version(
+        self, bundle: Bundle, *, image: str | None, ref: str | None = None
+    ) -> Version:
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(
@@ -321,9 +328,11 @@ class LocalRegistry:
                 created_at=_now(),
                 created_by=who(),
                 image=image,
+                ref=ref,
             )
             db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO versions (name, version, digest, manifest, created_at, created_by,"
+                " image, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     version.name,
                     version.version,
@@ -332,6 +341,7 @@ class LocalRegistry:
                     version.created_at,
                     version.created_by,
                     image,
+                    ref,
                 ),
             )
             db.execute("COMMIT")
@@ -346,7 +356,7 @@ class LocalRegistry:
         return self._version(row) if row else None
 
     def _version(self, row: tuple[Any, ...]) -> Version:
-        name, version, digest, manifest, created_at, created_by, image = row
+        name, version, digest, manifest, created_at, created_by, image, ref = row
         try:
             parsed = json.loads(manifest)
             parsed["files"]["model.onnx"]
@@ -355,7 +365,7 @@ class LocalRegistry:
                 f"registry {self.location!r} is corrupt: the manifest of {name} v{version} is "
                 "unreadable; push the bundle again or roll back to another version"
             ) from None
-        return Version(name, int(version), digest, parsed, created_at, created_by, image)
+        return Version(name, int(version), digest, parsed, created_at, created_by, image, ref)
 
     def versions(self, name: str) -> list[Version]:
         self._init()
