@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The real parts the deploy tests use: a container engine (Debian's docker.io), an OCI registry
-# (Debian's docker-registry, distribution v2) on 127.0.0.1, and a small Python base image built
-# from Debian packages with mmdebstrap (no public container registry is needed).
+# (Debian's docker-registry, distribution v2) on 127.0.0.1, a small Python base image built
+# from Debian packages with mmdebstrap (no public container registry is needed), and an MLflow
+# tracking server (PyPI's mlflow, in its own virtual environment under the state directory).
 #
 # Idempotent: what runs keeps running, what exists is reused. Writes the variables the tests read
 # to $MLOPS_SERVICES_DIR/env (source it):
-#   DOCKER_HOST, MLOPS_TEST_REGISTRY=127.0.0.1:PORT, MLOPS_TEST_BASE_IMAGE
+#   DOCKER_HOST, MLOPS_TEST_REGISTRY=127.0.0.1:PORT, MLOPS_TEST_BASE_IMAGE,
+#   MLOPS_TEST_MLFLOW=http://127.0.0.1:PORT
 # Stop everything with: bash scripts/services.sh stop
 set -euo pipefail
 
@@ -29,7 +31,21 @@ stop_pid() {
   fi
 }
 
+stop_group() {  # a process started with setsid, and its children
+  local file=$1
+  if [[ -f $file ]]; then
+    local pid
+    pid=$(cat "$file")
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping process group $pid ($file)"
+      kill -- "-$pid" || true
+    fi
+    rm -f "$file"
+  fi
+}
+
 if [[ ${1:-} == stop ]]; then
+  stop_group "$STATE/mlflow.pid"
   stop_pid "$STATE/registry.pid"
   stop_pid "$STATE/dockerd.pid"
   exit 0
@@ -113,9 +129,42 @@ if ! /usr/bin/docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     | /usr/bin/docker import - "$BASE_IMAGE" >/dev/null
 fi
 
+# --- MLflow tracking server ----------------------------------------------------------------
+MLFLOW=${MLOPS_MLFLOW_VERSION:-3.17.2}
+mlflow_venv="$STATE/mlflow-venv-$MLFLOW"
+if [[ ! -f $mlflow_venv/.ready ]]; then
+  log "installing mlflow==$MLFLOW in $mlflow_venv (about a minute, once)"
+  rm -rf "$mlflow_venv"
+  python3 -m venv "$mlflow_venv"
+  "$mlflow_venv/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW" >&2
+  touch "$mlflow_venv/.ready"
+fi
+mlflow_up() {
+  [[ -f $STATE/mlflow.port ]] \
+    && python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+      "http://127.0.0.1:$(cat "$STATE/mlflow.port")/health" >/dev/null 2>&1
+}
+if ! mlflow_up; then
+  stop_group "$STATE/mlflow.pid"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$STATE/mlflow"
+  log "starting mlflow server on 127.0.0.1:$port"
+  setsid nohup "$mlflow_venv/bin/mlflow" server --host 127.0.0.1 --port "$port" --workers 1 \
+    --backend-store-uri "sqlite:///$STATE/mlflow/mlflow.db" \
+    --artifacts-destination "$STATE/mlflow/artifacts" >"$STATE/mlflow.log" 2>&1 &
+  echo $! >"$STATE/mlflow.pid"
+  echo "$port" >"$STATE/mlflow.port"
+  for _ in $(seq 1 180); do
+    mlflow_up && break
+    sleep 0.5
+  done
+  mlflow_up || { log "mlflow server did not start:"; tail -n 20 "$STATE/mlflow.log" >&2; exit 1; }
+fi
+
 cat >"$STATE/env" <<EOF
 export DOCKER_HOST=unix://$SOCKET
 export MLOPS_TEST_REGISTRY=127.0.0.1:$(cat "$STATE/registry.port")
 export MLOPS_TEST_BASE_IMAGE=$BASE_IMAGE
+export MLOPS_TEST_MLFLOW=http://127.0.0.1:$(cat "$STATE/mlflow.port")
 EOF
 log "ready: $(tr '\n' ' ' <"$STATE/env")"

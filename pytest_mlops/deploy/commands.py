@@ -27,7 +27,10 @@ EXIT_OK, EXIT_REFUSED = 0, 1
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="mlops.toml or pyproject.toml (default: found in .)")
-    parser.add_argument("--registry", help="registry directory or oci://HOST:PORT/REPO")
+    parser.add_argument(
+        "--registry",
+        help="registry directory, oci://HOST:PORT/REPO or mlflow+http://HOST:PORT",
+    )
     parser.add_argument("--name", help="model name in the registry (default: from the config)")
 
 
@@ -191,7 +194,10 @@ def _cmd_history(args: argparse.Namespace) -> int:
     for e in events[-args.limit :]:
         verdict = e.evidence.get("verdict")
         smoke = (e.evidence.get("smoke") or {}).get("status")
-        proof = ", ".join(f"{k}={v}" for k, v in (("report", verdict), ("smoke", smoke)) if v)
+        remote = e.evidence.get("mlflow_model_version") or e.evidence.get("image")
+        proof = ", ".join(
+            f"{k}={v}" for k, v in (("report", verdict), ("smoke", smoke), ("at", remote)) if v
+        )
         line = f"{e.seq:>4}  {e.at:<25} {e.stage:<10} {e.action:<9} v{e.version:<7} {e.digest[:19]:<20} {e.who:<12} {e.why}"
         print(line + (f" [{proof}]" if proof else ""))
     return EXIT_OK
@@ -259,8 +265,8 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
     image = args.image or version.image
     if not image:
         raise DeployError(
-            f"{version.label} has no image (the embedded registry stores bundles): pass --image, "
-            "or use an oci:// registry"
+            f"{version.label} has no image (the embedded and MLflow registries store bundles): "
+            "pass --image, or use an oci:// registry"
         )
     canary = registry.stage(settings.name, "staging") if args.stage == "production" else None
     if canary is not None and canary.version == version.version:

@@ -595,11 +595,20 @@ def _fsync_dir(path: Path) -> None:
 
 
 def open_registry(settings: DeploySettings) -> RegistryBackend:
-    """The backend the deploy settings name: a directory (embedded) or ``oci://host/repo``."""
+    """The backend the deploy settings name: a directory (embedded), ``oci://host/repo`` or
+    ``mlflow+http://host:port``."""
     if settings.is_oci:
         from pytest_mlops.deploy.oci import OciRegistry
 
         return OciRegistry(settings)
+    if settings.is_mlflow:
+        from pytest_mlops.deploy.mlflow_registry import MlflowRegistry
+
+        return MlflowRegistry(settings)
+    if settings.registry.startswith("mlflow"):
+        from pytest_mlops.deploy.mlflow_registry import parse_mlflow
+
+        parse_mlflow(settings.registry)  # says what is expected
     return LocalRegistry(settings.registry_dir)
 
 

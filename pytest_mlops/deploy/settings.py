@@ -22,7 +22,8 @@ DEPLOY_PARAMS: tuple[Param, ...] = (
         "registry",
         "str",
         "where versions live: a directory (the embedded registry, default .mlops/registry next "
-        "to the config) or oci://HOST:PORT/REPOSITORY (an OCI registry; needs Docker)",
+        "to the config), oci://HOST:PORT/REPOSITORY (an OCI registry; needs Docker) or "
+        "mlflow+http://HOST:PORT (an MLflow tracking server's model registry)",
         default=DEFAULT_REGISTRY,
     ),
     Param("name", "str", "the served model's name (default: the config directory's name)"),
@@ -76,9 +77,13 @@ class DeploySettings:
         return self.registry.startswith("oci://")
 
     @property
+    def is_mlflow(self) -> bool:
+        return self.registry.startswith(("mlflow+http://", "mlflow+https://"))
+
+    @property
     def registry_dir(self) -> Path:
-        """The embedded registry's directory (the OCI backend keeps its audit ledger there)."""
-        if self.is_oci:
+        """The embedded registry's directory (the OCI and MLflow backends keep their ledger there)."""
+        if self.is_oci or self.is_mlflow:
             return self.base_dir / DEFAULT_REGISTRY
         path = Path(self.registry).expanduser()
         return path if path.is_absolute() else self.base_dir / path

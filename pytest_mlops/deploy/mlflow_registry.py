@@ -1,0 +1,316 @@
+"""The MLflow backend: each pushed bundle is an MLflow model version; stages are model aliases.
+
+``registry = "mlflow+http://HOST:PORT"`` (or ``mlflow+https://...``) in the deploy settings names
+an MLflow tracking server that serves artifacts (``mlflow server``'s default). Only its REST API
+is used, so the ``mlflow`` package is not needed on this side. A push:
+
+1. creates a run in the experiment ``pytest-mlops/<name>``, with the bundle's metrics (from the
+   test report) and its lineage as tags, and uploads the bundle's files to the run's artifacts
+   under ``bundle/``;
+2. registers them as a new version of the registered model ``<name>``, with the lineage (bundle
+   digest, model and report sha256, git commit, data fingerprints) as model version tags.
+
+A stage move downloads that version's files from MLflow and checks every one against the
+bundle's digests, then points the model alias ``staging`` or ``production`` at it, so
+``models:/<name>@production`` always names a verified version. The smoke test serves the files
+downloaded from MLflow. The audit log, the smoke results and a verified copy of each bundle are
+kept in a local ledger (``.mlops/registry/mlflow/...``), as for the OCI backend; MLflow's own
+version numbers may differ from the ledger's (``Version.ref`` maps them).
+
+Credentials come from MLflow's own environment variables: ``MLFLOW_TRACKING_TOKEN`` (a bearer
+token) or ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic auth).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mlops.deploy.bundle import MANIFEST, Bundle, verify_bundle
+from pytest_mlops.deploy.client import http_call
+from pytest_mlops.deploy.image import image_labels
+from pytest_mlops.deploy.ledgered import LedgeredRegistry
+from pytest_mlops.deploy.registry import Version
+from pytest_mlops.errors import ConfigError, DeployError
+
+if TYPE_CHECKING:
+    from pytest_mlops.deploy.settings import DeploySettings
+    from pytest_mlops.results import CheckResult
+
+__all__ = ["MlflowRegistry", "parse_mlflow"]
+
+_ARTIFACTS = "mlflow-artifacts:/"
+_TAG_PREFIX = "io.pytest-mlops"
+
+
+def parse_mlflow(location: str) -> str:
+    """``"mlflow+http://127.0.0.1:5000"`` -> ``"http://127.0.0.1:5000"``."""
+    match = re.fullmatch(r"mlflow\+(https?://[^/?#\s]+)(/[^?#\s]*)?", location)
+    if match is None:
+        raise ConfigError(
+            f"deploy registry {location!r}: expected mlflow+http://HOST[:PORT] (or "
+            "mlflow+https://...), the address of an MLflow tracking server, e.g. "
+            "mlflow+http://127.0.0.1:5000"
+        )
+    return match.group(1) + (match.group(2) or "").rstrip("/")
+
+
+def _auth_headers() -> dict[str, str]:
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if user:
+        secret = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(secret).decode()}
+    return {}
+
+
+class MlflowRegistry(LedgeredRegistry):
+    """Model versions and aliases in an MLflow tracking server; the audit log in a local ledger."""
+
+    def __init__(self, settings: DeploySettings) -> None:
+        self.url = parse_mlflow(settings.registry)
+        self.location = settings.registry
+        super().__init__(settings, "mlflow", self.url.split("//", 1)[1])
+
+    # --- the REST API ---
+
+    def _call(self, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
+        """One REST call; the JSON answer (``None`` for a missing resource with *missing_ok*)."""
+        url = f"{self.url}{path}"
+        answer = http_call(url, method, body, timeout=60, headers=_auth_headers())
+        if answer.status == 200:
+            return answer.json() if answer.body else {}
+        try:
+            error = answer.json()
+        except ValueError:
+            error = {"message": answer.body[:200].decode(errors="replace")}
+        code, message = error.get("error_code", ""), str(error.get("message", ""))
+        # MLflow answers an unknown alias with INVALID_PARAMETER_VALUE "... alias X not found."
+        unknown_alias = code == "INVALID_PARAMETER_VALUE" and re.search(
+            r"alias .* not found", message
+        )
+        if missing_ok and (
+            answer.status == 404 or code == "RESOURCE_DOES_NOT_EXIST" or unknown_alias
+        ):
+            return None
+        raise DeployError(
+            f"the MLflow server {self.url} refused {method} {path.split('?')[0]}: HTTP "
+            f"{answer.status} {code} {message}".rstrip()
+        )
+
+    def _get(self, path: str, *, missing_ok: bool = False, **query: str) -> Any:
+        return self._call("GET", f"{path}?{urllib.parse.urlencode(query)}", missing_ok=missing_ok)
+
+    def _artifact_path(self, uri: str) -> str:
+        if not uri.startswith(_ARTIFACTS):
+            raise DeployError(
+                f"the MLflow server {self.url} stores artifacts at {uri!r}, which this client "
+                "cannot reach: run it with artifact serving on (mlflow server --serve-artifacts, "
+                "the default, with --artifacts-destination)"
+            )
+        return "/api/2.0/mlflow-artifacts/artifacts/" + urllib.parse.quote(
+            uri[len(_ARTIFACTS) :].lstrip("/")
+        )
+
+    def _upload(self, uri: str, data: bytes) -> None:
+        answer = http_call(
+            self.url + self._artifact_path(uri),
+            "PUT",
+            data,
+            timeout=300,
+            headers={**_auth_headers(), "Content-Type": "application/octet-stream"},
+        )
+        if answer.status != 200:
+            raise DeployError(
+                f"the MLflow server {self.url} refused the upload of {uri}: HTTP {answer.status}"
+            )
+
+    def _download(self, uri: str) -> bytes:
+        answer = http_call(
+            self.url + self._artifact_path(uri), timeout=300, headers=_auth_headers()
+        )
+        if answer.status != 200:
+            raise DeployError(
+                f"the MLflow server {self.url} has no artifact {uri} (HTTP {answer.status})"
+            )
+        return answer.body
+
+    def _experiment(self, name: str) -> str:
+        experiment_name = f"pytest-mlops/{name}"
+        found = self._get(
+            "/api/2.0/mlflow/experiments/get-by-name",
+            missing_ok=True,
+            experiment_name=experiment_name,
+        )
+        if found is None:
+            try:
+                found = {
+                    "experiment": self._call(
+                        "POST", "/api/2.0/mlflow/experiments/create", {"name": experiment_name}
+                    )
+                }
+            except DeployError:  # created meanwhile by another process
+                found = self._get(
+                    "/api/2.0/mlflow/experiments/get-by-name", experiment_name=experiment_name
+                )
+        return str(found["experiment"]["experiment_id"])
+
+    def model_version(self, name: str, number: str) -> dict[str, Any] | None:
+        """MLflow's record of a model version (``None`` if there is none)."""
+        found = self._get(
+            "/api/2.0/mlflow/model-versions/get", missing_ok=True, name=name, version=number
+        )
+        return None if found is None else dict(found["model_version"])
+
+    def alias(self, name: str, alias: str) -> str | None:
+        """The MLflow version number a model alias names, or ``None``."""
+        found = self._get(
+            "/api/2.0/mlflow/registered-models/alias", missing_ok=True, name=name, alias=alias
+        )
+        if found is None:
+            return None
+        return str(found["model_version"]["version"])
+
+    # --- RegistryBackend ---
+
+    def push(self, bundle: Bundle) -> Version:
+        """Log the bundle as a run's artifacts and register it as a new model version."""
+        verify_bundle(bundle.path, bundle.digest)
+        with self.lock():
+            existing = self.ledger._by_digest(bundle.name, bundle.digest)
+            if existing is not None:
+                return existing
+            lineage = bundle.manifest.get("lineage", {})
+            tags = {
+                **image_labels(lineage, bundle.name),
+                f"{_TAG_PREFIX}.bundle.digest": bundle.digest,
+            }
+            run = self._call(
+                "POST",
+                "/api/2.0/mlflow/runs/create",
+                {
+                    "experiment_id": self._experiment(bundle.name),
+                    "run_name": f"{bundle.name}-{bundle.short}",
+                    "start_time": int(time.time() * 1000),
+                    "tags": [{"key": k, "value": v} for k, v in tags.items()],
+                },
+            )["run"]["info"]
+            metrics = [
+                {"key": key, "value": float(value), "timestamp": int(time.time() * 1000), "step": 0}
+                for key, value in sorted(lineage.get("metrics", {}).items())
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            ]
+            if metrics:
+                self._call(
+                    "POST",
+                    "/api/2.0/mlflow/runs/log-batch",
+                    {"run_id": run["run_id"], "metrics": metrics},
+                )
+            source = f"{run['artifact_uri']}/bundle"
+            for rel in [*bundle.manifest["files"], MANIFEST]:
+                self._upload(f"{source}/{rel}", (bundle.path / rel).read_bytes())
+            self._call(
+                "POST",
+                "/api/2.0/mlflow/runs/update",
+                {
+                    "run_id": run["run_id"],
+                    "status": "FINISHED",
+                    "end_time": int(time.time() * 1000),
+                },
+            )
+            if (
+                self._get(
+                    "/api/2.0/mlflow/registered-models/get", missing_ok=True, name=bundle.name
+                )
+                is None
+            ):
+                self._call(
+                    "POST", "/api/2.0/mlflow/registered-models/create", {"name": bundle.name}
+                )
+            created = self._call(
+                "POST",
+                "/api/2.0/mlflow/model-versions/create",
+                {
+                    "name": bundle.name,
+                    "source": source,
+                    "run_id": run["run_id"],
+                    "tags": [{"key": k, "value": v} for k, v in tags.items()],
+                    "description": f"pytest-mlops bundle {bundle.digest}",
+                },
+            )
+            return self._keep(bundle, ref=str(created["model_version"]["version"]))
+
+    def smoke(self, version: Version, stage: str) -> CheckResult:
+        """Serve the files downloaded from MLflow in a child process and smoke-test them."""
+        from pytest_mlops.deploy.smoke import smoke_test_in_process
+
+        with tempfile.TemporaryDirectory(prefix="mlops-smoke-") as tmp:
+            bundle = self.download(version, Path(tmp) / "bundle")
+            return smoke_test_in_process(bundle, version=str(version.version), stage=stage)
+
+    def download(self, version: Version, dest: Path) -> Bundle:
+        """The version's files as MLflow holds them, as a bundle directory verified by digest."""
+        record = self._record(version)
+        dest.mkdir(parents=True, exist_ok=True)
+        for rel in [*version.manifest["files"], MANIFEST]:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self._download(f"{record['source']}/{rel}"))
+        try:
+            return verify_bundle(dest, version.digest)
+        except DeployError as exc:
+            raise DeployError(
+                f"the files of {version.label} in MLflow ({self.location}, model version "
+                f"{version.ref}) do not match its digests: {exc}; refusing to deploy them"
+            ) from None
+
+    def _record(self, version: Version) -> dict[str, Any]:
+        number = self._reference(version)
+        record = self.model_version(version.name, number)
+        if record is None:
+            raise DeployError(
+                f"MLflow ({self.location}) has no model version {number} of {version.name!r} "
+                f"({version.label}): it was deleted there; push the bundle again"
+            )
+        tags = {t["key"]: t["value"] for t in record.get("tags", [])}
+        if tags.get(f"{_TAG_PREFIX}.bundle.digest") != version.digest:
+            raise DeployError(
+                f"MLflow model version {number} of {version.name!r} is not {version.label} "
+                f"(its bundle digest tag is {tags.get(f'{_TAG_PREFIX}.bundle.digest')!r}, "
+                f"expected {version.digest}): refusing to deploy it"
+            )
+        return record
+
+    # --- the stage pointers: aliases ---
+
+    def _pointed(self, name: str, stage: str) -> str | None:
+        return self.alias(name, stage)
+
+    def _reference(self, version: Version) -> str:
+        if not version.ref:
+            raise DeployError(
+                f"{version.label} has no MLflow model version in {self.location}: push it again"
+            )
+        return version.ref
+
+    def _point(self, name: str, stage: str, version: Version) -> None:
+        self._call(
+            "POST",
+            "/api/2.0/mlflow/registered-models/alias",
+            {"name": name, "alias": stage, "version": self._reference(version)},
+        )
+
+    def _evidence(self, version: Version) -> dict[str, Any]:
+        return {"mlflow_model_version": f"models:/{version.name}/{self._reference(version)}"}
+
+    def _verify_remote(self, version: Version) -> None:
+        with tempfile.TemporaryDirectory(prefix="mlops-verify-") as tmp:
+            self.download(version, Path(tmp) / "bundle")

@@ -1,0 +1,160 @@
+"""The MLflow backend against a real MLflow tracking server: versions, aliases, verification.
+
+``bash scripts/services.sh`` starts ``mlflow server`` (from its own cached virtual environment)
+on 127.0.0.1 and writes MLOPS_TEST_MLFLOW to its env file, which ``scripts/test.sh`` sources. In
+CI (CI=true) a missing server is a failure; elsewhere these tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deploy_helpers import fresh_bundle, project_config
+
+from pytest_mlops.cli import main
+from pytest_mlops.deploy.client import http_call
+from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
+from pytest_mlops.deploy.registry import open_registry
+from pytest_mlops.deploy.settings import deploy_settings
+from pytest_mlops.errors import ConfigError, DeployError
+
+
+@pytest.fixture(scope="module")
+def mlflow_url() -> str:
+    url = os.environ.get("MLOPS_TEST_MLFLOW", "")
+    reason = "MLOPS_TEST_MLFLOW is not set (run bash scripts/services.sh and source its env file)"
+    if url:
+        try:
+            if http_call(url + "/health", timeout=5).status == 200:
+                return url
+            reason = f"the MLflow server at {url} is not healthy"
+        except DeployError as exc:
+            reason = str(exc)
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the MLflow tests must run in CI: {reason}", pytrace=False)
+    pytest.skip(f"no MLflow server: {reason}")
+
+
+@pytest.fixture
+def mlflow_project(mlflow_url: str, tiny_project: Path) -> Path:
+    """The tiny project, its registered model under a fresh name on the MLflow server."""
+    name = f"tiny-{uuid.uuid4().hex[:8]}"
+    config = (tiny_project / "mlops.toml").read_text()
+    config = config.replace('name = "tiny"', f'name = "{name}"').replace(
+        'registry = "registry"', f'registry = "mlflow+{mlflow_url}"'
+    )
+    (tiny_project / "mlops.toml").write_text(config)
+    return tiny_project
+
+
+def rest(url: str, method: str, path: str, body: Any = None) -> Any:
+    answer = http_call(url + path, method, body)
+    assert answer.status == 200, answer.body
+    return answer.json()
+
+
+def test_versions_aliases_promotion_rollback_and_reconcile(
+    mlflow_url: str,
+    mlflow_project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_mlops.deploy.mlflow_registry import MlflowRegistry
+
+    registry = open_registry(deploy_settings(project_config(mlflow_project)))
+    assert isinstance(registry, MlflowRegistry)
+    first = deploy_to_staging(registry, fresh_bundle(mlflow_project, 1))
+    assert first.smoke is not None and first.smoke.passed, first.smoke.message
+    v1 = first.version
+    name = v1.name
+    assert v1.ref is not None and registry.alias(name, "staging") == v1.ref
+
+    # MLflow holds the lineage: model version tags, the run's metrics and the bundle's files.
+    record = rest(
+        mlflow_url, "GET", f"/api/2.0/mlflow/model-versions/get?name={name}&version={v1.ref}"
+    )
+    tags = {t["key"]: t["value"] for t in record["model_version"]["tags"]}
+    assert tags["io.pytest-mlops.bundle.digest"] == v1.digest
+    assert tags["io.pytest-mlops.model.sha256"] == v1.model_sha256
+    assert tags["io.pytest-mlops.report.sha256"] == v1.evidence["report_sha256"]
+    run = rest(
+        mlflow_url, "GET", f"/api/2.0/mlflow/runs/get?run_id={record['model_version']['run_id']}"
+    )
+    metrics = {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}
+    assert metrics == pytest.approx(dict(v1.manifest["lineage"]["metrics"]))
+    assert run["run"]["info"]["status"] == "FINISHED"
+
+    promote(registry, name)
+    assert registry.alias(name, "production") == v1.ref
+    second = fresh_bundle(mlflow_project, 2)
+    v2 = deploy_to_staging(registry, second).version
+    assert registry.alias(name, "staging") == v2.ref != v1.ref
+    assert registry.alias(name, "production") == v1.ref
+    promote(registry, name)
+    assert registry.alias(name, "production") == v2.ref
+    rollback(registry, name, why="test")
+    assert registry.alias(name, "production") == v1.ref
+
+    # An alias moved without its audit event (a process killed in between) follows the log again.
+    rest(
+        mlflow_url,
+        "POST",
+        "/api/2.0/mlflow/registered-models/alias",
+        {"name": name, "alias": "production", "version": v2.ref},
+    )
+    assert registry.reconcile(name, "production") is True
+    assert registry.alias(name, "production") == v1.ref
+    assert registry.reconcile(name, "production") is False
+    history = registry.history(name)
+    assert [e.action for e in history] == ["deploy", "promote", "deploy", "promote", "rollback"]
+    assert history[-1].evidence["mlflow_model_version"] == f"models:/{name}/{v1.ref}"
+    monkeypatch.chdir(mlflow_project)
+    capsys.readouterr()
+    assert main(["history"]) == 0
+    shown = capsys.readouterr().out
+    assert f"production {name} v{v1.version}" in shown
+    assert f"at=models:/{name}/{v1.ref}" in shown.splitlines()[-1]  # the rollback
+
+    # A second push of the same bundle is the same version, in the ledger and in MLflow.
+    again = registry.push(second)
+    assert (again.version, again.ref) == (v2.version, v2.ref)
+
+
+def test_tampered_files_in_mlflow_are_refused_and_the_alias_stays(
+    mlflow_url: str, mlflow_project: Path
+) -> None:
+    registry = open_registry(deploy_settings(project_config(mlflow_project)))
+    v1 = deploy_to_staging(registry, fresh_bundle(mlflow_project, 1)).version
+    name = v1.name
+    record = rest(
+        mlflow_url, "GET", f"/api/2.0/mlflow/model-versions/get?name={name}&version={v1.ref}"
+    )
+    source = record["model_version"]["source"].removeprefix("mlflow-artifacts:/")
+    artifact = f"{mlflow_url}/api/2.0/mlflow-artifacts/artifacts/{source}/model.onnx"
+    data = bytearray(http_call(artifact).body)
+    data[-10] ^= 0x01
+    assert http_call(artifact, "PUT", bytes(data)).status == 200
+    with pytest.raises(DeployError, match=r"in MLflow .* do not match its digests"):
+        promote(registry, name)
+    assert registry.alias(name, "production") is None
+    assert [e.action for e in registry.history(name)] == ["deploy"]
+
+
+def test_bad_locations_and_an_absent_server_are_clear_errors(tiny_project: Path) -> None:
+    settings = deploy_settings(project_config(tiny_project), {"registry": "mlflow+ftp://host"})
+    with pytest.raises(ConfigError, match=r"expected mlflow\+http://HOST\[:PORT\]"):
+        open_registry(settings)
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = deploy_settings(
+        project_config(tiny_project), {"registry": f"mlflow+http://127.0.0.1:{port}"}
+    )
+    with pytest.raises(DeployError, match=rf"127.0.0.1:{port}.*(refused|failed)"):
+        open_registry(settings).push(fresh_bundle(tiny_project, 1))
