@@ -84,8 +84,11 @@ def bootstrap(
         raise CheckError(f"confidence must be between 0 and 1, got {confidence}")
     estimate = float(statistic(np.arange(n)))
     values = np.array(
-        [statistic(row) for block in bootstrap_indices(n, n_resamples=n_resamples, seed=seed)
-         for row in block],
+        [
+            statistic(row)
+            for block in bootstrap_indices(n, n_resamples=n_resamples, seed=seed)
+            for row in block
+        ],
         dtype=float,
     )
     finite = values[np.isfinite(values)]
@@ -112,6 +115,7 @@ def interval_verdict(
     interval; ``"interval"`` passes when the whole interval is within bounds, fails when the whole
     interval is outside, and is ``"inconclusive"`` when it straddles a bound.
     """
+
     def inside(value: float) -> bool:
         return (min is None or value >= min) and (max is None or value <= max)
 
