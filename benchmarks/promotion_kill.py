@@ -10,18 +10,19 @@ must hold:
   numbers only grow;
 * SQLite's integrity check passes.
 
-With ``--backend oci`` the stages are also tags in a real OCI registry. A kill between re-tagging
-and committing the audit event leaves a tag one move ahead of the log; so after every kill the
-``production`` and ``staging`` tags must name the image manifest of a verified version, and once
-reconciled (what the next promotion does first) the very version the log names. The children do
-not push there (a push is a ``docker build``); the figures say how often a tag was ahead.
+With ``--backend oci`` the stages are also tags in a real OCI registry, with ``--backend mlflow``
+model aliases in a real MLflow server. A kill between moving the remote pointer and committing the
+audit event leaves the pointer one move ahead of the log; so after every kill the ``production``
+and ``staging`` pointers must name a verified version, and once reconciled (what the next
+promotion does first) the very version the log names. The children do not push there (a push is
+a ``docker build``, or a run and uploads); the figures say how often a pointer was ahead.
 
 Then: concurrent promotions (several processes at once) leave a consistent chain, and a
 byte-flipped artifact is refused before any pointer moves.
 
-Run: ``.venv/bin/python benchmarks/promotion_kill.py --trials 120``; for the OCI backend, with
-dockerd, a registry and a base image up (``bash scripts/services.sh``, then source the env file
-it names): ``.venv/bin/python benchmarks/promotion_kill.py --backend oci --trials 120``.
+Run: ``.venv/bin/python benchmarks/promotion_kill.py --trials 120``; for the remote backends, with
+dockerd, a registry, a base image and an MLflow server up (``bash scripts/services.sh``, then
+source the env file it names): ``--backend oci`` or ``--backend mlflow``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pytest_mlops.config import load_config
 from pytest_mlops.deploy.bundle import build_bundle
+from pytest_mlops.deploy.ledgered import LedgeredRegistry
 from pytest_mlops.deploy.promote import deploy_to_staging, promote
 from pytest_mlops.deploy.registry import LocalRegistry, RegistryBackend, open_registry
 from pytest_mlops.deploy.settings import deploy_settings
@@ -157,8 +158,8 @@ def check_invariants(root: Path, reconciled: list[str] | None = None) -> list[st
     with sqlite3.connect(registry.root / "registry.db") as db:
         if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             problems.append("sqlite integrity_check failed")
-    if backend is not registry:
-        problems += check_tags(backend, registry, reconciled if reconciled is not None else [])
+    if isinstance(backend, LedgeredRegistry):
+        problems += check_pointers(backend, registry, reconciled if reconciled is not None else [])
     events = registry.history("tiny")
     seqs = [e.seq for e in events]
     if seqs != sorted(set(seqs)):
@@ -186,27 +187,30 @@ def check_invariants(root: Path, reconciled: list[str] | None = None) -> list[st
     return problems
 
 
-def check_tags(backend: Any, ledger: LocalRegistry, reconciled: list[str]) -> list[str]:
-    """The OCI stage tags name verified versions' images, and follow the log once reconciled."""
+def check_pointers(
+    backend: LedgeredRegistry, ledger: LocalRegistry, reconciled: list[str]
+) -> list[str]:
+    """The remote stage pointers (OCI tags, MLflow aliases) name verified versions, and follow
+    the log once reconciled."""
     problems = []
-    images = {}
+    references = {}
     for version in ledger.versions("tiny"):
         try:
-            backend.verify(version)  # the ledger's bytes and the image manifest in the registry
+            backend.verify(version)  # the ledger's bytes and the remote copy
         except DeployError as exc:
-            problems.append(f"the image of v{version.version} does not verify: {exc}")
+            problems.append(f"the remote copy of v{version.version} does not verify: {exc}")
             continue
-        images[version.image.rsplit("@", 1)[1]] = version.version
+        references[backend._reference(version)] = version.version
     for stage in ("staging", "production"):
-        tag = backend.tag_digest(stage)
-        if tag not in images:
-            problems.append(f"the {stage} tag names {tag}, the image of no verified version")
+        pointed = backend._pointed("tiny", stage)
+        if pointed not in references:
+            problems.append(f"the remote {stage} pointer names {pointed}, no verified version")
             continue
         if backend.reconcile("tiny", stage):
             reconciled.append(stage)
         current = ledger.stage("tiny", stage)
-        if current is None or backend.tag_digest(stage) != current.image.rsplit("@", 1)[1]:
-            problems.append(f"the {stage} tag does not follow the log after reconciling")
+        if current is None or backend._pointed("tiny", stage) != backend._reference(current):
+            problems.append(f"the remote {stage} pointer does not follow the log after reconciling")
     return problems
 
 
@@ -251,12 +255,14 @@ def kill_trials(
     )
     print(f"  versions in the registry afterwards: {len(registry.versions('tiny'))}")
     if registry is not ledger_of(registry):
-        print(f"  stage tags found one move ahead of the log, then reconciled: {len(reconciled)}")
+        print(
+            f"  stage pointers found one move ahead of the log, then reconciled: {len(reconciled)}"
+        )
     print(f"  trials with a broken invariant: {len(failures)} of {trials}")
     for line in failures[:10]:
         print("   ", line)
     print(f"  ({time.perf_counter() - started:.1f} s)")
-    return {"trials": trials, "failures": len(failures), "tags_reconciled": len(reconciled)}
+    return {"trials": trials, "failures": len(failures), "pointers_reconciled": len(reconciled)}
 
 
 CONCURRENT = textwrap.dedent(
@@ -321,7 +327,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backend", choices=("embedded", "oci"), default="embedded")
+    parser.add_argument("--backend", choices=("embedded", "oci", "mlflow"), default="embedded")
+    parser.add_argument(
+        "--mlflow",
+        default=os.environ.get("MLOPS_TEST_MLFLOW"),
+        help="http://HOST:PORT of the MLflow server (default: $MLOPS_TEST_MLFLOW)",
+    )
     parser.add_argument(
         "--registry",
         default=os.environ.get("MLOPS_TEST_REGISTRY"),
@@ -338,8 +349,12 @@ def main() -> int:
             "--backend oci needs --registry and --base-image (or MLOPS_TEST_REGISTRY and "
             "MLOPS_TEST_BASE_IMAGE: bash scripts/services.sh writes them to its env file)"
         )
+    if args.backend == "mlflow" and not args.mlflow:
+        parser.error("--backend mlflow needs --mlflow (or MLOPS_TEST_MLFLOW)")
     with tempfile.TemporaryDirectory(prefix="mlops-kill-") as tmp:
-        if args.backend == "oci":
+        if args.backend == "mlflow":
+            root = make_project(Path(tmp), f"mlflow+{args.mlflow}")
+        elif args.backend == "oci":
             repository = f"kill-{os.getpid()}-{int(time.time())}"
             root = make_project(Path(tmp), f"oci://{args.registry}/{repository}", args.base_image)
         else:

@@ -87,15 +87,29 @@ if ! docker_up; then
   fi
 fi
 
-# --- OCI registry --------------------------------------------------------------------------
-registry_up() {
-  [[ -f $STATE/registry.port ]] \
+# --- HTTP services on 127.0.0.1: NAME.port and NAME.pid in $STATE ----------------------------
+service_up() {  # NAME PATH: the service answers 200 on its recorded port
+  [[ -f $STATE/$1.port ]] \
     && python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-      "http://127.0.0.1:$(cat "$STATE/registry.port")/v2/" >/dev/null 2>&1
+      "http://127.0.0.1:$(cat "$STATE/$1.port")$2" >/dev/null 2>&1
 }
-if ! registry_up; then
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_up() {  # NAME PATH TRIES: poll every 0.5 s; on failure show the end of NAME.log and exit
+  for _ in $(seq 1 "$3"); do
+    service_up "$1" "$2" && return 0
+    sleep 0.5
+  done
+  log "$1 did not start; its log ($STATE/$1.log) ends with:"
+  tail -n 20 "$STATE/$1.log" >&2
+  exit 1
+}
+
+# --- OCI registry --------------------------------------------------------------------------
+if ! service_up registry /v2/; then
   stop_pid "$STATE/registry.pid"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   mkdir -p "$STATE/registry-data"
   cat >"$STATE/registry.yml" <<EOF
 version: 0.1
@@ -113,11 +127,7 @@ EOF
   nohup /usr/bin/docker-registry serve "$STATE/registry.yml" >"$STATE/registry.log" 2>&1 &
   echo $! >"$STATE/registry.pid"
   echo "$port" >"$STATE/registry.port"
-  for _ in $(seq 1 60); do
-    registry_up && break
-    sleep 0.25
-  done
-  registry_up || { log "docker-registry did not start:"; tail -n 20 "$STATE/registry.log" >&2; exit 1; }
+  wait_up registry /v2/ 60
 fi
 
 # --- base image ----------------------------------------------------------------------------
@@ -139,14 +149,9 @@ if [[ ! -f $mlflow_venv/.ready ]]; then
   "$mlflow_venv/bin/pip" install -q --disable-pip-version-check "mlflow==$MLFLOW" >&2
   touch "$mlflow_venv/.ready"
 fi
-mlflow_up() {
-  [[ -f $STATE/mlflow.port ]] \
-    && python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-      "http://127.0.0.1:$(cat "$STATE/mlflow.port")/health" >/dev/null 2>&1
-}
-if ! mlflow_up; then
+if ! service_up mlflow /health; then
   stop_group "$STATE/mlflow.pid"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   mkdir -p "$STATE/mlflow"
   log "starting mlflow server on 127.0.0.1:$port"
   setsid nohup "$mlflow_venv/bin/mlflow" server --host 127.0.0.1 --port "$port" --workers 1 \
@@ -154,11 +159,7 @@ if ! mlflow_up; then
     --artifacts-destination "$STATE/mlflow/artifacts" >"$STATE/mlflow.log" 2>&1 &
   echo $! >"$STATE/mlflow.pid"
   echo "$port" >"$STATE/mlflow.port"
-  for _ in $(seq 1 180); do
-    mlflow_up && break
-    sleep 0.5
-  done
-  mlflow_up || { log "mlflow server did not start:"; tail -n 20 "$STATE/mlflow.log" >&2; exit 1; }
+  wait_up mlflow /health 180
 fi
 
 cat >"$STATE/env" <<EOF

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from pytest_mlops.config import ProjectConfig, load_config
 from pytest_mlops.deploy.bundle import Bundle, build_bundle
@@ -47,3 +50,12 @@ def fresh_bundle(root: Path, n: int) -> Bundle:
     """Package the project at *root* as candidate *n* (its own report, so its own digest)."""
     report = write_report_file(root / f"report-{n}.json", value=0.95 + n / 1000)
     return build_bundle(project_config(root), root / "build" / f"bundle-{n}", report=report)
+
+
+def require_service(what: str, reason: str | None) -> None:
+    """A real part the tests need is missing (*reason*): fail in CI (CI=true), skip elsewhere."""
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the {what} tests must run in CI: {reason}", pytrace=False)
+    pytest.skip(f"no {what}: {reason}")

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from deploy_helpers import fresh_bundle, project_config
+from deploy_helpers import fresh_bundle, project_config, require_service
 
 from pytest_mlops.deploy.client import http_call
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
@@ -36,12 +36,7 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def engine() -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"the Docker tests must run in CI: {reason}", pytrace=False)
-    pytest.skip(f"no container engine or registry: {reason}")
+    require_service("Docker", _missing())
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_helpers import fresh_bundle, project_config
+from deploy_helpers import fresh_bundle, project_config, require_service
 
 from pytest_mlops.cli import main
 from pytest_mlops.deploy.client import http_call
@@ -34,9 +34,8 @@ def mlflow_url() -> str:
             reason = f"the MLflow server at {url} is not healthy"
         except DeployError as exc:
             reason = str(exc)
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"the MLflow tests must run in CI: {reason}", pytrace=False)
-    pytest.skip(f"no MLflow server: {reason}")
+    require_service("MLflow", reason)
+    return url
 
 
 @pytest.fixture

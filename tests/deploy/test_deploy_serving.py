@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,21 @@ def infer_body(session: ort.InferenceSession, X: np.ndarray) -> dict[str, Any]:
             {"name": name, "shape": list(X.shape), "datatype": "FP32", "data": X.ravel().tolist()}
         ]
     }
+
+
+def at_once(call: Callable[[int], Any], n: int) -> list[Any]:
+    """``call(0) ... call(n - 1)`` from n threads started together; their results in order."""
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        results[i] = call(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def test_health_and_metadata(server: tuple[str, App], session: ort.InferenceSession) -> None:
@@ -217,19 +232,13 @@ def test_concurrent_requests_are_batched_and_answered_correctly(
 ) -> None:
     options = ServingOptions(model=str(model_path), name="tiny", port=0, batch_delay_ms=20)
     inputs = [rows(1 + i % 3, seed=i) for i in range(24)]
-    answers: list[Any] = [None] * len(inputs)
     with serve_in_thread(options) as (url, _):
-
-        def call(i: int) -> None:
-            answers[i] = http_call(
+        answers = at_once(
+            lambda i: http_call(
                 url + "/v2/models/tiny/infer", "POST", infer_body(session, inputs[i])
-            ).json()
-
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            ).json(),
+            len(inputs),
+        )
         metrics = http_call(url + "/metrics").body.decode()
     name = session.get_inputs()[0].name
     for X, answer in zip(inputs, answers, strict=True):
@@ -299,20 +308,15 @@ def test_string_labels_requested_outputs_and_ids_under_batching(tmp_path: Path) 
     label_name, proba_name = (o.name for o in session.get_outputs())
     options = ServingOptions(model=str(tmp_path / "labels.onnx"), name="labels", port=0)
     inputs = [rows(1 + i % 4, seed=100 + i) for i in range(16)]
-    answers: list[Any] = [None] * len(inputs)
     with serve_in_thread(options) as (url, _):
 
-        def call(i: int) -> None:
+        def call(i: int) -> Any:
             body: dict[str, Any] = {"id": f"req-{i}", **infer_body(session, inputs[i])}
             if i % 2:
                 body["outputs"] = [{"name": label_name}]
-            answers[i] = http_call(url + "/v2/models/labels/infer", "POST", body)
+            return http_call(url + "/v2/models/labels/infer", "POST", body)
 
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = at_once(call, len(inputs))
         metrics = http_call(url + "/metrics").body.decode()
     for i, (X_i, answer) in enumerate(zip(inputs, answers, strict=True)):
         assert answer.status == 200, answer.body
