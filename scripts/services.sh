@@ -18,34 +18,21 @@ mkdir -p "$STATE"
 
 log() { echo "services: $*" >&2; }
 
-stop_pid() {
-  local file=$1
+stop_pid() {  # FILE [group]: the PID in FILE, or with "group" its whole process group (setsid)
+  local file=$1 target
   if [[ -f $file ]]; then
-    local pid
-    pid=$(cat "$file")
-    if kill -0 "$pid" 2>/dev/null; then
-      log "stopping PID $pid ($file)"
-      kill "$pid" || true
-    fi
-    rm -f "$file"
-  fi
-}
-
-stop_group() {  # a process started with setsid, and its children
-  local file=$1
-  if [[ -f $file ]]; then
-    local pid
-    pid=$(cat "$file")
-    if kill -0 "$pid" 2>/dev/null; then
-      log "stopping process group $pid ($file)"
-      kill -- "-$pid" || true
+    target=$(cat "$file")
+    if kill -0 "$target" 2>/dev/null; then
+      [[ ${2:-} == group ]] && target="-$target"
+      log "stopping ${target} ($file)"
+      kill -- "$target" || true
     fi
     rm -f "$file"
   fi
 }
 
 if [[ ${1:-} == stop ]]; then
-  stop_group "$STATE/mlflow.pid"
+  stop_pid "$STATE/mlflow.pid" group
   stop_pid "$STATE/registry.pid"
   stop_pid "$STATE/dockerd.pid"
   exit 0
@@ -150,7 +137,7 @@ if [[ ! -f $mlflow_venv/.ready ]]; then
   touch "$mlflow_venv/.ready"
 fi
 if ! service_up mlflow /health; then
-  stop_group "$STATE/mlflow.pid"
+  stop_pid "$STATE/mlflow.pid" group
   port=$(free_port)
   mkdir -p "$STATE/mlflow"
   log "starting mlflow server on 127.0.0.1:$port"
