@@ -19,6 +19,7 @@ __all__ = [
     "read_current",
     "read_prediction_log",
     "rows_of_record",
+    "split_tensor_column",
 ]
 
 LOG_SUFFIXES = (".jsonl", ".ndjson", ".log")
@@ -146,3 +147,33 @@ def _flat(data: Any) -> list[Any]:
     if not isinstance(data, list):
         return [data]
     return [_scalar(v) for v in data]
+
+
+def split_tensor_column(frame: pd.DataFrame, columns: list[str], source: Any) -> pd.DataFrame:
+    """A model with one tensor input logs each row as a list: spread it over *columns*.
+
+    Such a model takes its features as the columns of a table in their order (what
+    :class:`~pytest_mlops.models.onnx.OnnxModel` feeds it), and a profile built on those features
+    lists them in the same order, so value ``i`` of the row is column ``i``. The frame comes back
+    unchanged unless exactly one input column holds lists; a width that differs from the number
+    of *columns* is an error naming both.
+    """
+    import pandas as pd
+
+    inputs = [c for c in frame.columns if not str(c).startswith("output.")]
+    if len(inputs) != 1:
+        return frame
+    name = inputs[0]
+    values = frame[name].tolist()
+    if not values or not all(isinstance(v, list) for v in values):
+        return frame
+    widths = sorted({len(v) for v in values})
+    if widths != [len(columns)]:
+        raise DataError(
+            f"the prediction log {str(source)!r} logs one input tensor {name!r} with "
+            f"{' or '.join(map(str, widths))} values per row, and the profile has "
+            f"{len(columns)} columns ({', '.join(columns[:8])}{'...' if len(columns) > 8 else ''}): "
+            "build the profile on the model's features only, in the order the model takes them"
+        )
+    spread = pd.DataFrame(values, columns=columns, index=frame.index)
+    return pd.concat([spread, frame.drop(columns=[name])], axis=1)

@@ -138,6 +138,11 @@ def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) 
     if not isinstance(current, Path):
         known = [c for c in profile.columns if c in current.columns]
         if not known:
+            from pytest_mlops.monitor.current import split_tensor_column
+
+            current = split_tensor_column(current, list(profile.columns), options.current)
+            known = [c for c in profile.columns if c in current.columns]
+        if not known:
             raise DataError(
                 f"the prediction log {options.current!r} has none of the profile's columns "
                 f"({', '.join(list(profile.columns)[:8])}...)"

@@ -364,6 +364,67 @@ def test_prediction_log_drift_is_detected(data_dir, tmp_path, adult_holdout):
     }
 
 
+def test_a_single_tensor_models_log_is_spread_over_the_profile_columns(tmp_path):
+    """The serving app's log of a model with one [n, 4] input: each row is a list of 4 values,
+    compared with a profile of the 4 feature columns in the model's order."""
+    import numpy as np
+    import onnxruntime as ort
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from pytest_mlops.deploy.client import http_call
+    from pytest_mlops.deploy.serving import ServingOptions, serve_in_thread
+    from pytest_mlops.export import export_onnx
+    from pytest_mlops.monitor.run import compare_with_profile
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(rng.normal(size=(3000, 4)), columns=list("abcd"))
+    X = reference.to_numpy(np.float32)
+    model = tmp_path / "model.onnx"
+    export_onnx(LogisticRegression().fit(X, (X[:, 0] > 0).astype(int)), X[:5], model)
+    (tensor,) = (i.name for i in ort.InferenceSession(str(model)).get_inputs())
+    DriftProfile.fit(reference).save(tmp_path / "profile.npz")
+    current = rng.normal(size=(1200, 4)).astype(np.float32)
+    current[:, 2] += 0.5  # column c drifts
+    log = tmp_path / "predictions.jsonl"
+    served = ServingOptions(model=str(model), name="m", port=0, prediction_log=str(log))
+    with serve_in_thread(served) as (url, _):
+        for chunk in np.array_split(current, 12):
+            body = {
+                "inputs": [
+                    {
+                        "name": tensor,
+                        "shape": list(chunk.shape),
+                        "datatype": "FP32",
+                        "data": chunk.ravel().tolist(),
+                    }
+                ]
+            }
+            assert http_call(url + "/v2/models/m/infer", "POST", body).status == 200
+    options = MonitorOptions(
+        profile=str(tmp_path / "profile.npz"),
+        current=str(log),
+        state=str(tmp_path / "state"),
+        report=str(tmp_path / "monitor.json"),
+        backoff_s=0.01,
+        timeout_s=2.0,
+    )
+    outcome = run_monitor(options, log=Lines())
+    assert outcome.exit_code == EXIT_DRIFT
+    columns = {r["column"]: r["drifted"] for r in outcome.result.tables["columns"]}
+    assert columns == {"a": False, "b": False, "c": True, "d": False}
+
+    DriftProfile.fit(reference.assign(e=1.0)).save(tmp_path / "wide.npz")
+    with pytest.raises(
+        DataError,
+        match=rf"one input tensor '{tensor}' with 4 values per row, "
+        r"and the profile has 5 columns \(a, b, c, d, e\)",
+    ):
+        compare_with_profile(
+            read_prediction_log(log), replace(options, profile=str(tmp_path / "wide.npz"))
+        )
+
+
 def test_a_broken_log_line_names_the_file_and_line(tmp_path):
     path = tmp_path / "predictions.jsonl"
     path.write_text('{"inputs": {"age": 30}}\nnot json\n{"inputs": {"age": 31}}\n')
