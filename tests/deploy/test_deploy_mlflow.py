@@ -123,6 +123,42 @@ def test_versions_aliases_promotion_rollback_and_reconcile(
     assert (again.version, again.ref) == (v2.version, v2.ref)
 
 
+def test_a_fresh_runner_sees_what_the_previous_job_left(
+    mlflow_url: str, mlflow_project: Path, tmp_path: Path
+) -> None:
+    """CI jobs run on fresh machines: the staging job's ledger travels through MLflow, so the
+    production job (another checkout, an empty .mlops) promotes, and both see one history."""
+    import shutil
+
+    staging_job = open_registry(deploy_settings(project_config(mlflow_project)))
+    first = fresh_bundle(mlflow_project, 1)
+    v1 = deploy_to_staging(staging_job, first).version
+    name = v1.name
+
+    other = tmp_path / "production-job"
+    shutil.copytree(mlflow_project, other, ignore=shutil.ignore_patterns(".mlops", "build"))
+    production_job = open_registry(deploy_settings(project_config(other)))
+    assert not (other / ".mlops").exists()
+    assert [v.digest for v in production_job.versions(name)] == [v1.digest]
+    promote(production_job, name)  # verifies v1: its files come from MLflow
+    assert production_job.alias(name, "production") == v1.ref
+    assert production_job.model_bytes(v1) == (first.path / "model.onnx").read_bytes()
+
+    v2 = deploy_to_staging(staging_job, fresh_bundle(mlflow_project, 2)).version
+    assert v2.version == 2  # the staging job saw the production job's promotion first
+
+    # Two writers at once: the one that did not see the other's change is refused, clearly.
+    stale = open_registry(deploy_settings(project_config(other)))
+    stale._pull = lambda: None  # type: ignore[attr-defined]  # it read before v2 landed
+    with pytest.raises(DeployError, match=r"moved on while this ran .* one at a time"):
+        stale.push(fresh_bundle(other, 3))
+
+    actions = ["deploy", "promote", "deploy"]
+    assert [e.action for e in production_job.history(name)] == actions
+    assert [e.action for e in staging_job.history(name)] == actions
+    assert [v.version for v in production_job.versions(name)] == [1, 2]  # MLflow's ledger won
+
+
 def test_tampered_files_in_mlflow_are_refused_and_the_alias_stays(
     mlflow_url: str, mlflow_project: Path
 ) -> None:
