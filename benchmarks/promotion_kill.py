@@ -28,6 +28,7 @@ source the env file it names): ``--backend oci`` or ``--backend mlflow``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -49,6 +50,7 @@ from sklearn.linear_model import LogisticRegression
 from pytest_mlops.config import load_config
 from pytest_mlops.deploy.bundle import build_bundle
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
+from pytest_mlops.deploy.mlflow_registry import MlflowRegistry
 from pytest_mlops.deploy.promote import deploy_to_staging, promote
 from pytest_mlops.deploy.registry import LocalRegistry, RegistryBackend, open_registry
 from pytest_mlops.deploy.settings import deploy_settings
@@ -160,6 +162,8 @@ def check_invariants(root: Path, reconciled: list[str] | None = None) -> list[st
             problems.append("sqlite integrity_check failed")
     if isinstance(backend, LedgeredRegistry):
         problems += check_pointers(backend, registry, reconciled if reconciled is not None else [])
+    if isinstance(backend, MlflowRegistry):
+        problems += check_mlflow_ledger(backend)
     events = registry.history("tiny")
     seqs = [e.seq for e in events]
     if seqs != sorted(set(seqs)):
@@ -212,6 +216,23 @@ def check_pointers(
         if current is None or backend._pointed("tiny", stage) != backend._reference(current):
             problems.append(f"the remote {stage} pointer does not follow the log after reconciling")
     return problems
+
+
+def check_mlflow_ledger(backend: MlflowRegistry) -> list[str]:
+    """The ledger copy MLflow's tag names is there, matches its sha256 and is a sound database."""
+    state = backend._ledger_state()
+    if int(state["generation"]) == 0:
+        return []
+    data = backend._download(state["uri"])
+    if hashlib.sha256(data).hexdigest() != state["sha256"]:
+        return [f"the ledger copy {state['uri']} does not match the sha256 its tag records"]
+    with tempfile.NamedTemporaryFile(suffix=".db") as copy:
+        copy.write(data)
+        copy.flush()
+        with sqlite3.connect(copy.name) as db:
+            if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                return [f"the ledger copy {state['uri']} fails SQLite's integrity check"]
+    return []
 
 
 def kill_trials(
@@ -361,9 +382,7 @@ def main() -> int:
             root = make_project(Path(tmp))
         print(f"backend: {open_project_registry(root).location}")
         bundles = make_versions(root, 3)
-        kills = kill_trials(
-            root, bundles[0], args.trials, args.seed, pushes=args.backend != "oci"
-        )
+        kills = kill_trials(root, bundles[0], args.trials, args.seed, pushes=args.backend != "oci")
         concurrent = concurrent_promotions(root, 4, 10)
         flips = byte_flips(root, 30, args.seed)
         print(json.dumps({"kill": kills, "concurrent": concurrent, "byte_flips": flips}))
