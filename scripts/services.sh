@@ -6,7 +6,8 @@
 #
 # Idempotent: what runs keeps running, what exists is reused. Writes the variables the tests read
 # to $MLOPS_SERVICES_DIR/env (source it):
-#   DOCKER_HOST, MLOPS_TEST_REGISTRY=127.0.0.1:PORT, MLOPS_TEST_BASE_IMAGE,
+#   DOCKER_HOST, MLOPS_TEST_REGISTRY=127.0.0.1:PORT, MLOPS_TEST_REGISTRY_DATA (its storage),
+#   MLOPS_TEST_BASE_IMAGE,
 #   MLOPS_TEST_MLFLOW=http://127.0.0.1:PORT
 # Stop everything with: bash scripts/services.sh stop
 set -euo pipefail
@@ -152,6 +153,7 @@ fi
 cat >"$STATE/env" <<EOF
 export DOCKER_HOST=unix://$SOCKET
 export MLOPS_TEST_REGISTRY=127.0.0.1:$(cat "$STATE/registry.port")
+export MLOPS_TEST_REGISTRY_DATA=$STATE/registry-data
 export MLOPS_TEST_BASE_IMAGE=$BASE_IMAGE
 export MLOPS_TEST_MLFLOW=http://127.0.0.1:$(cat "$STATE/mlflow.port")
 EOF

@@ -14,8 +14,9 @@ A stage move downloads that version's files from MLflow and checks every one aga
 bundle's digests, then points the model alias ``staging`` or ``production`` at it, so
 ``models:/<name>@production`` always names a verified version. The smoke test serves the files
 downloaded from MLflow. The audit log, the smoke results and a verified copy of each bundle are
-kept in a local ledger (``.mlops/registry/mlflow/...``), as for the OCI backend; MLflow's own
-version numbers may differ from the ledger's (``Version.ref`` maps them).
+kept in a ledger (``.mlops/registry/mlflow/...``), as for the OCI backend, whose copy travels
+through MLflow (see :mod:`pytest_mlops.deploy.ledgered`); MLflow's own version numbers may differ
+from the ledger's (``Version.ref`` maps them).
 
 Credentials come from MLflow's own environment variables: ``MLFLOW_TRACKING_TOKEN`` (a bearer
 token) or ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic auth).
@@ -24,16 +25,13 @@ token) or ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic a
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
 import json
 import os
 import re
-import sqlite3
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +39,7 @@ from pytest_mlops.deploy.bundle import MANIFEST, Bundle, verify_bundle
 from pytest_mlops.deploy.client import http_call
 from pytest_mlops.deploy.image import image_labels
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
-from pytest_mlops.deploy.registry import Event, SmokeRecord, Version
+from pytest_mlops.deploy.registry import Version
 from pytest_mlops.errors import ConfigError, DeployError
 
 if TYPE_CHECKING:
@@ -79,55 +77,20 @@ def _auth_headers() -> dict[str, str]:
 
 
 class MlflowRegistry(LedgeredRegistry):
-    """Model versions and aliases in an MLflow tracking server; the audit log in a local ledger."""
+    """Model versions and aliases in an MLflow tracking server; the ledger's copy there too."""
 
     def __init__(self, settings: DeploySettings) -> None:
         self.url = parse_mlflow(settings.registry)
         self.location = settings.registry
-        self.name = settings.name
         super().__init__(settings, "mlflow", f"{self.url.split('//', 1)[1]}-{settings.name}")
-        self._depth = 0
-        self._pushed: str | None = None  # sha256 of the ledger snapshot MLflow holds
 
-    # --- the ledger, kept in MLflow too ---
+    # --- the ledger's copy in MLflow ---
     #
-    # After every change (push, stage move, smoke test) a copy of the ledger database is
-    # uploaded to a run of its own ("<name>-ledger", in the model's experiment), under its
-    # sha256, and the registered model's tag io.pytest-mlops.ledger (generation, URI, sha256)
-    # moves to it in one call; before every use, a newer generation is downloaded. So a CI job
-    # on a fresh runner sees the versions, stages and audit log the previous job left. Jobs that
-    # deploy the same model must run one at a time (a CI concurrency group): of two writers at
-    # once, the second to finish is refused and its change dropped.
-
-    def lock(self) -> contextlib.AbstractContextManager[None]:
-        return self._synced()
-
-    @contextlib.contextmanager
-    def _synced(self) -> Iterator[None]:
-        with self.ledger.lock():
-            outermost = self._depth == 0
-            self._depth += 1
-            try:
-                if outermost:
-                    self._pull()
-                yield
-            finally:
-                self._depth -= 1
-            if outermost:
-                self._push_ledger()
-
-    def _generation_file(self) -> Path:
-        return self.ledger.root / "mlflow-generation"
-
-    def _local_generation(self) -> int:
-        try:
-            return int(self._generation_file().read_text())
-        except (OSError, ValueError):
-            return 0
+    # A copy of the ledger database per change, in a run of its own ("<name>-ledger", in the
+    # model's experiment), named by its sha256; the registered model's tag io.pytest-mlops.ledger
+    # records the generation, the copy's URI and sha256, and moves in one call.
 
     def _ledger_state(self) -> dict[str, Any]:
-        """MLflow's record of its ledger copy: one tag (so it changes in one call) holding the
-        generation, the copy's URI (named by its sha256, never overwritten) and its run."""
         found = self._get("/api/2.0/mlflow/registered-models/get", missing_ok=True, name=self.name)
         tags = {
             t["key"]: t["value"] for t in (found or {}).get("registered_model", {}).get("tags", [])
@@ -145,54 +108,10 @@ class MlflowRegistry(LedgeredRegistry):
             ) from None
         return dict(state)
 
-    def _pull(self) -> None:
-        """Replace the local ledger with MLflow's copy when MLflow's is newer."""
-        state = self._ledger_state()
-        if int(state["generation"]) <= self._local_generation():
-            return
-        data = self._download(state["uri"])
-        if hashlib.sha256(data).hexdigest() != state["sha256"]:
-            raise DeployError(
-                f"the ledger MLflow holds for {self.name!r} ({self.location}, {state['uri']}) "
-                "does not match its recorded sha256: refusing to use it"
-            )
-        with self.ledger.lock():
-            db = self.ledger.root / "registry.db"
-            for stale in (db.with_name("registry.db-wal"), db.with_name("registry.db-shm")):
-                stale.unlink(missing_ok=True)
-            tmp = db.with_name(".incoming-registry.db")
-            tmp.write_bytes(data)
-            os.replace(tmp, db)
-            self._generation_file().write_text(str(state["generation"]))
-        self._pushed = state["sha256"]
+    def _read_ledger(self, state: dict[str, Any]) -> bytes:
+        return self._download(state["uri"])
 
-    def _snapshot(self) -> bytes:
-        """A consistent copy of the ledger database (SQLite's online backup)."""
-        with tempfile.TemporaryDirectory(prefix="mlops-ledger-") as tmp:
-            target = Path(tmp) / "registry.db"
-            source = sqlite3.connect(self.ledger.root / "registry.db")
-            copy = sqlite3.connect(target)
-            try:
-                source.backup(copy)
-            finally:
-                copy.close()
-                source.close()
-            return target.read_bytes()
-
-    def _push_ledger(self) -> None:
-        """Upload the ledger when it changed, and count the generation up."""
-        data = self._snapshot()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest == self._pushed:
-            return
-        state = self._ledger_state()
-        if int(state["generation"]) > self._local_generation():
-            raise DeployError(
-                f"the ledger of {self.name!r} in MLflow ({self.location}) moved on while this ran "
-                "(another deployment at the same time?): MLflow's ledger wins and this change is "
-                "dropped (a stage pointer it moved goes back on the next move); run deployments "
-                "of one model one at a time, then run this one again"
-            )
+    def _write_ledger(self, data: bytes, digest: str, state: dict[str, Any]) -> None:
         run = state.get("run")
         if not run:
             run = self._call(
@@ -209,75 +128,21 @@ class MlflowRegistry(LedgeredRegistry):
         ]
         uri = f"{artifacts}/ledger/{digest}.db"
         self._upload(uri, data)
-        generation = int(state["generation"]) + 1
-        record = {"generation": generation, "uri": uri, "sha256": digest, "run": run}
+        record = {
+            "generation": int(state["generation"]) + 1,
+            "uri": uri,
+            "sha256": digest,
+            "run": run,
+        }
         self._call(
             "POST",
             "/api/2.0/mlflow/registered-models/set-tag",
             {"name": self.name, "key": _LEDGER_TAG, "value": json.dumps(record, sort_keys=True)},
         )
-        self._generation_file().write_text(str(generation))
-        self._pushed = digest
 
-    def _read(self) -> None:
-        """Before a read outside the lock: MLflow's newer ledger, if any."""
-        if self._depth == 0:
-            with self.ledger.lock():
-                self._pull()
-
-    def versions(self, name: str) -> list[Version]:
-        self._read()
-        return super().versions(name)
-
-    def get(self, name: str, version: int) -> Version:
-        self._read()
-        return super().get(name, version)
-
-    def stage(self, name: str, stage: str) -> Version | None:
-        self._read()
-        return super().stage(name, stage)
-
-    def history(self, name: str) -> list[Event]:
-        self._read()
-        return super().history(name)
-
-    def smoke_records(self, name: str, version: int) -> list[SmokeRecord]:
-        self._read()
-        return super().smoke_records(name, version)
-
-    def record_smoke(self, version: Version, stage: str, result: CheckResult) -> None:
-        with self.lock():
-            super().record_smoke(version, stage, result)
-
-    def _restore_blobs(self, version: Version) -> None:
-        """Files of *version* the local ledger lacks (a fresh runner), from MLflow, verified."""
-        wanted = {**version.manifest["files"], MANIFEST: version.digest}
-        missing = {rel: d for rel, d in wanted.items() if not self.ledger._blob(d).is_file()}
-        if not missing:
-            return
+    def _remote_files(self, version: Version) -> Callable[[str], bytes]:
         source = self._record(version)["source"]
-        with tempfile.TemporaryDirectory(prefix="mlops-restore-") as tmp:
-            for rel, digest in missing.items():
-                path = Path(tmp) / digest.replace(":", "-")
-                path.write_bytes(self._download(f"{source}/{rel}"))
-                if "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-                    raise DeployError(
-                        f"{rel!r} of {version.label} in MLflow ({self.location}) does not match "
-                        f"its digest {digest[:19]}...: refusing to deploy it"
-                    )
-                self.ledger._put_blob(path, digest)
-
-    def verify(self, version: Version) -> None:
-        self._restore_blobs(version)
-        super().verify(version)
-
-    def checkout(self, version: Version, dest: Path) -> Bundle:
-        self._restore_blobs(version)
-        return super().checkout(version, dest)
-
-    def model_bytes(self, version: Version) -> bytes:
-        self._restore_blobs(version)
-        return super().model_bytes(version)
+        return lambda rel: self._download(f"{source}/{rel}")
 
     # --- the REST API ---
 

@@ -8,6 +8,7 @@ missing part is a failure; elsewhere these tests skip and say what is missing.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -83,6 +84,18 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(oci_project
         "deploy", "promote", "deploy", "promote", "rollback",
     ]  # fmt: skip
 
+    # A CI job on a fresh runner (no .mlops) sees it all through the registry: the ledger's copy
+    # under the tag mlops-ledger, and the bundle files as blobs.
+    other = oci_project.parent / "fresh-runner"
+    shutil.copytree(oci_project, other, ignore=shutil.ignore_patterns(".mlops", "build"))
+    fresh = OciRegistry(deploy_settings(project_config(other)))
+    assert [e.action for e in fresh.history("tiny")][-1] == "rollback"
+    assert fresh.stage("tiny", "production") == registry.stage("tiny", "production")
+    assert fresh.model_bytes(v2) == registry.model_bytes(v2)
+    promote(fresh, "tiny", version=v2.version)
+    assert registry.tag_digest("production") == v2.image.split("@")[1]
+    assert registry.history("tiny")[-1].action == "promote"  # the first runner sees it too
+
     # The image: non-root, a HEALTHCHECK, the lineage in its labels.
     image = registry._docker().images.get(v1.image)
     config = image.attrs["Config"]
@@ -107,6 +120,33 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(oci_project
                 break
             time.sleep(0.5)
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
+
+
+def test_links_the_registry_lost_are_put_back_from_the_ledger(oci_project: Path) -> None:
+    """Debian's docker-registry (filesystem storage) leaves an empty link file when a client is
+    killed in the middle of a manifest upload; reads then fail with HTTP 500. The next move puts
+    the manifest back from the ledger's copy, and the tag with it."""
+    from pytest_mlops.deploy.oci import OciRegistry
+
+    storage = os.environ.get("MLOPS_TEST_REGISTRY_DATA")
+    if not storage:
+        require_service("Docker", "MLOPS_TEST_REGISTRY_DATA is not set (source the env file)")
+    registry = OciRegistry(deploy_settings(project_config(oci_project)))
+    v1 = deploy_to_staging(registry, fresh_bundle(oci_project, 1)).version
+    promote(registry, "tiny")
+    digest = v1.image.split("@")[1]
+    manifests = Path(storage, "docker/registry/v2/repositories", registry.repository, "_manifests")
+    revision = manifests / "revisions" / "sha256" / digest.split(":")[1] / "link"
+    tag = manifests / "tags" / "production" / "current" / "link"
+    for link in (revision, tag):
+        assert link.read_text() == digest
+        link.write_text("")  # what an interrupted upload leaves
+    assert registry.tag_digest("production") is None  # the registry answers 500 now
+
+    assert registry.reconcile("tiny", "production") is True
+    assert revision.read_text() == tag.read_text() == digest
+    assert registry.tag_digest("production") == digest
+    registry.verify(v1)
 
 
 def test_tampered_artifact_is_refused_and_the_tag_stays(oci_project: Path) -> None:
