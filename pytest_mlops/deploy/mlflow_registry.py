@@ -31,7 +31,7 @@ import re
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,17 +112,7 @@ class MlflowRegistry(LedgeredRegistry):
         return self._download(state["uri"])
 
     def _write_ledger(self, data: bytes, digest: str, state: dict[str, Any]) -> None:
-        run = state.get("run")
-        if not run:
-            run = self._call(
-                "POST",
-                "/api/2.0/mlflow/runs/create",
-                {
-                    "experiment_id": self._experiment(self.name),
-                    "run_name": f"{self.name}-ledger",
-                    "start_time": int(time.time() * 1000),
-                },
-            )["run"]["info"]["run_id"]
+        run = state.get("run") or self._create_run(self.name, f"{self.name}-ledger", {})["run_id"]
         artifacts = self._call("GET", f"/api/2.0/mlflow/runs/get?run_id={run}")["run"]["info"][
             "artifact_uri"
         ]
@@ -227,6 +217,20 @@ class MlflowRegistry(LedgeredRegistry):
                 )
         return str(found["experiment"]["experiment_id"])
 
+    def _create_run(self, name: str, run_name: str, tags: Mapping[str, str]) -> dict[str, Any]:
+        """A new run in model *name*'s experiment; its ``info`` (run_id, artifact_uri, ...)."""
+        answer = self._call(
+            "POST",
+            "/api/2.0/mlflow/runs/create",
+            {
+                "experiment_id": self._experiment(name),
+                "run_name": run_name,
+                "start_time": int(time.time() * 1000),
+                "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            },
+        )
+        return dict(answer["run"]["info"])
+
     def model_version(self, name: str, number: str) -> dict[str, Any] | None:
         """MLflow's record of a model version (``None`` if there is none)."""
         found = self._get(
@@ -257,16 +261,7 @@ class MlflowRegistry(LedgeredRegistry):
                 **image_labels(lineage, bundle.name),
                 f"{_TAG_PREFIX}.bundle.digest": bundle.digest,
             }
-            run = self._call(
-                "POST",
-                "/api/2.0/mlflow/runs/create",
-                {
-                    "experiment_id": self._experiment(bundle.name),
-                    "run_name": f"{bundle.name}-{bundle.short}",
-                    "start_time": int(time.time() * 1000),
-                    "tags": [{"key": k, "value": v} for k, v in tags.items()],
-                },
-            )["run"]["info"]
+            run = self._create_run(bundle.name, f"{bundle.name}-{bundle.short}", tags)
             metrics = [
                 {"key": key, "value": float(value), "timestamp": int(time.time() * 1000), "step": 0}
                 for key, value in sorted(lineage.get("metrics", {}).items())
