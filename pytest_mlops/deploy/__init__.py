@@ -7,7 +7,8 @@ bundle
     serving app and a Dockerfile; content-addressed by the sha256 of its manifest.
 registry
     Where versions, stage pointers and the audit log live: the embedded default (SQLite and
-    content-addressed files in a directory) or an OCI registry (images pushed by digest).
+    content-addressed files in a directory), an OCI registry (images pushed by digest, stage
+    tags) or an MLflow server (model versions, stage aliases); ``open_registry`` picks one.
 stage
     ``staging`` or ``production``: a pointer to a version, moved only on evidence.
 
