@@ -63,10 +63,13 @@ model = "model.onnx"
 current = "data.csv"
 target = "y"
 [deploy]
-name = "tiny"
+name = "{name}"
 registry = "{registry}"
 smoke_rows = 4
 """
+
+# The registered model's name: "tiny", or a name of its own per run on a shared MLflow server.
+MODEL = "tiny"
 
 WORKER = textwrap.dedent(
     """
@@ -79,18 +82,19 @@ WORKER = textwrap.dedent(
     from pytest_mlops.deploy.settings import deploy_settings
     from pytest_mlops.errors import DeployError
 
-    registry = open_registry(deploy_settings(load_config(Path(sys.argv[1]) / "mlops.toml")))
+    settings = deploy_settings(load_config(Path(sys.argv[1]) / "mlops.toml"))
+    registry, name = open_registry(settings), settings.name
     source, work, seed = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     pushes = sys.argv[5] == "push"
     rng = random.Random(seed)
-    versions = [v.version for v in registry.versions("tiny")]
+    versions = [v.version for v in registry.versions(name)]
     for i in range(10_000):
         op = rng.random() * (1.0 if pushes else 0.8)
         try:
             if op < 0.45:
-                promote(registry, "tiny", version=rng.choice(versions[:3]))
+                promote(registry, name, version=rng.choice(versions[:3]))
             elif op < 0.8:
-                rollback(registry, "tiny")
+                rollback(registry, name)
             else:  # push a new bundle (same files, a new manifest, so a new digest)
                 dest = work / f"b{seed}-{i}"
                 shutil.copytree(source, dest)
@@ -111,7 +115,7 @@ def make_project(root: Path, registry: str = "registry", base_image: str | None 
     frame.to_csv(root / "data.csv", index=False)
     model = LogisticRegression().fit(frame[list("abcd")].to_numpy(np.float32), frame.y)
     export_onnx(model, frame[list("abcd")].to_numpy(np.float32)[:4], root / "model.onnx")
-    config = CONFIG.format(registry=registry)
+    config = CONFIG.format(registry=registry, name=MODEL)
     if base_image:
         config += f'base_image = "{base_image}"\n'
     (root / "mlops.toml").write_text(config)
@@ -143,7 +147,7 @@ def make_versions(root: Path, n: int) -> list[Path]:
         bundle = build_bundle(load_config(root / "mlops.toml"), root / f"bundle-{i}", report=report)
         deploy_to_staging(registry, bundle)
         bundles.append(bundle.path)
-    promote(registry, "tiny", version=1)
+    promote(registry, MODEL, version=1)
     return bundles
 
 
@@ -163,12 +167,12 @@ def check_invariants(root: Path, reconciled: list[str] | None = None) -> list[st
     if isinstance(backend, LedgeredRegistry):
         problems += check_pointers(backend, registry, reconciled if reconciled is not None else [])
         problems += check_remote_ledger(backend)
-    events = registry.history("tiny")
+    events = registry.history(MODEL)
     seqs = [e.seq for e in events]
     if seqs != sorted(set(seqs)):
         problems.append("audit sequence numbers are not increasing")
     for stage in ("staging", "production"):
-        current = registry.stage("tiny", stage)
+        current = registry.stage(MODEL, stage)
         if current is None:
             problems.append(f"{stage} points nowhere")
             continue
@@ -182,7 +186,7 @@ def check_invariants(root: Path, reconciled: list[str] | None = None) -> list[st
         for before, after in itertools.pairwise(moves):
             if after.previous_version != before.version:
                 problems.append(f"{stage} event {after.seq} skips event {before.seq}")
-    for version in registry.versions("tiny"):
+    for version in registry.versions(MODEL):
         try:
             registry.verify(version)
         except DeployError as exc:
@@ -197,7 +201,7 @@ def check_pointers(
     the log once reconciled."""
     problems = []
     references = {}
-    for version in ledger.versions("tiny"):
+    for version in ledger.versions(MODEL):
         try:
             backend.verify(version)  # the ledger's bytes and the remote copy
         except DeployError as exc:
@@ -205,15 +209,15 @@ def check_pointers(
             continue
         references[backend._reference(version)] = version.version
     for stage in ("staging", "production"):
-        pointed = backend._pointed("tiny", stage)
+        pointed = backend._pointed(MODEL, stage)
         unreadable = str(pointed).startswith("unreadable")
         if pointed not in references and not unreadable:
             problems.append(f"the remote {stage} pointer names {pointed}, no verified version")
             continue
-        if backend.reconcile("tiny", stage):
+        if backend.reconcile(MODEL, stage):
             reconciled.append(f"{stage} (was {pointed})" if unreadable else stage)
-        current = ledger.stage("tiny", stage)
-        if current is None or backend._pointed("tiny", stage) != backend._reference(current):
+        current = ledger.stage(MODEL, stage)
+        if current is None or backend._pointed(MODEL, stage) != backend._reference(current):
             problems.append(f"the remote {stage} pointer does not follow the log after reconciling")
     return problems
 
@@ -245,7 +249,7 @@ def kill_trials(
     failures: list[str] = []
     reconciled: list[str] = []
     delays = []
-    events_before = len(open_project_registry(root).history("tiny"))
+    events_before = len(open_project_registry(root).history(MODEL))
     started = time.perf_counter()
     for trial in range(trials):
         delay = rng.uniform(0.05, 0.8)
@@ -298,22 +302,23 @@ CONCURRENT = textwrap.dedent(
     from pytest_mlops.deploy.promote import promote
     from pytest_mlops.deploy.registry import open_registry
     from pytest_mlops.deploy.settings import deploy_settings
-    registry = open_registry(deploy_settings(load_config(Path(sys.argv[1]) / "mlops.toml")))
+    settings = deploy_settings(load_config(Path(sys.argv[1]) / "mlops.toml"))
+    registry = open_registry(settings)
     for i in range(int(sys.argv[3])):
-        promote(registry, "tiny", version=int(sys.argv[2]) if i % 2 == 0 else 1)
+        promote(registry, settings.name, version=int(sys.argv[2]) if i % 2 == 0 else 1)
     """
 )
 
 
 def concurrent_promotions(root: Path, workers: int, each: int) -> dict[str, float]:
     registry = open_project_registry(root)
-    before = len([e for e in registry.history("tiny") if e.stage == "production"])
+    before = len([e for e in registry.history(MODEL) if e.stage == "production"])
     procs = [
         subprocess.Popen([sys.executable, "-c", CONCURRENT, str(root), str(2 + i % 2), str(each)])
         for i in range(workers)
     ]
     codes = [p.wait() for p in procs]
-    moves = [e for e in registry.history("tiny") if e.stage == "production"]
+    moves = [e for e in registry.history(MODEL) if e.stage == "production"]
     broken = sum(after.previous_version != b.version for b, after in itertools.pairwise(moves))
     print(
         f"concurrent promotions: {workers} processes x {each}: exit codes {codes}, "
@@ -327,19 +332,19 @@ def byte_flips(root: Path, trials: int, seed: int) -> dict[str, float]:
     refused = 0
     for _ in range(trials):
         registry = open_project_registry(root)
-        target = registry.get("tiny", rng.choice([2, 3]))
+        target = registry.get(MODEL, rng.choice([2, 3]))
         rel, digest = rng.choice(sorted(target.manifest["files"].items()))
         blob = ledger_of(registry)._blob(digest)
         original = blob.read_bytes()
         data = bytearray(original)
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
         blob.write_bytes(bytes(data))
-        before = registry.stage("tiny", "production")
+        before = registry.stage(MODEL, "production")
         try:
-            promote(registry, "tiny", version=target.version)
+            promote(registry, MODEL, version=target.version)
         except DeployError:
             refused += 1
-        after = registry.stage("tiny", "production")
+        after = registry.stage(MODEL, "production")
         assert after is not None and before is not None
         if after.version == target.version and before.version != target.version:
             print(f"  NOT refused: flipped a bit of {rel} of v{target.version}")
@@ -378,6 +383,8 @@ def main() -> int:
         parser.error("--backend mlflow needs --mlflow (or MLOPS_TEST_MLFLOW)")
     with tempfile.TemporaryDirectory(prefix="mlops-kill-") as tmp:
         if args.backend == "mlflow":
+            global MODEL
+            MODEL = f"tiny-{os.getpid()}-{int(time.time())}"
             root = make_project(Path(tmp), f"mlflow+{args.mlflow}")
         elif args.backend == "oci":
             repository = f"kill-{os.getpid()}-{int(time.time())}"
