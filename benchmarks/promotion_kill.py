@@ -277,9 +277,9 @@ def kill_trials(
     registry = open_project_registry(root)
     print(f"kill trials: {trials}, kill delay {min(delays):.2f}-{max(delays):.2f} s after start")
     print(
-        f"  audit events written by killed processes: {len(registry.history('tiny')) - events_before}"
+        f"  audit events written by killed processes: {len(registry.history(MODEL)) - events_before}"
     )
-    print(f"  versions in the registry afterwards: {len(registry.versions('tiny'))}")
+    print(f"  versions in the registry afterwards: {len(registry.versions(MODEL))}")
     if registry is not ledger_of(registry):
         ahead = [r for r in reconciled if "unreadable" not in r]
         print(f"  stage pointers found one move ahead of the log, then reconciled: {len(ahead)}")
