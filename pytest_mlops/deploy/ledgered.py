@@ -127,6 +127,8 @@ class LedgeredRegistry:
         """Replace the local ledger with the remote's copy when the remote's is newer."""
         state = self._ledger_state()
         if int(state["generation"]) <= self._local_generation():
+            if self._pushed is None and int(state["generation"]) == self._local_generation():
+                self._pushed = state.get("sha256")  # unchanged since: nothing to send
             return
         data = self._read_ledger(state)
         if hashlib.sha256(data).hexdigest() != state["sha256"]:
