@@ -213,17 +213,7 @@ class OciRegistry(LedgeredRegistry):
             ],
             "annotations": dict(annotations),
         }
-        status, _, answer = self._request(
-            "PUT",
-            f"/v2/{self.repository}/manifests/{tag}",
-            body=json.dumps(manifest, sort_keys=True).encode(),
-            headers={"Content-Type": _OCI_MANIFEST},
-        )
-        if status not in (200, 201):
-            raise DeployError(
-                f"the OCI registry {self.host} refused the manifest {tag!r}: HTTP {status} "
-                f"{answer[:200]!r}"
-            )
+        self._put_manifest(tag, json.dumps(manifest, sort_keys=True).encode(), _OCI_MANIFEST)
 
     def tag_digest(self, tag: str) -> str | None:
         """The manifest digest a tag points at, or ``None``."""
