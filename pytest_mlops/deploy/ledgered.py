@@ -136,14 +136,13 @@ class LedgeredRegistry:
                 f"the ledger {self.location} holds for {self.name!r} does not match its recorded "
                 "sha256: refusing to use it"
             )
-        with self.ledger.lock():
-            db = self.ledger.root / "registry.db"
-            for stale in (db.with_name("registry.db-wal"), db.with_name("registry.db-shm")):
-                stale.unlink(missing_ok=True)
-            tmp = db.with_name(".incoming-registry.db")
-            tmp.write_bytes(data)
-            os.replace(tmp, db)
-            self._generation_file().write_text(str(state["generation"]))
+        db = self.ledger.root / "registry.db"  # the callers hold the ledger's lock
+        for stale in (db.with_name("registry.db-wal"), db.with_name("registry.db-shm")):
+            stale.unlink(missing_ok=True)
+        tmp = db.with_name(".incoming-registry.db")
+        tmp.write_bytes(data)
+        os.replace(tmp, db)
+        self._generation_file().write_text(str(state["generation"]))
         self._pushed = str(state["sha256"])
 
     def _snapshot(self) -> bytes:

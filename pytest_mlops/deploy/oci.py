@@ -216,10 +216,9 @@ class OciRegistry(LedgeredRegistry):
         self._put_manifest(tag, json.dumps(manifest, sort_keys=True).encode(), _OCI_MANIFEST)
 
     def tag_digest(self, tag: str) -> str | None:
-        """The manifest digest a tag points at, or ``None``."""
-        path = f"/v2/{self.repository}/manifests/{tag}"
-        status, headers, _ = self._request("HEAD", path, headers={"Accept": _MANIFEST_TYPES})
-        return headers.get("docker-content-digest") if status == 200 else None
+        """The manifest digest a tag points at, or ``None`` (no tag, or one it cannot read)."""
+        pointed = self._pointed("", tag)
+        return None if pointed is None or pointed.startswith("unreadable") else pointed
 
     def retag(self, digest: str, tag: str) -> None:
         """Point *tag* at the manifest *digest* (the same bytes, so the same digest)."""
