@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping
 from importlib import resources
-from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from pytest_mlops.errors import MlopsError, choices_text, did_you_mean
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:  # importlib.abc.Traversable is deprecated from 3.12
+        from importlib.abc import Traversable
 
 __all__ = ["PLATFORMS", "Platform", "init_ci", "template_files"]
 

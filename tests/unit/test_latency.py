@@ -454,6 +454,33 @@ def test_cuda_without_a_gpu_is_an_error_not_a_cpu_number(rows):
         measure_latency(lambda X: X, rows, device="cuda")
 
 
+def test_cuda_with_a_cpu_only_onnxruntime_is_an_error_with_or_without_a_gpu(rows):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA execution provider")
+    with pytest.raises(CheckError, match=r"no CUDAExecutionProvider.*onnxruntime-gpu"):
+        measure_latency(tiny_onnx(), rows, device="cuda")
+    with pytest.raises(CheckError, match="runs on the host"):
+        measure_latency(lambda X: X, rows, device="cuda")
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
+def test_torch_cuda_scenarios_and_offline_throughput(rows):
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.ReLU(), torch.nn.Linear(64, 2))
+    offline = measure_latency(
+        net, rows, device="cuda", batch_sizes=[64], scenario="offline", **FAST
+    )
+    stats = offline[64]
+    assert stats.throughput == pytest.approx(64 * stats.n / stats.duration_s)
+    server = measure_latency(net, rows, device="cuda", scenario="server", target_qps=200.0, **FAST)
+    assert server[1].p50_ms > 0 and server.fingerprint.device == "cuda:0"
+    with pytest.raises(CheckError, match=r"device='cuda:7' asked for, but only"):
+        measure_latency(net, rows, device="cuda:7", **FAST)
+
+
 def test_public_api_is_lazy():
     assert pytest_mlops.measure_latency is measure_latency
     assert pytest_mlops.check_latency is check_latency
