@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.deploy.bundle import MANIFEST
+from pytest_mlops.deploy.distribution import sha256_file
 from pytest_mlops.deploy.registry import Event, LocalRegistry, SmokeRecord, Version
 from pytest_mlops.errors import DeployError
 
@@ -83,8 +84,9 @@ class LedgeredRegistry:
         """Store a new copy and make the record name it, with generation + 1, in one step."""
         raise NotImplementedError
 
-    def _remote_files(self, version: Version) -> Callable[[str], bytes]:
-        """Reads a file of *version* (by its path in the bundle) from the remote copy."""
+    def _remote_files(self, version: Version) -> Callable[[str, Path], None]:
+        """Copies a file of *version* (by its path in the bundle) from the remote copy into a
+        path, streamed."""
         raise NotImplementedError
 
     # --- the ledger, kept in the remote too ---
@@ -188,12 +190,12 @@ class LedgeredRegistry:
         missing = {rel: d for rel, d in wanted.items() if not self.ledger._blob(d).is_file()}
         if not missing:
             return
-        read = self._remote_files(version)
+        copy = self._remote_files(version)
         with tempfile.TemporaryDirectory(prefix="mlops-restore-") as tmp:
             for rel, digest in missing.items():
                 path = Path(tmp) / digest.replace(":", "-")
-                path.write_bytes(read(rel))
-                if "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                copy(rel, path)
+                if sha256_file(path)[0] != digest:
                     raise DeployError(
                         f"{rel!r} of {version.label} in {self.location} does not match its digest "
                         f"{digest[:19]}...: refusing to deploy it"

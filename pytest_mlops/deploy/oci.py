@@ -10,13 +10,17 @@ and a verified copy of each bundle live in a ledger (a
 :class:`~pytest_mlops.deploy.registry.LocalRegistry` under ``.mlops/registry/oci/...``) whose
 copy travels through the registry: a blob under the tag ``mlops-ledger``, its generation and
 sha256 in the manifest's annotations (see :mod:`pytest_mlops.deploy.ledgered`).
+
+The registry is spoken to over HTTPS with the credentials people keep
+(:mod:`~pytest_mlops.deploy.distribution`, :mod:`~pytest_mlops.deploy.credentials`); the image
+push goes through the Docker daemon, which gets the same credentials.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
+import os
 import re
 import tempfile
 import time
@@ -27,8 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.deploy.bundle import Bundle, verify_bundle
+from pytest_mlops.deploy.distribution import DistributionClient
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
 from pytest_mlops.deploy.registry import Version
+from pytest_mlops.deploy.transport import http_options
 from pytest_mlops.errors import ConfigError, DeployError
 
 if TYPE_CHECKING:
@@ -54,17 +60,23 @@ _LEDGER_CONFIG = "application/vnd.pytest-mlops.ledger.config.v1+json"
 _BUNDLE_CONFIG = "application/vnd.pytest-mlops.bundle.config.v1+json"
 _SQLITE = "application/vnd.sqlite3"
 _FILE_TYPE = "application/octet-stream"
+_LEDGER_LIMIT = 1 << 30  # the largest ledger copy read back
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
 
 
 def parse_oci(location: str) -> tuple[str, str]:
     """``"oci://127.0.0.1:5000/team/credit"`` -> ``("127.0.0.1:5000", "team/credit")``."""
     match = re.fullmatch(r"oci://([^/]+)/([a-z0-9]+(?:[._/-][a-z0-9]+)*)", location)
-    if match is None:
+    host = match.group(1) if match else ""
+    if match is None or not _HOST.fullmatch(host) or any(len(p) > 63 for p in host.split(".")):
         raise ConfigError(
             f"deploy registry {location!r}: expected oci://HOST[:PORT]/REPOSITORY "
-            "(a lower-case repository path), e.g. oci://127.0.0.1:5000/credit-scoring"
+            "(a host name or address, and a lower-case repository path), e.g. "
+            "oci://ghcr.io/team/credit-scoring or oci://127.0.0.1:5000/credit-scoring"
         )
-    return match.group(1), match.group(2)
+    return host, match.group(2)
 
 
 class OciRegistry(LedgeredRegistry):
@@ -75,27 +87,12 @@ class OciRegistry(LedgeredRegistry):
         self.host, self.repository = parse_oci(settings.registry)
         self.location = settings.registry
         super().__init__(settings, "oci", f"{self.host}-{self.repository}")
+        self.api = DistributionClient(
+            self.host, self.repository, http_options(settings), insecure=settings.insecure
+        )
         self._client: Any = None
 
     # --- the distribution v2 API ---
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection(self.host, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=dict(headers or {}))
-            response = conn.getresponse()
-            data = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-        except (OSError, http.client.HTTPException) as exc:
-            raise DeployError(f"the OCI registry {self.host} does not answer: {exc}") from None
-        finally:
-            conn.close()
 
     def manifest(self, reference: str) -> tuple[bytes, str, str]:
         """The manifest bytes, media type and digest of a tag or digest.
@@ -105,33 +102,27 @@ class OciRegistry(LedgeredRegistry):
         of a manifest upload: HTTP 500 "invalid checksum digest format") is put back from the
         ledger's copy, which push keeps.
         """
-        path = f"/v2/{self.repository}/manifests/{urllib.parse.quote(reference, safe=':')}"
-        status, headers, body = self._request("GET", path, headers={"Accept": _MANIFEST_TYPES})
-        if status >= 500 and reference.startswith("sha256:"):
+        answer = self.api.get_manifest(reference, _MANIFEST_TYPES)
+        if answer.status >= 500 and reference.startswith("sha256:"):
             kept = self._kept_manifest(reference)
             if kept is not None:
                 media_type = str(json.loads(kept).get("mediaType") or _OCI_MANIFEST)
                 self._put_manifest(reference, kept, media_type)
                 return kept, media_type, reference
-        if status != 200:
+        if answer.status != 200:
             raise DeployError(
                 f"the OCI registry {self.host} has no manifest {self.repository}:{reference} "
-                f"(HTTP {status})"
+                f"(HTTP {answer.status})"
             )
-        return body, headers.get("content-type", ""), headers.get("docker-content-digest", "")
+        headers = answer.headers
+        return (
+            answer.body,
+            headers.get("content-type", ""),
+            headers.get("docker-content-digest", ""),
+        )
 
     def _put_manifest(self, reference: str, body: bytes, media_type: str) -> None:
-        status, _, answer = self._request(
-            "PUT",
-            f"/v2/{self.repository}/manifests/{reference}",
-            body=body,
-            headers={"Content-Type": media_type},
-        )
-        if status not in (200, 201):
-            raise DeployError(
-                f"the OCI registry {self.host} refused the manifest {reference!r}: HTTP {status} "
-                f"{answer[:200]!r}"
-            )
+        self.api.put_manifest(reference, body, media_type)
 
     def _keep_manifest(self, digest: str) -> None:
         """A copy of the image manifest in the ledger, to put back if the registry loses it."""
@@ -151,47 +142,34 @@ class OciRegistry(LedgeredRegistry):
         return body if "sha256:" + hashlib.sha256(body).hexdigest() == digest else None
 
     def upload_blob(self, data: bytes) -> tuple[str, int]:
-        """Store *data* as a blob (a monolithic upload, skipped if it is there); its digest and
-        size."""
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blobs = f"/v2/{self.repository}/blobs"
-        if self._request("HEAD", f"{blobs}/{digest}")[0] == 200:
-            return digest, len(data)
-        status, headers, answer = self._request("POST", f"{blobs}/uploads/")
-        location = urllib.parse.urlsplit(headers.get("location", ""))
-        if status != 202 or not location.path:
-            raise DeployError(
-                f"the OCI registry {self.host} refused a blob upload: HTTP {status} {answer[:200]!r}"
-            )
-        target = f"{location.path}?{location.query + '&' if location.query else ''}digest={digest}"
-        status, _, answer = self._request(
-            "PUT", target, body=data, headers={"Content-Type": "application/octet-stream"}
-        )
-        if status != 201:
-            raise DeployError(
-                f"the OCI registry {self.host} refused blob {digest[:19]}...: HTTP {status} "
-                f"{answer[:200]!r}"
-            )
-        return digest, len(data)
+        """Store *data* as a blob (skipped if it is there); its digest and size."""
+        return self.api.upload_bytes(data)
+
+    def upload_file(self, path: Path) -> tuple[str, int]:
+        """Stream a file into a blob, mounted from another repository of this registry that
+        this project pushed it to, if any; its digest and size."""
+        return self.api.upload_file(path, mount_from=self._mount_sources())
 
     def fetch_blob(self, digest: str) -> bytes:
-        """A blob's bytes, checked against its digest."""
-        status, headers, body = self._request("GET", f"/v2/{self.repository}/blobs/{digest}")
-        if status in (301, 302, 307, 308) and headers.get("location"):  # a storage redirect
-            import urllib.request
+        """A (small) blob's bytes, checked against its digest."""
+        return self.api.fetch(digest, limit=_LEDGER_LIMIT)
 
-            with urllib.request.urlopen(headers["location"], timeout=60) as response:
-                status, body = response.status, response.read()
-        if status != 200:
-            raise DeployError(
-                f"the OCI registry {self.host} has no blob {digest[:19]}... in "
-                f"{self.repository} (HTTP {status})"
-            )
-        if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
-            raise DeployError(
-                f"blob {digest[:19]}... from {self.location} does not match its digest"
-            )
-        return body
+    def download_blob(self, digest: str, dest: Path) -> None:
+        """Stream a blob into *dest*, checked against its digest before it lands."""
+        self.api.download(digest, dest)
+
+    def _mount_sources(self) -> tuple[str, ...]:
+        """Other repositories of this registry whose ledgers sit beside this one: the blobs
+        pushed there can be mounted rather than sent again."""
+        sources = []
+        for record in self.ledger.root.parent.glob("*/remote.json"):
+            try:
+                remote = json.loads(record.read_text())
+            except (OSError, ValueError):
+                continue
+            if remote.get("host") == self.host and remote.get("repository") != self.repository:
+                sources.append(str(remote["repository"]))
+        return tuple(sorted(sources))
 
     def put_artifact(
         self,
@@ -249,6 +227,7 @@ class OciRegistry(LedgeredRegistry):
                 return existing
             tag = f"bundle-{bundle.short}"
             ref = f"{self.host}/{self.repository}"
+            self.api.check_push()  # credentials and scope, before a long build
             client = self._docker()
             build_image(
                 bundle,
@@ -264,7 +243,7 @@ class OciRegistry(LedgeredRegistry):
             # the bundle's files as blobs too (the image holds only what serving needs), under a
             # tag of their own so that garbage collection keeps them
             files = [
-                (rel, self.upload_blob((bundle.path / rel).read_bytes()))
+                (rel, self.upload_file(bundle.path / rel))
                 for rel in [*bundle.manifest["files"], "manifest.json"]
             ]
             self._keep_manifest(digest)
@@ -277,27 +256,46 @@ class OciRegistry(LedgeredRegistry):
                 ],
                 {f"{_ANNOTATION}.bundle.digest": bundle.digest},
             )
+            self._remember_remote()
             return self._keep(bundle, image=f"{ref}@{digest}")
 
+    def _remember_remote(self) -> None:
+        record = self.ledger.root / "remote.json"
+        if not record.is_file():
+            record.write_text(json.dumps({"host": self.host, "repository": self.repository}))
+
+    def _docker_auth(self) -> dict[str, str] | None:
+        """What the Docker daemon needs to push or pull here: our credentials, if the registry
+        asks for some (else the daemon's own, from its configuration)."""
+        self.api.base()
+        if not self.api._challenge[0]:
+            return None
+        return self.api.credentials().docker_auth() or None
+
     def _push_image(self, client: Any, ref: str, tag: str) -> None:
+        stream = client.images.push(
+            ref, tag=tag, stream=True, decode=True, auth_config=self._docker_auth()
+        )
         errors = [
             line.get("error") or line.get("errorDetail", {}).get("message")
-            for line in client.images.push(ref, tag=tag, stream=True, decode=True)
+            for line in stream
             if isinstance(line, dict) and ("error" in line or "errorDetail" in line)
         ]
         if errors:
-            raise DeployError(f"pushing {ref}:{tag} failed: {errors[0]}")
+            raise DeployError(
+                f"the Docker daemon could not push {ref}:{tag}: {errors[0]} (it trusts a "
+                f"registry's CA from /etc/docker/certs.d/{self.host}/ca.crt)"
+            )
 
     # --- the stage pointers: tags ---
 
     def _pointed(self, name: str, stage: str) -> str | None:
-        path = f"/v2/{self.repository}/manifests/{stage}"
-        status, headers, _ = self._request("HEAD", path, headers={"Accept": _MANIFEST_TYPES})
-        if status == 404:
+        answer = self.api.get_manifest(stage, _MANIFEST_TYPES, method="HEAD")
+        if answer.status == 404:
             return None
-        if status != 200:  # a tag the registry cannot read back: reconciling puts it again
-            return f"unreadable (HTTP {status})"
-        return headers.get("docker-content-digest")
+        if answer.status != 200:  # a tag the registry cannot read back: reconciling puts it again
+            return f"unreadable (HTTP {answer.status})"
+        return answer.headers.get("docker-content-digest")
 
     def _reference(self, version: Version) -> str:
         if not version.image or "@" not in version.image:
@@ -313,14 +311,13 @@ class OciRegistry(LedgeredRegistry):
     # --- the ledger's copy: a blob under the tag mlops-ledger ---
 
     def _ledger_state(self) -> dict[str, Any]:
-        path = f"/v2/{self.repository}/manifests/{_LEDGER_TAG}"
-        status, _, body = self._request("GET", path, headers={"Accept": _OCI_MANIFEST})
-        if status == 404:
+        answer = self.api.get_manifest(_LEDGER_TAG, _OCI_MANIFEST)
+        if answer.status == 404:
             return {"generation": 0}
         try:
-            if status != 200:
-                raise ValueError(f"HTTP {status}")
-            manifest = json.loads(body)
+            if answer.status != 200:
+                raise ValueError(f"HTTP {answer.status}")
+            manifest = json.loads(answer.body)
             notes = manifest["annotations"]
             state = {
                 "generation": int(notes[f"{_ANNOTATION}.ledger.generation"]),
@@ -330,7 +327,7 @@ class OciRegistry(LedgeredRegistry):
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise DeployError(
                 f"the tag {_LEDGER_TAG!r} of {self.location} is not pytest-mlops's ledger record "
-                f"({exc}): {body[:120]!r}"
+                f"({exc}): {answer.body[:120]!r}"
             ) from None
         return state
 
@@ -349,9 +346,9 @@ class OciRegistry(LedgeredRegistry):
             },
         )
 
-    def _remote_files(self, version: Version) -> Callable[[str], bytes]:
+    def _remote_files(self, version: Version) -> Callable[[str, Path], None]:
         digests = {**version.manifest["files"], "manifest.json": version.digest}
-        return lambda rel: self.fetch_blob(digests[rel])
+        return lambda rel, dest: self.download_blob(digests[rel], dest)
 
     def _verify_remote(self, version: Version) -> None:
         """The image manifest in the registry, by digest."""
@@ -374,20 +371,23 @@ class OciRegistry(LedgeredRegistry):
 
     @contextmanager
     def run_container(self, version: Version, *, timeout: float = 60.0) -> Iterator[str]:
-        """Start the version's image on a free 127.0.0.1 port; yield its URL; remove it after."""
+        """Start the version's image on a free port of the engine's host (127.0.0.1 for a local
+        engine); yield its URL; remove it after."""
         from pytest_mlops.deploy.smoke import wait_ready
 
         client = self._docker()
+        self._ensure_image(client, str(version.image))
         port = f"{self.settings.port}/tcp"
+        host = _engine_host()
         container = client.containers.run(
             version.image,
             detach=True,
-            ports={port: ("127.0.0.1", None)},
+            ports={port: ("127.0.0.1" if host == "127.0.0.1" else "0.0.0.0", None)},
             environment={"MLOPS_SERVE_VERSION": str(version.version)},
             labels={"io.pytest-mlops.smoke": version.digest},
         )
         try:
-            url = self._published_url(container, port, timeout)
+            url = self._published_url(container, port, timeout, host)
             try:
                 wait_ready(url, timeout)
             except DeployError:
@@ -399,15 +399,37 @@ class OciRegistry(LedgeredRegistry):
         finally:
             container.remove(force=True)
 
-    def _published_url(self, container: Any, port: str, timeout: float) -> str:
+    def _ensure_image(self, client: Any, image: str) -> None:
+        """Pull *image* (by digest) with the registry's credentials unless the engine has it."""
+        import docker.errors
+
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            repository, _, digest = image.partition("@")
+            try:
+                client.images.pull(repository, tag=digest, auth_config=self._docker_auth())
+            except docker.errors.APIError as exc:
+                raise DeployError(f"the Docker daemon could not pull {image}: {exc}") from None
+
+    def _published_url(self, container: Any, port: str, timeout: float, host: str) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             container.reload()
             bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(port)
             if bindings:
-                return f"http://127.0.0.1:{bindings[0]['HostPort']}"
+                return f"http://{host}:{bindings[0]['HostPort']}"
             if container.status == "exited":
                 logs = container.logs(tail=20).decode(errors="replace")
                 raise DeployError(f"the serving container exited: {logs}")
             time.sleep(0.2)
         raise DeployError("the serving container published no port")
+
+
+def _engine_host() -> str:
+    """Where a published port of the container engine is reached: 127.0.0.1 for a local
+    engine, the host of ``DOCKER_HOST=tcp://HOST:PORT`` for a remote one (a CI service)."""
+    parsed = urllib.parse.urlsplit(os.environ.get("DOCKER_HOST", ""))
+    if parsed.scheme in ("tcp", "http", "https") and parsed.hostname:
+        return parsed.hostname
+    return "127.0.0.1"

@@ -26,6 +26,35 @@ DEPLOY_PARAMS: tuple[Param, ...] = (
         "mlflow+http://HOST:PORT (an MLflow tracking server's model registry)",
         default=DEFAULT_REGISTRY,
     ),
+    Param(
+        "ca_bundle",
+        "str",
+        "a PEM file of CA certificates to trust for the registry's TLS, besides the system's "
+        "(relative to the config file; MLOPS_REGISTRY_CA_BUNDLE sets it too)",
+    ),
+    Param(
+        "insecure",
+        "bool",
+        "an OCI registry without verified TLS: HTTPS without checking the certificate, else "
+        "plain HTTP (Docker's insecure-registries); loopback addresses may use plain HTTP anyway",
+        default=False,
+    ),
+    Param(
+        "timeout",
+        "number",
+        "seconds each call to a remote registry may take (connecting, each read and write)",
+        default=60.0,
+        minimum=1,
+    ),
+    Param(
+        "retries",
+        "int",
+        "more tries of a registry call that failed in a way that may pass (connection errors, "
+        "timeouts, HTTP 429 and 5xx), with backoff",
+        default=4,
+        minimum=0,
+        maximum=20,
+    ),
     Param("name", "str", "the served model's name (default: the config directory's name)"),
     Param(
         "base_image",
@@ -71,6 +100,10 @@ class DeploySettings:
     canary_percent: int
     prediction_log: str | None
     base_dir: Path
+    ca_bundle: str | None = None
+    insecure: bool = False
+    timeout: float = 60.0
+    retries: int = 4
 
     @property
     def is_oci(self) -> bool:
@@ -94,13 +127,19 @@ def deploy_settings(
 ) -> DeploySettings:
     """The deploy table of *config* layered with *overrides* (``None`` values ignored).
 
-    ``MLOPS_REGISTRY`` in the environment overrides the configured registry.
+    ``MLOPS_REGISTRY`` in the environment overrides the configured registry;
+    ``MLOPS_DEFAULT_REGISTRY`` is the registry when nothing names one (the CI templates set it to
+    the CI's own container registry). ``MLOPS_REGISTRY_CA_BUNDLE`` overrides ``ca_bundle``.
     """
     raw: dict[str, Any] = dict(config.settings.deploy) if config is not None else {}
     source = f"{config.source} [deploy]" if config is not None else "deploy settings"
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if os.environ.get("MLOPS_REGISTRY") and not (overrides or {}).get("registry"):
         raw["registry"] = os.environ["MLOPS_REGISTRY"]
+    elif os.environ.get("MLOPS_DEFAULT_REGISTRY") and "registry" not in raw:
+        raw["registry"] = os.environ["MLOPS_DEFAULT_REGISTRY"]
+    if os.environ.get("MLOPS_REGISTRY_CA_BUNDLE") and not (overrides or {}).get("ca_bundle"):
+        raw["ca_bundle"] = os.environ["MLOPS_REGISTRY_CA_BUNDLE"]
     values: dict[str, Any] = {p.name: p.default for p in DEPLOY_PARAMS}
     values.update(validate_params(DEPLOY_PARAMS, raw, source))
     base_dir = config.base_dir if config is not None else Path.cwd()
