@@ -19,30 +19,44 @@ through MLflow (see :mod:`pytest_mlops.deploy.ledgered`); MLflow's own version n
 from the ledger's (``Version.ref`` maps them).
 
 Credentials come from MLflow's own environment variables: ``MLFLOW_TRACKING_TOKEN`` (a bearer
-token) or ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic auth).
+token) or ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic auth), and TLS
+from MLflow's too: ``MLFLOW_TRACKING_SERVER_CERT_PATH`` (a CA bundle; the deploy setting
+``ca_bundle`` first), ``MLFLOW_TRACKING_CLIENT_CERT_PATH`` (a client certificate) and
+``MLFLOW_TRACKING_INSECURE_TLS=true`` (no verification). Calls go through
+:mod:`~pytest_mlops.deploy.transport` (proxies, timeouts, retries); artifacts are streamed from
+and to files.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.deploy.bundle import MANIFEST, Bundle, verify_bundle
-from pytest_mlops.deploy.client import http_call
 from pytest_mlops.deploy.image import image_labels
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
 from pytest_mlops.deploy.registry import Version
+from pytest_mlops.deploy.transport import (
+    HttpOptions,
+    basic_auth,
+    http_client,
+    http_options,
+    read_bounded,
+    save_stream,
+    send,
+)
 from pytest_mlops.errors import ConfigError, DeployError
 
 if TYPE_CHECKING:
+    import httpx
+
     from pytest_mlops.deploy.settings import DeploySettings
     from pytest_mlops.results import CheckResult
 
@@ -51,6 +65,8 @@ __all__ = ["MlflowRegistry", "parse_mlflow"]
 _ARTIFACTS = "mlflow-artifacts:/"
 _LEDGER_TAG = "io.pytest-mlops.ledger"
 _TAG_PREFIX = "io.pytest-mlops"
+_JSON_LIMIT = 16 << 20  # the largest REST answer read
+_LEDGER_LIMIT = 1 << 30
 
 
 def parse_mlflow(location: str) -> str:
@@ -71,9 +87,40 @@ def _auth_headers() -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     if user:
-        secret = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(secret).decode()}
+        return {"Authorization": basic_auth(user, os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))}
     return {}
+
+
+def _credentials_text() -> str:
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return "the token in MLFLOW_TRACKING_TOKEN"
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if user:
+        return (
+            f"the credentials in MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (user {user!r})"
+        )
+    return ""
+
+
+def mlflow_http_options(settings: DeploySettings) -> HttpOptions:
+    """TLS as MLflow's own client takes it (``MLFLOW_TRACKING_SERVER_CERT_PATH``,
+    ``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_TRACKING_CLIENT_CERT_PATH``), the deploy
+    setting ``ca_bundle`` first; the timeouts and retries of the deploy settings."""
+    insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true"
+    if insecure and os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+        raise ConfigError(
+            "MLFLOW_TRACKING_INSECURE_TLS=true and MLFLOW_TRACKING_SERVER_CERT_PATH are both "
+            "set: verify against the CA bundle, or do not verify, not both"
+        )
+    options = http_options(
+        settings, ca_env=("MLFLOW_TRACKING_SERVER_CERT_PATH",), verify=not insecure
+    )
+    client_cert = os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH")
+    if client_cert:
+        from dataclasses import replace
+
+        options = replace(options, tls=replace(options.tls, client_cert=Path(client_cert)))
+    return options
 
 
 class MlflowRegistry(LedgeredRegistry):
@@ -83,6 +130,8 @@ class MlflowRegistry(LedgeredRegistry):
         self.url = parse_mlflow(settings.registry)
         self.location = settings.registry
         super().__init__(settings, "mlflow", f"{self.url.split('//', 1)[1]}-{settings.name}")
+        self.options = mlflow_http_options(settings)
+        self._http: httpx.Client | None = None
 
     # --- the ledger's copy in MLflow ---
     #
@@ -109,7 +158,10 @@ class MlflowRegistry(LedgeredRegistry):
         return dict(state)
 
     def _read_ledger(self, state: dict[str, Any]) -> bytes:
-        return self._download(state["uri"])
+        with tempfile.TemporaryDirectory(prefix="mlops-ledger-") as tmp:
+            target = Path(tmp) / "ledger.db"
+            self._download(state["uri"], target, limit=_LEDGER_LIMIT)
+            return target.read_bytes()
 
     def _write_ledger(self, data: bytes, digest: str, state: dict[str, Any]) -> None:
         run = state.get("run") or self._create_run(self.name, f"{self.name}-ledger", {})["run_id"]
@@ -117,7 +169,7 @@ class MlflowRegistry(LedgeredRegistry):
             "artifact_uri"
         ]
         uri = f"{artifacts}/ledger/{digest}.db"
-        self._upload(uri, data)
+        self._upload(uri, lambda: data, len(data))
         record = {
             "generation": int(state["generation"]) + 1,
             "uri": uri,
@@ -130,34 +182,96 @@ class MlflowRegistry(LedgeredRegistry):
             {"name": self.name, "key": _LEDGER_TAG, "value": json.dumps(record, sort_keys=True)},
         )
 
-    def _remote_files(self, version: Version) -> Callable[[str], bytes]:
+    def _remote_files(self, version: Version) -> Callable[[str, Path], None]:
         source = self._record(version)["source"]
-        return lambda rel: self._download(f"{source}/{rel}")
+        return lambda rel, dest: self._download(f"{source}/{rel}", dest)
 
     # --- the REST API ---
 
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = http_client(self.options)
+        return self._http
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: Callable[[], Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """One call to the server (retried as the transport says); a 401 or 403 is an error
+        that names the credentials."""
+        client = self._client()
+        sent = {**_auth_headers(), **(headers or {})}
+        response = send(
+            client,
+            lambda: client.build_request(
+                method, self.url + path, headers=sent, content=content() if content else None
+            ),
+            self.options,
+            stream=stream,
+        )
+        if response.status_code in (401, 403):
+            response.read()
+            raise self._refused(method, path, response)
+        return response
+
+    def _refused(self, method: str, path: str, response: httpx.Response) -> DeployError:
+        what = f"{method} {path.split('?')[0]}"
+        error = _error_of(response.status_code, response.content)
+        who = _credentials_text()
+        if response.status_code == 401 and not who:
+            return DeployError(
+                f"the MLflow server {self.url} needs credentials ({what}: HTTP 401): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            )
+        if response.status_code == 401:
+            return DeployError(
+                f"the MLflow server {self.url} refused {who} ({what}: HTTP 401 "
+                f"{error['message']}): check them"
+            )
+        return DeployError(
+            f"the MLflow server {self.url} does not let {who or 'anonymous users'} {what} "
+            f"(HTTP 403 {error['error_code']} {error['message']}): the user needs EDIT "
+            "permission on the experiment 'pytest-mlops/<name>' and MANAGE on the registered "
+            "model, or MLflow's default permission must allow it"
+        )
+
     def _call(self, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
         """One REST call; the JSON answer (``None`` for a missing resource with *missing_ok*)."""
-        url = f"{self.url}{path}"
-        answer = http_call(url, method, body, timeout=60, headers=_auth_headers())
-        if answer.status == 200:
-            return answer.json() if answer.body else {}
-        try:
-            error = answer.json()
-        except ValueError:
-            error = {"message": answer.body[:200].decode(errors="replace")}
-        code, message = error.get("error_code", ""), str(error.get("message", ""))
+        payload = None if body is None else json.dumps(body).encode()
+        response = self._send(
+            method,
+            path,
+            content=(lambda: payload) if payload is not None else None,
+            headers={"Content-Type": "application/json"} if payload is not None else None,
+            stream=True,
+        )
+        data = read_bounded(response, _JSON_LIMIT)
+        if response.status_code == 200:
+            try:
+                return json.loads(data) if data else {}
+            except ValueError:
+                raise DeployError(
+                    f"{self.url} answered {method} {path.split('?')[0]} with something else "
+                    f"than JSON: {data[:120]!r} (is it an MLflow tracking server?)"
+                ) from None
+        error = _error_of(response.status_code, data)
+        code, message = error["error_code"], error["message"]
         # MLflow answers an unknown alias with INVALID_PARAMETER_VALUE "... alias X not found."
         unknown_alias = code == "INVALID_PARAMETER_VALUE" and re.search(
             r"alias .* not found", message
         )
         if missing_ok and (
-            answer.status == 404 or code == "RESOURCE_DOES_NOT_EXIST" or unknown_alias
+            response.status_code == 404 or code == "RESOURCE_DOES_NOT_EXIST" or unknown_alias
         ):
             return None
         raise DeployError(
             f"the MLflow server {self.url} refused {method} {path.split('?')[0]}: HTTP "
-            f"{answer.status} {code} {message}".rstrip()
+            f"{response.status_code} {code} {message}".rstrip()
         )
 
     def _get(self, path: str, *, missing_ok: bool = False, **query: str) -> Any:
@@ -174,28 +288,35 @@ class MlflowRegistry(LedgeredRegistry):
             uri[len(_ARTIFACTS) :].lstrip("/")
         )
 
-    def _upload(self, uri: str, data: bytes) -> None:
-        answer = http_call(
-            self.url + self._artifact_path(uri),
+    def _upload(self, uri: str, content: Callable[[], Any], size: int) -> None:
+        """PUT an artifact; *content* makes its body (bytes, or an iterator for a file)."""
+        response = self._send(
             "PUT",
-            data,
-            timeout=300,
-            headers={**_auth_headers(), "Content-Type": "application/octet-stream"},
+            self._artifact_path(uri),
+            content=content,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
         )
-        if answer.status != 200:
+        if response.status_code != 200:
             raise DeployError(
-                f"the MLflow server {self.url} refused the upload of {uri}: HTTP {answer.status}"
+                f"the MLflow server {self.url} refused the upload of {uri}: HTTP "
+                f"{response.status_code} {response.content[:200]!r}"
             )
 
-    def _download(self, uri: str) -> bytes:
-        answer = http_call(
-            self.url + self._artifact_path(uri), timeout=300, headers=_auth_headers()
-        )
-        if answer.status != 200:
-            raise DeployError(
-                f"the MLflow server {self.url} has no artifact {uri} (HTTP {answer.status})"
-            )
-        return answer.body
+    def _upload_file(self, uri: str, path: Path) -> None:
+        self._upload(uri, lambda: _read_file(path), path.stat().st_size)
+
+    def _download(self, uri: str, dest: Path, *, limit: int | None = None) -> None:
+        """Stream an artifact into *dest* (through a temporary file beside it)."""
+        response = self._send("GET", self._artifact_path(uri), stream=True)
+        try:
+            if response.status_code != 200:
+                raise DeployError(
+                    f"the MLflow server {self.url} has no artifact {uri} "
+                    f"(HTTP {response.status_code})"
+                )
+            save_stream(response, dest, f"{uri} from {self.url}", limit=limit)
+        finally:
+            response.close()
 
     def _experiment(self, name: str) -> str:
         experiment_name = f"pytest-mlops/{name}"
@@ -275,7 +396,7 @@ class MlflowRegistry(LedgeredRegistry):
                 )
             source = f"{run['artifact_uri']}/bundle"
             for rel in [*bundle.manifest["files"], MANIFEST]:
-                self._upload(f"{source}/{rel}", (bundle.path / rel).read_bytes())
+                self._upload_file(f"{source}/{rel}", bundle.path / rel)
             self._call(
                 "POST",
                 "/api/2.0/mlflow/runs/update",
@@ -320,9 +441,7 @@ class MlflowRegistry(LedgeredRegistry):
         record = self._record(version)
         dest.mkdir(parents=True, exist_ok=True)
         for rel in [*version.manifest["files"], MANIFEST]:
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self._download(f"{record['source']}/{rel}"))
+            self._download(f"{record['source']}/{rel}", dest / rel)
         try:
             return verify_bundle(dest, version.digest)
         except DeployError as exc:
@@ -373,3 +492,20 @@ class MlflowRegistry(LedgeredRegistry):
     def _verify_remote(self, version: Version) -> None:
         with tempfile.TemporaryDirectory(prefix="mlops-verify-") as tmp:
             self.download(version, Path(tmp) / "bundle")
+
+
+def _error_of(status: int, body: bytes) -> dict[str, str]:
+    """MLflow's ``{"error_code", "message"}``, or the body's start."""
+    try:
+        error = json.loads(body)
+        return {
+            "error_code": str(error.get("error_code", "")),
+            "message": str(error.get("message", "")),
+        }
+    except (ValueError, AttributeError):
+        return {"error_code": "", "message": body[:200].decode(errors="replace")}
+
+
+def _read_file(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from iter(lambda: handle.read(1 << 20), b"")
