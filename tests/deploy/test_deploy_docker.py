@@ -2,20 +2,26 @@
 
 Needs dockerd, an OCI registry and a Python base image: ``bash scripts/services.sh`` starts them
 and ``scripts/test.sh`` exports MLOPS_TEST_REGISTRY and MLOPS_TEST_BASE_IMAGE. In CI (CI=true) a
-missing part is a failure; elsewhere these tests skip and say what is missing.
+missing part is a failure; elsewhere these tests skip and say what is missing. The whole journey
+also runs through the registries behind TLS with htpasswd and with token authentication.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from deploy_helpers import fresh_bundle, project_config, require_service
+from net_helpers import free_port, tls_services
 
+from pytest_mlops.cli import main
 from pytest_mlops.deploy.client import http_call
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
 from pytest_mlops.deploy.settings import deploy_settings
@@ -41,19 +47,39 @@ def engine() -> None:
 
 
 @pytest.fixture
-def oci_project(engine: None, tiny_project: Path) -> Path:
+def oci_project(
+    engine: None,
+    tiny_project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Path:
+    """The tiny project on a fresh repository of the plain registry, or (parameter
+    ``htpasswd`` or ``token``) of a registry behind TLS with that authentication."""
+    kind = getattr(request, "param", "plain")
+    host, extra = os.environ["MLOPS_TEST_REGISTRY"], ""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))  # not the machine's
+    if kind != "plain":
+        env = tls_services()
+        host = env["MLOPS_TEST_REGISTRY_TLS" if kind == "htpasswd" else "MLOPS_TEST_REGISTRY_TOKEN"]
+        extra = f'\nca_bundle = "{env["MLOPS_TEST_CA"]}"'
+        monkeypatch.setenv("MLOPS_REGISTRY_USERNAME", env["MLOPS_TEST_REGISTRY_USER"])
+        monkeypatch.setenv("MLOPS_REGISTRY_PASSWORD", env["MLOPS_TEST_REGISTRY_PASSWORD"])
     repo = f"tiny-{uuid.uuid4().hex[:8]}"
     config = (tiny_project / "mlops.toml").read_text()
     config = config.replace(
         'registry = "registry"',
-        f'registry = "oci://{os.environ["MLOPS_TEST_REGISTRY"]}/{repo}"\n'
-        f'base_image = "{os.environ["MLOPS_TEST_BASE_IMAGE"]}"',
+        f'registry = "oci://{host}/{repo}"\n'
+        f'base_image = "{os.environ["MLOPS_TEST_BASE_IMAGE"]}"{extra}',
     )
     (tiny_project / "mlops.toml").write_text(config)
     return tiny_project
 
 
-def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(oci_project: Path) -> None:
+@pytest.mark.parametrize("oci_project", ["plain", "htpasswd", "token"], indirect=True)
+def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
+    oci_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pytest_mlops.deploy.oci import OciRegistry
 
     registry = OciRegistry(deploy_settings(project_config(oci_project)))
@@ -96,6 +122,16 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(oci_project
     assert registry.tag_digest("production") == v2.image.split("@")[1]
     assert registry.history("tiny")[-1].action == "promote"  # the first runner sees it too
 
+    # The commands on another fresh runner: history, then serve production's verified files.
+    third = oci_project.parent / "third-runner"
+    shutil.copytree(oci_project, third, ignore=shutil.ignore_patterns(".mlops", "build"))
+    monkeypatch.chdir(third)
+    capsys.readouterr()
+    assert main(["history"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert re.search(rf"production\s+promote\s+v{v2.version}\s", last), last
+    assert_serves(third, v2.version)
+
     # The image: non-root, a HEALTHCHECK, the lineage in its labels.
     image = registry._docker().images.get(v1.image)
     config = image.attrs["Config"]
@@ -120,6 +156,31 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(oci_project
                 break
             time.sleep(0.5)
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
+
+
+def assert_serves(project: Path, version: int) -> None:
+    """``pytest-mlops serve`` in *project* serves production (*version*) until stopped."""
+    port, log = free_port(), project / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pytest_mlops.cli", "serve", "--stage", "production",
+             "--port", str(port)],
+            cwd=project, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if http_call(url + "/v2/health/ready", timeout=2).status == 200:
+                    break
+            except DeployError:
+                time.sleep(0.3)
+        assert server.poll() is None, log.read_text(errors="replace")[-2000:]
+        assert http_call(url + "/v2/models/tiny").json()["versions"] == [str(version)]
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def test_links_the_registry_lost_are_put_back_from_the_ledger(oci_project: Path) -> None:
