@@ -13,8 +13,9 @@ the registry trusts the test CA that signed it. Users and what they may do:
 
 * ``mlops`` (``MLOPS_TEST_REGISTRY_PASSWORD``): pull and push;
 * ``reader`` (``MLOPS_TEST_REGISTRY_READER_PASSWORD``): pull only;
-* ``stale`` (the ``mlops`` password): pull and push, but every other token it gets has already
-  expired (a clock-skewed issuer: the client must fetch a new token when the registry says 401);
+* ``stale`` (the ``mlops`` password): pull and push, but every other token it gets for the same
+  repositories has already expired, the first one too (a clock-skewed issuer: the client must fetch a
+  new token when the registry says 401);
 * ``expired`` (the ``mlops`` password): every token has expired.
 
 Anonymous requests get a token with no access. ``GET /stats`` counts the tokens issued per user.
@@ -67,6 +68,7 @@ class Issuer:
         self.service, self.issuer = service, issuer
         self.refresh: dict[str, str] = {}
         self.issued: dict[str, int] = {}
+        self.asked: dict[str, int] = {}
         self.lock = threading.Lock()
 
     def check(self, user: str, password: str) -> bool:
@@ -82,8 +84,10 @@ class Issuer:
                 continue
             granted = sorted(set(parts[2].split(",")) & allowed)
             access.append({"type": "repository", "name": parts[1], "actions": granted})
+        key = f"{user or ''} {' '.join(sorted({a['name'] for a in access}))}"
         with self.lock:
-            count = self.issued[user or ""] = self.issued.get(user or "", 0) + 1
+            self.issued[user or ""] = self.issued.get(user or "", 0) + 1
+            count = self.asked[key] = self.asked.get(key, 0) + 1
         now = int(time.time())
         expired = user == "expired" or (user == "stale" and count % 2 == 1)
         exp = now - 600 if expired else now + LIFETIME

@@ -170,6 +170,13 @@ class DistributionClient:
             response.status_code == 200 and (versioned or json_body)
         ):
             return
+        if response.status_code in RETRY_STATUSES:
+            said = _error_text(body)
+            raise DeployError(
+                f"the registry {self.host} answered GET {url} with HTTP {response.status_code}"
+                f"{' ' + said if said else ''}, {self.options.retries + 1} tries in a row: it is "
+                "not working now; try again later"
+            )
         raise DeployError(
             f"{self.host} does not speak the OCI distribution API: GET {url} answered HTTP "
             f"{response.status_code} {body!r} (a registry answers 200 or 401); check the "

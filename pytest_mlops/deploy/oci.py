@@ -262,6 +262,7 @@ class OciRegistry(LedgeredRegistry):
     def _remember_remote(self) -> None:
         record = self.ledger.root / "remote.json"
         if not record.is_file():
+            record.parent.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps({"host": self.host, "repository": self.repository}))
 
     def _docker_auth(self) -> dict[str, str] | None:

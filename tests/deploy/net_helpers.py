@@ -131,13 +131,17 @@ class FaultLog:
     location: Callable[[str], str] | None = None  # rewrites Location headers
 
 
-def fault_proxy(upstream: str, ca: str, log: FaultLog) -> type[BaseHTTPRequestHandler]:
-    """Plain HTTP in front of the HTTPS registry *upstream* (``host:port``, certificate from
-    *ca*): what is in ``log.faults`` is answered here, the rest forwarded (with
+def fault_proxy(
+    upstream: str, ca: str, log: FaultLog, *, scheme: str = "https"
+) -> type[BaseHTTPRequestHandler]:
+    """Plain HTTP in front of the registry *upstream* (``host:port``; over HTTPS, certificate
+    from *ca*): what is in ``log.faults`` is answered here, the rest forwarded (with
     ``X-Forwarded-Proto: http``, so the registry's own Locations point back here)."""
+    import ssl
+
     import httpx
 
-    client = httpx.Client(verify=ca, timeout=60, trust_env=False)
+    client = httpx.Client(verify=ssl.create_default_context(cafile=ca), timeout=60, trust_env=False)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 60
@@ -159,7 +163,7 @@ def fault_proxy(upstream: str, ca: str, log: FaultLog) -> type[BaseHTTPRequestHa
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             headers["X-Forwarded-Proto"] = "http"
             answer = client.request(
-                self.command, f"https://{upstream}{self.path}", headers=headers, content=body
+                self.command, f"{scheme}://{upstream}{self.path}", headers=headers, content=body
             )
             out = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
             if "location" in answer.headers and log.location is not None:
@@ -221,7 +225,9 @@ auth:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"docker-registry did not start: {(root / 'registry.log').read_text()}")
+                raise RuntimeError(
+                    f"docker-registry did not start: {(root / 'registry.log').read_text()}"
+                )
             time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
