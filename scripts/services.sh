@@ -272,6 +272,8 @@ database_uri = sqlite:///$STATE/mlflow-auth/basic_auth.db
 admin_username = $MLOPS_TEST_MLFLOW_USER
 admin_password = $MLOPS_TEST_MLFLOW_PASSWORD
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+# a password check is PBKDF2 (about a second on a loaded machine): remember good ones a while
+auth_cache_ttl_seconds = 600
 EOF
   chmod 600 "$STATE/mlflow-auth/basic_auth.ini"
   [[ -f $STATE/mlflow-auth/secret-key ]] \

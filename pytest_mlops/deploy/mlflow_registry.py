@@ -222,6 +222,7 @@ class MlflowRegistry(LedgeredRegistry):
     def _refused(self, method: str, path: str, response: httpx.Response) -> DeployError:
         what = f"{method} {path.split('?')[0]}"
         error = _error_of(response.status_code, response.content)
+        said = " ".join(part for part in (error["error_code"], error["message"]) if part)
         who = _credentials_text()
         if response.status_code == 401 and not who:
             return DeployError(
@@ -230,14 +231,13 @@ class MlflowRegistry(LedgeredRegistry):
             )
         if response.status_code == 401:
             return DeployError(
-                f"the MLflow server {self.url} refused {who} ({what}: HTTP 401 "
-                f"{error['message']}): check them"
+                f"the MLflow server {self.url} refused {who} ({what}: HTTP 401 {said}): check them"
             )
         return DeployError(
             f"the MLflow server {self.url} does not let {who or 'anonymous users'} {what} "
-            f"(HTTP 403 {error['error_code']} {error['message']}): the user needs EDIT "
-            "permission on the experiment 'pytest-mlops/<name>' and MANAGE on the registered "
-            "model, or MLflow's default permission must allow it"
+            f"(HTTP 403 {said}): the user needs EDIT permission on the experiment "
+            f"'pytest-mlops/{self.name}' and MANAGE on the registered model {self.name!r}, or "
+            "MLflow's default permission must allow it"
         )
 
     def _call(self, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:

@@ -1,63 +1,71 @@
 """The MLflow backend against a real MLflow tracking server: versions, aliases, verification.
 
 ``bash scripts/services.sh`` starts ``mlflow server`` (from its own cached virtual environment)
-on 127.0.0.1 and writes MLOPS_TEST_MLFLOW to its env file, which ``scripts/test.sh`` sources. In
-CI (CI=true) a missing server is a failure; elsewhere these tests skip and say why.
+on 127.0.0.1 and writes MLOPS_TEST_MLFLOW to its env file, which ``scripts/test.sh`` sources; and
+``mlflow server --app-name basic-auth`` behind TLS (MLOPS_TEST_MLFLOW_TLS, with the test CA and
+its admin's credentials): every test here runs against both. In CI (CI=true) a missing server is
+a failure; elsewhere these tests skip and say why.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_helpers import fresh_bundle, project_config, require_service
+from deploy_helpers import fresh_bundle, project_config
+from mlflow_helpers import MlflowServer, mlflow_server_of
 
 from pytest_mlops.cli import main
-from pytest_mlops.deploy.client import http_call
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
 from pytest_mlops.deploy.registry import open_registry
 from pytest_mlops.deploy.settings import deploy_settings
 from pytest_mlops.errors import ConfigError, DeployError
 
 
-@pytest.fixture(scope="module")
-def mlflow_url() -> str:
-    url = os.environ.get("MLOPS_TEST_MLFLOW", "")
-    reason = "MLOPS_TEST_MLFLOW is not set (run bash scripts/services.sh and source its env file)"
-    if url:
-        try:
-            if http_call(url + "/health", timeout=5).status == 200:
-                return url
-            reason = f"the MLflow server at {url} is not healthy"
-        except DeployError as exc:
-            reason = str(exc)
-    require_service("MLflow", reason)
-    return url
+@pytest.fixture(scope="module", params=["plain", "auth"])
+def mlflow_server(request: pytest.FixtureRequest) -> MlflowServer:
+    return mlflow_server_of(request.param)
 
 
 @pytest.fixture
-def mlflow_project(mlflow_url: str, tiny_project: Path) -> Path:
-    """The tiny project, its registered model under a fresh name on the MLflow server."""
+def mlflow_project(
+    mlflow_server: MlflowServer, tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The tiny project, its registered model under a fresh name on the MLflow server (with
+    the test CA and the server's credentials when it has them)."""
     name = f"tiny-{uuid.uuid4().hex[:8]}"
     config = (tiny_project / "mlops.toml").read_text()
     config = config.replace('name = "tiny"', f'name = "{name}"').replace(
-        'registry = "registry"', f'registry = "mlflow+{mlflow_url}"'
+        'registry = "registry"', f'registry = "mlflow+{mlflow_server.url}"'
     )
+    if mlflow_server.ca:
+        config += f'ca_bundle = "{mlflow_server.ca}"\n'
+    for var in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    if mlflow_server.user:
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", str(mlflow_server.password))
     (tiny_project / "mlops.toml").write_text(config)
     return tiny_project
 
 
-def rest(url: str, method: str, path: str, body: Any = None) -> Any:
-    answer = http_call(url + path, method, body)
-    assert answer.status == 200, answer.body
-    return answer.json()
+@pytest.fixture
+def rest(mlflow_server: MlflowServer) -> Any:
+    """``rest(method, path, body=None)``: a REST call to the server, asserted to succeed."""
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        with mlflow_server.http() as http:
+            answer = http.request(method, path, json=body)
+        assert answer.status_code == 200, answer.content
+        return answer.json()
+
+    return call
 
 
 def test_versions_aliases_promotion_rollback_and_reconcile(
-    mlflow_url: str,
+    rest: Any,
     mlflow_project: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -73,16 +81,12 @@ def test_versions_aliases_promotion_rollback_and_reconcile(
     assert v1.ref is not None and registry.alias(name, "staging") == v1.ref
 
     # MLflow holds the lineage: model version tags, the run's metrics and the bundle's files.
-    record = rest(
-        mlflow_url, "GET", f"/api/2.0/mlflow/model-versions/get?name={name}&version={v1.ref}"
-    )
+    record = rest("GET", f"/api/2.0/mlflow/model-versions/get?name={name}&version={v1.ref}")
     tags = {t["key"]: t["value"] for t in record["model_version"]["tags"]}
     assert tags["io.pytest-mlops.bundle.digest"] == v1.digest
     assert tags["io.pytest-mlops.model.sha256"] == v1.model_sha256
     assert tags["io.pytest-mlops.report.sha256"] == v1.evidence["report_sha256"]
-    run = rest(
-        mlflow_url, "GET", f"/api/2.0/mlflow/runs/get?run_id={record['model_version']['run_id']}"
-    )
+    run = rest("GET", f"/api/2.0/mlflow/runs/get?run_id={record['model_version']['run_id']}")
     metrics = {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}
     assert metrics == pytest.approx(dict(v1.manifest["lineage"]["metrics"]))
     assert run["run"]["info"]["status"] == "FINISHED"
@@ -100,7 +104,6 @@ def test_versions_aliases_promotion_rollback_and_reconcile(
 
     # An alias moved without its audit event (a process killed in between) follows the log again.
     rest(
-        mlflow_url,
         "POST",
         "/api/2.0/mlflow/registered-models/alias",
         {"name": name, "alias": "production", "version": v2.ref},
@@ -124,7 +127,7 @@ def test_versions_aliases_promotion_rollback_and_reconcile(
 
 
 def test_a_fresh_runner_sees_what_the_previous_job_left(
-    mlflow_url: str, mlflow_project: Path, tmp_path: Path
+    mlflow_project: Path, tmp_path: Path
 ) -> None:
     """CI jobs run on fresh machines: the staging job's ledger travels through MLflow, so the
     production job (another checkout, an empty .mlops) promotes, and both see one history."""
@@ -160,19 +163,18 @@ def test_a_fresh_runner_sees_what_the_previous_job_left(
 
 
 def test_tampered_files_in_mlflow_are_refused_and_the_alias_stays(
-    mlflow_url: str, mlflow_project: Path
+    mlflow_server: MlflowServer, rest: Any, mlflow_project: Path
 ) -> None:
     registry = open_registry(deploy_settings(project_config(mlflow_project)))
     v1 = deploy_to_staging(registry, fresh_bundle(mlflow_project, 1)).version
     name = v1.name
-    record = rest(
-        mlflow_url, "GET", f"/api/2.0/mlflow/model-versions/get?name={name}&version={v1.ref}"
-    )
+    record = rest("GET", f"/api/2.0/mlflow/model-versions/get?name={name}&version={v1.ref}")
     source = record["model_version"]["source"].removeprefix("mlflow-artifacts:/")
-    artifact = f"{mlflow_url}/api/2.0/mlflow-artifacts/artifacts/{source}/model.onnx"
-    data = bytearray(http_call(artifact).body)
-    data[-10] ^= 0x01
-    assert http_call(artifact, "PUT", bytes(data)).status == 200
+    artifact = f"/api/2.0/mlflow-artifacts/artifacts/{source}/model.onnx"
+    with mlflow_server.http() as http:
+        data = bytearray(http.get(artifact).content)
+        data[-10] ^= 0x01
+        assert http.put(artifact, content=bytes(data)).status_code == 200
     with pytest.raises(DeployError, match=r"in MLflow .* do not match its digests"):
         promote(registry, name)
     assert registry.alias(name, "production") is None
