@@ -22,7 +22,10 @@ byte-flipped artifact is refused before any pointer moves.
 
 Run: ``.venv/bin/python benchmarks/promotion_kill.py --trials 120``; for the remote backends, with
 dockerd, a registry, a base image and an MLflow server up (``bash scripts/services.sh``, then
-source the env file it names): ``--backend oci`` or ``--backend mlflow``.
+source the env file it names): ``--backend oci`` or ``--backend mlflow``. Against a registry
+behind TLS and authentication: ``--registry "$MLOPS_TEST_REGISTRY_TOKEN" --ca-bundle
+"$MLOPS_TEST_CA"``, with the credentials in ``MLOPS_REGISTRY_USERNAME``/``MLOPS_REGISTRY_PASSWORD``
+(the children inherit them).
 """
 
 from __future__ import annotations
@@ -108,7 +111,12 @@ WORKER = textwrap.dedent(
 )
 
 
-def make_project(root: Path, registry: str = "registry", base_image: str | None = None) -> Path:
+def make_project(
+    root: Path,
+    registry: str = "registry",
+    base_image: str | None = None,
+    ca_bundle: str | None = None,
+) -> Path:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 4)), columns=list("abcd"))
     frame["y"] = (frame.a > 0).astype(int)
@@ -118,6 +126,8 @@ def make_project(root: Path, registry: str = "registry", base_image: str | None 
     config = CONFIG.format(registry=registry, name=MODEL)
     if base_image:
         config += f'base_image = "{base_image}"\n'
+    if ca_bundle:
+        config += f'ca_bundle = "{ca_bundle}"\n'
     (root / "mlops.toml").write_text(config)
     return root
 
@@ -369,6 +379,10 @@ def main() -> int:
         help="HOST:PORT of the OCI registry (default: $MLOPS_TEST_REGISTRY)",
     )
     parser.add_argument(
+        "--ca-bundle",
+        help="PEM file of the CA of the registry's (or MLflow server's) TLS certificate",
+    )
+    parser.add_argument(
         "--base-image",
         default=os.environ.get("MLOPS_TEST_BASE_IMAGE"),
         help="base image of the serving images (default: $MLOPS_TEST_BASE_IMAGE)",
@@ -385,10 +399,12 @@ def main() -> int:
         if args.backend == "mlflow":
             global MODEL
             MODEL = f"tiny-{os.getpid()}-{int(time.time())}"
-            root = make_project(Path(tmp), f"mlflow+{args.mlflow}")
+            root = make_project(Path(tmp), f"mlflow+{args.mlflow}", ca_bundle=args.ca_bundle)
         elif args.backend == "oci":
             repository = f"kill-{os.getpid()}-{int(time.time())}"
-            root = make_project(Path(tmp), f"oci://{args.registry}/{repository}", args.base_image)
+            root = make_project(
+                Path(tmp), f"oci://{args.registry}/{repository}", args.base_image, args.ca_bundle
+            )
         else:
             root = make_project(Path(tmp))
         print(f"backend: {open_project_registry(root).location}")
