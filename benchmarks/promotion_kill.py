@@ -251,7 +251,13 @@ def check_remote_ledger(backend: LedgeredRegistry) -> list[str]:
 
 
 def kill_trials(
-    root: Path, source: Path, trials: int, seed: int, *, pushes: bool = True
+    root: Path,
+    source: Path,
+    trials: int,
+    seed: int,
+    *,
+    pushes: bool = True,
+    max_delay: float = 0.8,
 ) -> dict[str, float]:
     rng = random.Random(seed)
     work = root / "work"
@@ -262,7 +268,7 @@ def kill_trials(
     events_before = len(open_project_registry(root).history(MODEL))
     started = time.perf_counter()
     for trial in range(trials):
-        delay = rng.uniform(0.05, 0.8)
+        delay = rng.uniform(0.05, max_delay)
         delays.append(delay)
         child = subprocess.Popen(
             [
@@ -367,6 +373,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--max-delay",
+        type=float,
+        default=0.8,
+        help="kill each child at most this many seconds after its start (default 0.8; a slower "
+        "registry, e.g. one checking a bcrypt password on every request, needs more)",
+    )
     parser.add_argument("--backend", choices=("embedded", "oci", "mlflow"), default="embedded")
     parser.add_argument(
         "--mlflow",
@@ -409,7 +422,14 @@ def main() -> int:
             root = make_project(Path(tmp))
         print(f"backend: {open_project_registry(root).location}")
         bundles = make_versions(root, 3)
-        kills = kill_trials(root, bundles[0], args.trials, args.seed, pushes=args.backend != "oci")
+        kills = kill_trials(
+            root,
+            bundles[0],
+            args.trials,
+            args.seed,
+            pushes=args.backend != "oci",
+            max_delay=args.max_delay,
+        )
         concurrent = concurrent_promotions(root, 4, 10)
         flips = byte_flips(root, 30, args.seed)
         print(json.dumps({"kill": kills, "concurrent": concurrent, "byte_flips": flips}))

@@ -150,9 +150,11 @@ class DistributionClient:
             if scheme == "https" and len(schemes) > 1:
                 try:
                     client.send(client.build_request("GET", url)).close()
-                except httpx.ConnectError as exc:
+                except httpx.TransportError as exc:
                     if _not_tls(exc):
                         continue  # a plain HTTP server: try http://
+                except UnicodeError:
+                    pass  # send says what is wrong with the name
             response = send(
                 client, functools.partial(client.build_request, "GET", url), self.options
             )

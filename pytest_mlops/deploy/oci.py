@@ -61,9 +61,8 @@ _BUNDLE_CONFIG = "application/vnd.pytest-mlops.bundle.config.v1+json"
 _SQLITE = "application/vnd.sqlite3"
 _FILE_TYPE = "application/octet-stream"
 _LEDGER_LIMIT = 1 << 30  # the largest ledger copy read back
-_HOST = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
-)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
 
 
 def parse_oci(location: str) -> tuple[str, str]:
