@@ -10,6 +10,7 @@ import os
 import select
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from deploy_helpers import require_service
+
+from pytest_mlops.deploy.client import http_call
+from pytest_mlops.errors import DeployError
 
 TLS_VARS = (
     "MLOPS_TEST_CA",
@@ -238,3 +242,31 @@ auth:
             process.kill()
             process.wait()
         log.close()
+
+
+# --- serving what a registry holds ---------------------------------------------------------
+
+
+def assert_serves(project: Path, name: str, version: int) -> None:
+    """``pytest-mlops serve`` in *project* serves production (*version* of model *name*)."""
+    port, log = free_port(), project / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pytest_mlops.cli", "serve", "--stage", "production",
+             "--port", str(port)],
+            cwd=project, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if http_call(url + "/v2/health/ready", timeout=2).status == 200:
+                    break
+            except DeployError:
+                time.sleep(0.3)
+        assert server.poll() is None, log.read_text(errors="replace")[-2000:]
+        assert http_call(f"{url}/v2/models/{name}").json()["versions"] == [str(version)]
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -11,15 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from deploy_helpers import fresh_bundle, project_config, require_service
-from net_helpers import free_port, tls_services
+from net_helpers import assert_serves, tls_services
 
 from pytest_mlops.cli import main
 from pytest_mlops.deploy.client import http_call
@@ -130,7 +128,7 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
     assert main(["history"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert re.search(rf"production\s+promote\s+v{v2.version}\s", last), last
-    assert_serves(third, v2.version)
+    assert_serves(third, "tiny", v2.version)
 
     # The image: non-root, a HEALTHCHECK, the lineage in its labels.
     image = registry._docker().images.get(v1.image)
@@ -156,31 +154,6 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
                 break
             time.sleep(0.5)
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
-
-
-def assert_serves(project: Path, version: int) -> None:
-    """``pytest-mlops serve`` in *project* serves production (*version*) until stopped."""
-    port, log = free_port(), project / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pytest_mlops.cli", "serve", "--stage", "production",
-             "--port", str(port)],
-            cwd=project, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if http_call(url + "/v2/health/ready", timeout=2).status == 200:
-                    break
-            except DeployError:
-                time.sleep(0.3)
-        assert server.poll() is None, log.read_text(errors="replace")[-2000:]
-        assert http_call(url + "/v2/models/tiny").json()["versions"] == [str(version)]
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def test_links_the_registry_lost_are_put_back_from_the_ledger(oci_project: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from deploy_helpers import fresh_bundle, project_config
 from mlflow_helpers import MlflowServer, mlflow_server_of
+from net_helpers import assert_serves
 
 from pytest_mlops.cli import main
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
@@ -160,6 +161,11 @@ def test_a_fresh_runner_sees_what_the_previous_job_left(
     assert [e.action for e in production_job.history(name)] == actions
     assert [e.action for e in staging_job.history(name)] == actions
     assert [v.version for v in production_job.versions(name)] == [1, 2]  # MLflow's ledger won
+
+    # `pytest-mlops serve` on yet another runner serves production's files from MLflow
+    third = tmp_path / "serving-host"
+    shutil.copytree(mlflow_project, third, ignore=shutil.ignore_patterns(".mlops", "build"))
+    assert_serves(third, name, v1.version)
 
 
 def test_tampered_files_in_mlflow_are_refused_and_the_alias_stays(
