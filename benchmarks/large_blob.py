@@ -4,7 +4,7 @@ Makes a sparse file of ``--size`` bytes, uploads it as a blob (chunked PATCHes) 
 ``--registry HOST:PORT`` (TLS verified against ``--ca-bundle``; credentials from
 ``MLOPS_REGISTRY_USERNAME``/``MLOPS_REGISTRY_PASSWORD`` or Docker's configuration), downloads
 it back into a file, verified against its digest, and prints the process's peak resident memory
-(``ru_maxrss``) beside its peer in the same run: the same process after its imports, before the
+(``VmHWM``) beside its peer in the same run: the same process after its imports, before the
 blob was touched. The blob stays in the registry (use a registry of your own, e.g. the one
 tests/deploy/test_deploy_registry_auth.py starts).
 
@@ -43,7 +43,16 @@ def parse_size(text: str) -> int:
 
 
 def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    """This process's peak resident memory, in bytes: ``VmHWM`` (Linux; it starts afresh at
+    ``exec``, where ``ru_maxrss`` keeps the parent's peak), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def round_trip(client: DistributionClient, size: int, folder: Path) -> dict[str, float | int | str]:

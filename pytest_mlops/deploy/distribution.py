@@ -165,7 +165,7 @@ class DistributionClient:
             return
 
     def _check_api(self, response: httpx.Response, url: str) -> None:
-        body = response.read()[:200]
+        body = response.read()[:80]
         versioned = "docker-distribution-api-version" in response.headers
         json_body = response.headers.get("content-type", "").startswith("application/json")
         if response.status_code == 401 or (

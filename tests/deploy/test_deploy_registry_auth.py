@@ -504,7 +504,8 @@ def test_a_host_name_that_does_not_resolve(tiny_project: Path) -> None:
 
 def test_a_2_gib_blob_streams_with_bounded_memory(env: dict[str, str], tmp_path: Path) -> None:
     """benchmarks/large_blob.py in a child process: a 2 GiB sparse file up (chunked) and down
-    (verified) through TLS and htpasswd; the child's peak RSS stays far below the blob."""
+    (verified) through TLS and htpasswd; the child's peak resident memory (VmHWM) stays far
+    below the blob."""
     with own_registry(tmp_path, env) as host:
         done = subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / "large_blob.py"), "--registry", host,
