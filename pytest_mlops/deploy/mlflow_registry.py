@@ -215,21 +215,21 @@ class MlflowRegistry(LedgeredRegistry):
             stream=stream,
         )
         if response.status_code in (401, 403):
-            response.read()
-            raise self._refused(method, path, response)
+            body = read_bounded(response, 64 << 10)
+            raise self._refused(method, path, response.status_code, body)
         return response
 
-    def _refused(self, method: str, path: str, response: httpx.Response) -> DeployError:
+    def _refused(self, method: str, path: str, status: int, body: bytes) -> DeployError:
         what = f"{method} {path.split('?')[0]}"
-        error = _error_of(response.status_code, response.content)
+        error = _error_of(status, body)
         said = " ".join(part for part in (error["error_code"], error["message"]) if part)
         who = _credentials_text()
-        if response.status_code == 401 and not who:
+        if status == 401 and not who:
             return DeployError(
                 f"the MLflow server {self.url} needs credentials ({what}: HTTP 401): set "
                 "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
             )
-        if response.status_code == 401:
+        if status == 401:
             return DeployError(
                 f"the MLflow server {self.url} refused {who} ({what}: HTTP 401 {said}): check them"
             )
