@@ -151,19 +151,34 @@ def build_bundle(
     settings, context:
         Deploy settings and an already loaded gate context (both derived from *config* if omitted).
     """
-    from pytest_mlops.deploy.image import render_dockerfile
+    from pytest_mlops._files import atomic_dir
     from pytest_mlops.deploy.settings import deploy_settings
     from pytest_mlops.gates import GateContext
 
     settings = settings or deploy_settings(config)
     ctx = context or GateContext(config)
     out = Path(output)
-    _clear(out)
-    (out / "evidence").mkdir(parents=True)
+    _check_replaceable(out)
+    with atomic_dir(out, what="the bundle") as tmp:
+        _fill(tmp, config, ctx, settings, report)
+    return verify_bundle(out)
+
+
+def _fill(
+    out: Path,
+    config: ProjectConfig,
+    ctx: GateContext,
+    settings: DeploySettings,
+    report: str | os.PathLike[str] | None,
+) -> None:
+    """Write every file of a bundle into the empty directory *out* (the evidence first)."""
+    from pytest_mlops.deploy.image import render_dockerfile
+
+    (out / "evidence").mkdir()
+    evidence = _evidence(report, out / "evidence" / "report.json", config)
     data = _data_lineage(ctx)
     sample = data.pop("_sample")
     export = _export(ctx, config, sample, out / "model.onnx")
-    evidence = _evidence(report, out / "evidence" / "report.json")
     shutil.copyfile(Path(__file__).with_name("serving.py"), out / "serving.py")
     (out / "smoke.json").write_bytes(canonical_json(_smoke_set(out / "model.onnx", sample)))
     lineage = {
@@ -197,15 +212,12 @@ def build_bundle(
         "lineage": lineage,
     }
     (out / MANIFEST).write_bytes(canonical_json(manifest))
-    return verify_bundle(out)
+    verify_bundle(out)
 
 
-def _clear(out: Path) -> None:
-    """Replace an earlier bundle at *out*; refuse to delete anything else."""
-    if not out.exists():
-        return
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+def _check_replaceable(out: Path) -> None:
+    """An earlier bundle at *out* may be replaced; refuse to replace anything else."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return
     try:
         read_manifest(out)
@@ -214,7 +226,6 @@ def _clear(out: Path) -> None:
             f"the bundle output {str(out)!r} exists and is not a bundle: choose an empty or new "
             "directory (nothing was deleted)"
         ) from None
-    shutil.rmtree(out)
 
 
 def _export(ctx: GateContext, config: ProjectConfig, sample: Any, path: Path) -> Any:
@@ -278,13 +289,17 @@ def _smoke_set(model_path: Path, sample: Any) -> dict[str, Any]:
     return {"request": feeds_to_request(feeds), "expected": outputs_to_json(names, outputs)}
 
 
-def _evidence(report: str | os.PathLike[str] | None, dest: Path) -> dict[str, Any]:
+def _evidence(
+    report: str | os.PathLike[str] | None, dest: Path, config: ProjectConfig
+) -> dict[str, Any]:
     if report is None:
         return {"verdict": "none", "report": None}
-    from pytest_mlops.report.json import load_report
+    from pytest_mlops.deploy.evidence import passing_evidence
 
     try:
-        data, entries = load_report(Path(report))
+        data, entries = passing_evidence(
+            Path(report), action="package", required=[g.name for g in config.gates]
+        )
     except ReportError as exc:
         raise DeployError(f"cannot package with this evidence: {exc}") from None
     shutil.copyfile(report, dest)

@@ -85,9 +85,12 @@ def test_failing_report_is_never_deployed(tiny_project: Path) -> None:
     from pytest_mlops.deploy.bundle import build_bundle
 
     report = write_report_file(tiny_project / "failed.json", passed=False)
-    bundle = build_bundle(project_config(tiny_project), tiny_project / "b", report=report)
+    with pytest.raises(DeployError, match=r"refusing to package: .*verdict is 'failed'"):
+        build_bundle(project_config(tiny_project), tiny_project / "b", report=report)
+    assert not (tiny_project / "b").exists()
+    bundle = build_bundle(project_config(tiny_project), tiny_project / "b", report=None)
     registry = registry_of(tiny_project)
-    with pytest.raises(DeployError, match="report verdict is 'failed'"):
+    with pytest.raises(DeployError, match="report verdict is 'none'"):
         deploy_to_staging(registry, bundle)
     assert registry.versions("tiny") == []
 
