@@ -207,6 +207,7 @@ def _check_report(
     import tempfile
 
     from pytest_mlops.deploy.evidence import passing_evidence
+    from pytest_mlops.report.json import load_report
 
     evidence = target.evidence
     expected = evidence.get("report_sha256")
@@ -221,14 +222,15 @@ def _check_report(
             path = bundle.path / str(evidence["report"])
         else:
             path = Path(report)
-        digest = file_sha256(path) if path.is_file() else None
-        if digest is not None and digest != expected:
-            raise DeployError(
-                f"refusing to promote {target.label}: the report {str(report)!r} (sha256 "
-                f"{digest[7:19]}...) is not the evidence this version was packaged with "
-                f"({str(expected)[7:19]}...): it describes another run or another model"
-            )
         try:
+            load_report(path)  # unreadable, malformed or of an older format: bad input
+            digest = file_sha256(path)
+            if digest != expected:
+                raise DeployError(
+                    f"refusing to promote {target.label}: the report {str(report)!r} (sha256 "
+                    f"{digest[7:19]}...) is not the evidence this version was packaged with "
+                    f"({str(expected)[7:19]}...): it describes another run or another model"
+                )
             data, _ = passing_evidence(path, action=f"promote {target.label}")
         except ReportError as exc:
             if report is not None:

@@ -129,3 +129,18 @@ def test_a_gate_marked_passed_that_did_not_run_is_read_as_not_passed():
 )
 def test_merged_exit_status(statuses, expected):
     assert merged_exitstatus(statuses) == expected
+
+
+def test_the_renderings_say_why_the_verdict_is_not_passed():
+    from pytest_mlops.report.html import render_html
+    from pytest_mlops.report.json import build_report
+    from pytest_mlops.report.markdown import render_markdown
+    from pytest_mlops.report.merge import merge_reports
+
+    tests = [TestRecord("pyproject.toml::accuracy", "error", message="boom")]
+    report = build_report([], exitstatus=1, tests=tests)
+    view = merge_reports([(report, [])])
+    assert view.verdict == "failed"
+    markdown = render_markdown(view)
+    assert "FAILED" in markdown and "- pytest exited with status 1 (tests failed)" in markdown
+    assert "1 mlops test(s) errored: &#x27;pyproject.toml::accuracy&#x27;" in render_html(view)
