@@ -45,7 +45,12 @@ class LedgeredRegistry:
         self.settings = settings
         self.name = settings.name
         slug = re.sub(r"[^a-z0-9]+", "-", remote.lower())
-        self.ledger = LocalRegistry(settings.registry_dir / kind / slug)
+        root = settings.registry_dir / kind / slug
+        restore = (
+            f"this is the local copy of the ledger that {getattr(self, 'location', remote)} keeps: "
+            f"move {str(root)!r} aside and run the command again to fetch the remote copy"
+        )
+        self.ledger = LocalRegistry(root, restore=restore)
         self._depth = 0
         self._pushed: str | None = None  # sha256 of the ledger copy the remote holds
 
