@@ -220,11 +220,11 @@ class Schema:
 
     def save(self, path: str | Path) -> Path:
         """Write the schema for review: indented JSON, or YAML for a ``.yaml``/``.yml`` path."""
+        from pytest_mlops._files import write_atomic
+
         path = Path(path)
         text = self.to_yaml() if path.suffix.lower() in _YAML_SUFFIXES else self.to_json()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
+        return write_atomic(path, text, what="the schema")
 
     @classmethod
     def load(cls, path: str | Path) -> Schema:

@@ -14,7 +14,6 @@ import json
 import os
 import shlex
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pytest_mlops.errors import ConfigError, MlopsError
+from pytest_mlops.errors import ConfigError, MlopsError, OutputError
 
 __all__ = [
     "PendingStore",
@@ -338,18 +337,13 @@ class PendingStore:
         """
         if not triggers and not self.path.exists():
             return
+        from pytest_mlops._files import write_atomic
+
+        text = json.dumps({"version": 1, "triggers": [t.to_dict() for t in triggers]}, indent=2)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=self.FILE, suffix=".tmp", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(
-                    {"version": 1, "triggers": [t.to_dict() for t in triggers]}, handle, indent=2
-                )
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            raise TriggerError(
-                f"cannot write the pending triggers {str(self.path)!r}: {exc.strerror or exc}"
-            ) from None
+            write_atomic(self.path, text, what="the pending triggers")
+        except OutputError as exc:
+            raise TriggerError(str(exc)) from None
 
 
 def failed(trigger: Trigger, error: str) -> Trigger:
