@@ -476,3 +476,75 @@ def test_merged_profiles_with_a_missing_column_still_load(tmp_path):
     assert merged.problems and merged.n_rows == 400
     loaded = DriftProfile.load(merged.save(tmp_path / "m.npz"))
     assert loaded.n_rows == 400 and loaded.problems == merged.problems
+
+
+def _ks_cases():
+    rng = np.random.default_rng(7)
+    sizes = [(1, 1), (1, 9), (2, 3), (5, 5), (17, 4), (60, 60), (99, 250), (301, 7), (1000, 999)]
+    for n1, n2 in sizes:
+        for shift in (0.0, 0.4, 2.0):
+            yield rng.normal(size=n1), rng.normal(loc=shift, size=n2)
+    ties = rng.integers(0, 4, size=40), rng.integers(1, 5, size=55)  # many ties
+    yield ties
+
+
+@pytest.mark.parametrize("pair", list(_ks_cases()), ids=lambda p: f"{len(p[0])}x{len(p[1])}")
+def test_exact_ks_p_values_match_scipys_public_ks_2samp(pair):
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
+
+    import warnings
+
+    x, y = pair
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        expected = stats.ks_2samp(x, y, method="exact")
+    if any("Exact calculation unsuccessful" in str(w.message) for w in caught):
+        pytest.skip("scipy could not compute this one exactly (the enumeration test covers it)")
+    ours = ks_2samp_exact_pvalue(expected.statistic, len(x), len(y))
+    assert ours == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize(("n1", "n2"), [(1, 1), (3, 4), (5, 5), (2, 9), (6, 7)])
+def test_exact_ks_p_values_match_an_enumeration_of_every_interleaving(n1, n2):
+    import itertools
+
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
+
+    statistics = []
+    for first in itertools.combinations(range(n1 + n2), n1):
+        taken = set(first)
+        i = j = 0
+        d = 0.0
+        for position in range(n1 + n2):
+            i, j = (i + 1, j) if position in taken else (i, j + 1)
+            d = max(d, abs(i / n1 - j / n2))
+        statistics.append(d)
+    for d in sorted(set(statistics)):
+        share = sum(s >= d - 1e-12 for s in statistics) / len(statistics)
+        assert ks_2samp_exact_pvalue(d, n1, n2) == pytest.approx(share, rel=1e-12)
+
+
+def test_exact_ks_at_the_largest_exact_size_and_in_the_far_tail():
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=10_000), rng.normal(loc=0.02, size=9_000)
+    expected = stats.ks_2samp(x, y, method="exact")
+    assert ks_2samp_exact_pvalue(expected.statistic, 10_000, 9_000) == pytest.approx(
+        expected.pvalue, rel=1e-9
+    )
+    far = stats.ks_2samp(x[:300], y[:200] + 1.5, method="exact")
+    assert far.pvalue < 1e-30
+    assert ks_2samp_exact_pvalue(far.statistic, 300, 200) == pytest.approx(far.pvalue, rel=1e-9)
+
+
+def test_ks_p_values_do_not_depend_on_scipys_private_routines(monkeypatch):
+    import scipy.stats._stats_py as private
+
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=300), rng.normal(loc=0.25, size=200)
+    expected = stats.ks_2samp(x, y, method="exact")
+    for name in [n for n in dir(private) if "2kssamp" in n or "count_paths" in n]:
+        monkeypatch.delattr(private, name)
+    p = ks_pvalue(np.array([expected.statistic]), np.array([300]), np.array([200]))
+    assert p[0] == pytest.approx(expected.pvalue, rel=1e-9)
