@@ -18,6 +18,7 @@ from pytest_mlops.monitor.triggers import (
     WebhookFormat,
     deliver,
     failed,
+    stamped,
 )
 from pytest_mlops.results import CheckResult
 
@@ -225,7 +226,7 @@ def _run_locked(
     if not triggers:
         log("monitor: no action configured (--on-drift-run or --on-drift-webhook)")
     triggered: list[str] = []
-    for trigger in triggers:
+    for trigger in map(stamped, triggers):
         if any(_same_action(trigger, done) for done in delivered_now):
             log(f"monitor: {trigger.describe} already triggered by a pending trigger this run")
             continue
@@ -251,7 +252,7 @@ def _deliver_pending(
     done: list[Trigger] = []
     left: list[Trigger] = []
     errors: list[str] = []
-    for trigger in pending:
+    for trigger in map(stamped, pending):
         log(f"monitor: delivering a pending trigger from {trigger.created}: {trigger.describe}")
         try:
             deliver(trigger, **delivery)

@@ -490,9 +490,9 @@ def _ks_cases():
 
 @pytest.mark.parametrize("pair", list(_ks_cases()), ids=lambda p: f"{len(p[0])}x{len(p[1])}")
 def test_exact_ks_p_values_match_scipys_public_ks_2samp(pair):
-    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
-
     import warnings
+
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
 
     x, y = pair
     with warnings.catch_warnings(record=True) as caught:
