@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pytest_mlops.errors import OutputError
 
-__all__ = ["atomic_dir", "atomic_file", "write_atomic"]
+__all__ = ["atomic_dir", "atomic_file", "probe_writable", "write_atomic"]
 
 
 def _reason(exc: OSError) -> str:
@@ -74,6 +74,18 @@ def atomic_file(path: str | os.PathLike[str], *, what: str = "the file") -> Iter
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def probe_writable(path: str | os.PathLike[str], *, what: str = "the file") -> None:
+    """Fail now, with an OutputError, where a file could not be written at *path* later."""
+    target = Path(path)
+    parent = _parent(target, what)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise output_error(target, exc, what) from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def write_atomic(
