@@ -727,11 +727,22 @@ def _structural_violations(frame: pd.DataFrame, schema: Schema) -> list[Violatio
     return out
 
 
+MAX_EXAMPLE_CHARS = 80
+
+
 def _examples(series: pd.Series, mask: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     picked = series[mask].head(N_EXAMPLES)
-    values = tuple(_plain(v) for v in picked.tolist())
+    values = tuple(_clipped(_plain(v)) for v in picked.tolist())
     rows = tuple(_plain(i) for i in picked.index.tolist())
     return values, rows
+
+
+def _clipped(value: Any) -> Any:
+    """A long text example shortened, saying how long it was (a result never carries a cell
+    whole: it may be megabytes)."""
+    if isinstance(value, str) and len(value) > MAX_EXAMPLE_CHARS:
+        return f"{value[: MAX_EXAMPLE_CHARS - 20]}... ({len(value)} characters)"
+    return value
 
 
 def _plain(value: Any) -> Any:
