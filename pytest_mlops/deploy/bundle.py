@@ -41,6 +41,7 @@ __all__ = [
     "Bundle",
     "build_bundle",
     "canonical_json",
+    "digest_pair",
     "file_sha256",
     "verify_bundle",
     "who",
@@ -102,6 +103,14 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return "sha256:" + digest.hexdigest()
+
+
+def digest_pair(a: str, b: str, shown: int = 12) -> tuple[str, str]:
+    """Two digests shortened as far as they still tell apart (``"3f2a9c1d0b7e..."``)."""
+    ha, hb = a.partition(":")[2] or a, b.partition(":")[2] or b
+    differ = next((i for i, (x, y) in enumerate(zip(ha, hb, strict=False)) if x != y), None)
+    keep = max(shown, (differ if differ is not None else min(len(ha), len(hb))) + 4)
+    return tuple(h if len(h) <= keep else h[:keep] + "..." for h in (ha, hb))  # type: ignore[return-value]
 
 
 def canonical_json(data: Any) -> bytes:
@@ -415,8 +424,9 @@ def verify_bundle(path: str | os.PathLike[str], digest: str | None = None) -> Bu
             raise DeployError(f"the bundle {str(root)!r} lacks {rel!r}, which its manifest lists")
         got = file_sha256(file)
         if got != expected:
+            mine, theirs = digest_pair(got, str(expected))
             raise DeployError(
-                f"the bundle file {str(file)!r} has sha256 {got[7:19]}..., its manifest says "
-                f"{str(expected)[7:19]}...: the artifact was modified or corrupted; refusing it"
+                f"the bundle file {str(file)!r} has sha256 {mine}, its manifest says "
+                f"{theirs}: the artifact or the manifest was modified or corrupted; refusing it"
             )
     return Bundle(path=root, manifest=manifest, digest=actual)

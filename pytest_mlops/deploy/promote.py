@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_mlops.deploy.bundle import Bundle, file_sha256
+from pytest_mlops.deploy.bundle import Bundle, digest_pair, file_sha256
 from pytest_mlops.deploy.registry import STAGES, Event, RegistryBackend, Version
 from pytest_mlops.errors import DeployError, ReportError
 from pytest_mlops.results import CheckResult
@@ -226,10 +226,11 @@ def _check_report(
             load_report(path)  # unreadable, malformed or of an older format: bad input
             digest = file_sha256(path)
             if digest != expected:
+                mine, theirs = digest_pair(digest, str(expected))
                 raise DeployError(
                     f"refusing to promote {target.label}: the report {str(report)!r} (sha256 "
-                    f"{digest[7:19]}...) is not the evidence this version was packaged with "
-                    f"({str(expected)[7:19]}...): it describes another run or another model"
+                    f"{mine}) is not the evidence this version was packaged with ({theirs}): "
+                    "it describes another run or another model"
                 )
             data, _ = passing_evidence(path, action=f"promote {target.label}")
         except ReportError as exc:

@@ -61,7 +61,7 @@ def test_an_errored_gate_is_in_the_report_and_the_verdict_fails(project, xdist):
     gates = {g["name"]: (g["outcome"], g["passed"]) for g in report["gates"]}
     assert gates == {"schema": ("passed", True), "accuracy": ("error", False)}
     accuracy = next(t for t in report["tests"] if t["gate"] == "accuracy")
-    assert accuracy["outcome"] == "error" and "holds only [nan]" in accuracy["message"]
+    assert accuracy["outcome"] == "error" and "has 300 missing label(s)" in accuracy["message"]
     assert report["exitstatus"] == 1
     assert report["summary"]["verdict"] == "failed"
     assert "declared gate(s) did not pass: 'accuracy' error" in report["summary"]["reasons"]
