@@ -30,8 +30,11 @@ def output_error(path: Path, exc: OSError, what: str) -> OutputError:
     return OutputError(f"cannot write {what} {str(path)!r}: {_reason(exc)}")
 
 
-def _parent(path: Path, what: str, *, directory: bool = False) -> Path:
+def _parent(path: Path, what: str, *, directory: bool = False) -> tuple[Path, list[Path]]:
+    """The directory *path* goes in, made if needed; and the directories that made (so that a
+    failure can take them away again)."""
     parent = path.parent
+    missing: list[Path] = []
     for ancestor in path.parents:
         if ancestor.exists():
             if not ancestor.is_dir():
@@ -40,14 +43,24 @@ def _parent(path: Path, what: str, *, directory: bool = False) -> Path:
                     "directory"
                 )
             break
+        missing.append(ancestor)
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _undo(missing)
         raise output_error(path, exc, what) from None
     if path.exists() and path.is_dir() != directory:
         kind = "a directory" if path.is_dir() else "a file"
         raise OutputError(f"cannot write {what} {str(path)!r}: it is {kind}")
-    return parent
+    return parent, missing
+
+
+def _undo(created: list[Path]) -> None:
+    """Remove directories made for an output that was not written (deepest first; only if
+    still empty)."""
+    for folder in created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 @contextlib.contextmanager
@@ -58,10 +71,11 @@ def atomic_file(path: str | os.PathLike[str], *, what: str = "the file") -> Iter
     before any work is done. On any exception the temporary is removed and *path* is untouched.
     """
     target = Path(path)
-    parent = _parent(target, what)
+    parent, created = _parent(target, what)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
+        _undo(created)
         raise output_error(target, exc, what) from None
     os.close(fd)
     tmp = Path(name)
@@ -70,22 +84,26 @@ def atomic_file(path: str | os.PathLike[str], *, what: str = "the file") -> Iter
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        _undo(created)
         raise output_error(target, exc, what) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
+        _undo(created)
         raise
 
 
 def probe_writable(path: str | os.PathLike[str], *, what: str = "the file") -> None:
     """Fail now, with an OutputError, where a file could not be written at *path* later."""
     target = Path(path)
-    parent = _parent(target, what)
+    parent, created = _parent(target, what)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(name)
     except OSError as exc:
         raise output_error(target, exc, what) from None
-    os.close(fd)
-    os.unlink(name)
+    finally:
+        _undo(created)  # the probe leaves nothing behind, not even a directory
 
 
 def write_atomic(
@@ -111,19 +129,22 @@ def atomic_dir(path: str | os.PathLike[str], *, what: str = "the directory") -> 
     caller decides beforehand whether an existing *path* may be replaced.
     """
     target = Path(path)
-    parent = _parent(target, what, directory=True)
+    parent, created = _parent(target, what, directory=True)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     except OSError as exc:
+        _undo(created)
         raise output_error(target, exc, what) from None
     try:
         yield tmp
         _swap(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _undo(created)
         raise output_error(target, exc, what) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _undo(created)
         raise
 
 

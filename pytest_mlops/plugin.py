@@ -582,6 +582,7 @@ class Checker:
         return gate_kind.execute(self._state.context, gate or kind, settings)
 
     def __getattr__(self, kind: str) -> Callable[..., CheckResult]:
+        __tracebackhide__ = True  # the user's line and the message, not our frames
         if kind.startswith("_") or kind not in GATE_KINDS:
             raise AttributeError(
                 f"'mlops' has no check {kind!r}{did_you_mean(kind, GATE_KINDS)}; "

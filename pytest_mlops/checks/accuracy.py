@@ -134,7 +134,7 @@ def _check_inputs(
     if spec is not None:
         low, high = spec.bounds
         if (min is not None and min > high) or (max is not None and max < low):
-            bound = f"min = {min}" if min is not None and min > high else f"max = {max}"
+            bound = f"min = {min:g}" if min is not None and min > high else f"max = {max:g}"
             raise CheckError(
                 f"gate {name!r}: {spec.name} lies in [{low:g}, {high:g}], so {bound} can never "
                 "hold; check the bound (a percentage written as 85 instead of 0.85?)"

@@ -67,7 +67,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     spec = args.model or (config.settings.model if config else None)
     if not spec:
         raise ConfigError(
-            "pytest-mlops export: name the model ('package.module:factory' or an .onnx file) "
+            "name the model ('package.module:factory' or an .onnx file) "
             "or run where mlops.toml / pyproject.toml sets 'model'"
         )
     progress = Progress(sys.stderr, total=4 if args.parity else 3)
@@ -126,7 +126,7 @@ def _export_checked(
 
     if data is None:
         raise ConfigError(
-            "pytest-mlops export: give --data (rows to take the input types from) "
+            "give --data (rows to take the input types from) "
             "or set 'current' or 'reference' in the config"
         )
     output = _output(args, base)
@@ -163,7 +163,7 @@ def _parity(
         return None
     if already_onnx and not args.native:
         raise ConfigError(
-            "pytest-mlops export: the model is already ONNX; pass --native "
+            "the model is already ONNX; pass --native "
             "'package.module:factory' to check parity against the original"
         )
     progress("checking parity")

@@ -176,6 +176,7 @@ def run_monitor(
     """
     store = PendingStore(options.state)
     try:
+        _inputs(options)  # before the state is touched: a wrong setting changes nothing
         with store.locked():
             return _run_locked(options, store, compare, log, sleep)
     except MlopsError as exc:
@@ -314,6 +315,14 @@ def _same_action(a: Trigger, b: Trigger) -> bool:
 def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
     from pytest_mlops.monitor.current import is_prediction_log, read_prediction_log
 
+    current = _inputs(options)
+    if is_prediction_log(current):
+        return compare(read_prediction_log(current, encoding=options.encoding), options)
+    return compare(current, options)
+
+
+def _inputs(options: MonitorOptions) -> Path:
+    """The current data's path, once the profile and the data are named and exist."""
     if not options.profile:
         raise ConfigError(
             "no profile: pass --profile or set 'profile' in [tool.pytest_mlops.monitor]"
@@ -327,9 +336,7 @@ def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
     current = Path(options.current)
     if not current.exists():
         raise DataError(f"--current: the file {options.current!r} does not exist")
-    if is_prediction_log(current):
-        return compare(read_prediction_log(current, encoding=options.encoding), options)
-    return compare(current, options)
+    return current
 
 
 def _summary(options: MonitorOptions, result: CheckResult) -> dict[str, Any]:

@@ -66,3 +66,14 @@ def test_a_read_only_directory_is_named(unwritable_dir):
         atomic_dir(unwritable_dir / "bundle", what="the bundle"),
     ):
         pass
+
+
+def test_directories_made_for_a_failed_output_are_taken_away(tmp_path):
+    from pytest_mlops._files import probe_writable
+
+    with pytest.raises(RuntimeError), atomic_file(tmp_path / "a" / "b" / "out.json"):
+        raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "c" / "bundle"):
+        raise RuntimeError("interrupted")
+    probe_writable(tmp_path / "d" / "e" / "report.json")
+    assert _listing(tmp_path) == []
