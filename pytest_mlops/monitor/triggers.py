@@ -256,8 +256,7 @@ def post_json(
     maybe_sent = sent_before
     last = ""
     for attempt in range(1, attempts + 1):
-        if maybe_sent and confirm is not None and confirm():
-            log(f"monitor: POST {url} had taken effect before its answer was lost: not sent again")
+        if _took_effect(maybe_sent, confirm, url, log):
             return 0
         wait = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S) * (0.5 + jitter.random() / 2)
         outcome = _attempt(url, data, headers, timeout_s)
@@ -265,18 +264,24 @@ def post_json(
             return outcome
         last, retry_after, ambiguous = outcome
         maybe_sent = maybe_sent or ambiguous
-        if retry_after is not None:
-            wait = retry_after
+        wait = wait if retry_after is None else retry_after
         if attempt < attempts:
             log(
-                f"monitor: POST {url} attempt {attempt}/{attempts} failed ({last}); "
-                f"retry in {wait:.3g} s"
+                f"monitor: POST {url} attempt {attempt}/{attempts} failed ({last}); retry in {wait:.3g} s"
             )
             sleep(wait)
-    if maybe_sent and confirm is not None and confirm():
-        log(f"monitor: POST {url} had taken effect before its answer was lost")
+    if _took_effect(maybe_sent, confirm, url, log):
         return 0
     raise TriggerError(f"POST {url} failed after {attempts} attempts; last error: {last}")
+
+
+def _took_effect(
+    maybe_sent: bool, confirm: Callable[[], bool] | None, url: str, log: Callable[[str], None]
+) -> bool:
+    if not maybe_sent or confirm is None or not confirm():
+        return False
+    log(f"monitor: POST {url} had taken effect before its answer was lost: not sent again")
+    return True
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

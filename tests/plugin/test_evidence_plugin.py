@@ -92,10 +92,13 @@ def test_setup_teardown_errors_and_skips_of_mlops_tests_are_recorded(project, xd
     assert any("2 mlops test(s) errored" in r for r in report["summary"]["reasons"])
 
 
-def test_a_collection_error_is_recorded(project):
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_collection_error_is_recorded(project, xdist):
+    if xdist:
+        pytest.importorskip("xdist")
     project.makepyfile(test_broken="import no_such_module_here\n")
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "--mlops-report=r.json")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "--mlops-report=r.json", *xdist)
+    assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.TESTS_FAILED)
     report = _report(project)
     assert report["collection_errors"][0]["nodeid"] == "test_broken.py"
     assert "no_such_module_here" in report["collection_errors"][0]["message"]
