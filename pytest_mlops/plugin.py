@@ -265,8 +265,9 @@ class GateItem(pytest.Item):
         state = _state(self.config)
         try:
             result = self.kind.execute(state.context, self.spec.name, self.spec.params)
-        except MlopsError as exc:
-            self.user_properties.append((ERROR_PROPERTY, f"pytest-mlops: {exc}"))
+        except Exception as exc:  # the gate could not be evaluated: an error, not a verdict
+            text = f"pytest-mlops: {exc}" if isinstance(exc, MlopsError) else repr(exc)
+            self.user_properties.append((ERROR_PROPERTY, text))
             raise
         record_result(self, result)
         enforce(result, state.project.settings.inconclusive)

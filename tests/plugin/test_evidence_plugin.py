@@ -180,3 +180,16 @@ def test_an_unwritable_report_is_a_usage_error_that_names_it(project):
     result = project.runpytest("-p", "no:cacheprovider", "--mlops-report=blocker/r.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*mlops report NOT written: cannot write the report*blocker*"])
+
+
+def test_a_gate_that_crashes_is_an_error_not_a_failed_verdict(project):
+    (project.path / "toy_model.py").write_text(
+        (project.path / "toy_model.py").read_text()
+        + "\n\ndef broken():\n    return {'not': 'a model'}\n"
+    )
+    result = project.runpytest(
+        "-p", "no:cacheprovider", "--mlops-model", "toy_model:broken", "--mlops-report=r.json"
+    )
+    assert result.ret == 1
+    gates = {g["name"]: g["outcome"] for g in _report(project)["gates"]}
+    assert gates["accuracy"] == "error"
