@@ -548,3 +548,15 @@ def test_ks_p_values_do_not_depend_on_scipys_private_routines(monkeypatch):
         monkeypatch.delattr(private, name)
     p = ks_pvalue(np.array([expected.statistic]), np.array([300]), np.array([200]))
     assert p[0] == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "shift"), [(10_000, 0.02), (2_000, 0.0), (400, 1.0)])
+def test_exact_ks_for_samples_of_equal_size(n, shift):
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalues
+
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=n), rng.normal(loc=shift, size=n)
+    expected = stats.ks_2samp(x, y, method="exact")
+    ours = ks_2samp_exact_pvalues(np.array([expected.statistic, 0.0]), n, n)
+    assert ours[0] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-14)
+    assert ours[1] == 1.0

@@ -14,7 +14,8 @@ probabilities of the next step (``(n1 - i) / r`` and ``(n2 - j) / r``, ``r`` the
 Mass that lands on the boundary is summed into the p-value and not passed on. Every term is a
 probability in ``[0, 1]``: no binomial coefficient overflows, and a small p-value is a sum of
 positive terms, not one minus a number close to one, so it keeps its relative precision.
-Cost: ``O((n1 + n2) * band)``, vectorised along each anti-diagonal.
+Cost: ``O((n1 + n2) * band)``, vectorised along each anti-diagonal. Samples of equal sizes take
+the reflection principle's closed series instead (``O(n / h)`` terms).
 """
 
 from __future__ import annotations
@@ -50,11 +51,30 @@ def ks_2samp_exact_pvalues(d: np.ndarray, n1: int, n2: int) -> np.ndarray:
     h = np.rint(np.asarray(d, dtype=float) * ((n1 // g) * n2)).astype(np.int64)
     p = np.ones(h.shape)
     todo = np.flatnonzero(h > 0)
-    if todo.size == 1:
+    if n1 == n2 and todo.size:
+        p[todo] = _equal_sizes(h[todo], n1)
+    elif todo.size == 1:
         p[todo] = _exit_probability(int(h[todo[0]]) * g, n1, n2)
     elif todo.size:
         p[todo] = _exit_probabilities(h[todo] * g, n1, n2)
     return p
+
+
+def _equal_sizes(h: np.ndarray, n: int) -> np.ndarray:
+    """For ``n1 == n2 == n`` the reflection principle gives the series
+    ``P(D >= h / n) = 2 * sum_k (-1)**(k + 1) * C(2n, n - k h) / C(2n, n)`` (k >= 1, k h <= n);
+    the ratios are products ``prod_{t < k h} (n - t) / (n + 1 + t)``, summed as logarithms."""
+    import numpy as np
+
+    t = np.arange(n, dtype=np.float64)
+    log_ratio = np.concatenate(([0.0], np.cumsum(np.log(n - t) - np.log(n + 1 + t))))
+    out = np.empty(len(h))
+    for i, step in enumerate(h.tolist()):
+        k = np.arange(1, n // step + 1)
+        signs = np.where(k % 2 == 1, 1.0, -1.0)
+        out[i] = 2.0 * float(np.sum(signs * np.exp(log_ratio[k * step])))
+    result: np.ndarray = np.clip(out, 0.0, 1.0)
+    return result
 
 
 def _exit_probability(q: int, n1: int, n2: int) -> float:
