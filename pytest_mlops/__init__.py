@@ -30,6 +30,7 @@ from pytest_mlops.errors import (
     DeployError,
     MlopsError,
     ModelError,
+    OutputError,
     ReportError,
 )
 from pytest_mlops.results import CheckResult
@@ -117,6 +118,7 @@ __all__ = [
     "ModelError",
     "MonitorOptions",
     "OnnxExport",
+    "OutputError",
     "ReportError",
     "Schema",
     "__version__",

@@ -14,7 +14,6 @@ Nothing is overwritten without ``force``: an existing file is an error that name
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping
 from importlib import resources
@@ -105,17 +104,12 @@ def init_ci(platform: str, directory: str | Path = ".", *, force: bool = False) 
             f"{names} already exist{'s' if len(existing) == 1 else ''}: not overwritten "
             "(pass --force to replace, or merge the template by hand from ci-templates/)"
         )
+    from pytest_mlops._files import write_atomic
+
     written = []
     for target, text in files.items():
         path = root / target
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise MlopsError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-        written.append(path)
+        written.append(write_atomic(path, text, what="the CI file"))
     return written
 
 

@@ -10,6 +10,7 @@ file, column, setting or gate involved and what was expected::
      +-- CheckError         a check asked for something impossible (unknown metric, bad bound)
      +-- ReportError        a report file that is missing, truncated or of another version
      +-- DeployError        a bundle, registry entry or promotion that fails verification or policy
+     +-- OutputError        a file or directory that cannot be written (read-only, not a directory)
 
 The pytest plugin turns an ``MlopsError`` into a usage error or a failing gate item whose report is
 the message alone, never a traceback from our internals.
@@ -27,6 +28,7 @@ __all__ = [
     "DeployError",
     "MlopsError",
     "ModelError",
+    "OutputError",
     "ReportError",
     "choices_text",
     "did_you_mean",
@@ -59,6 +61,10 @@ class ReportError(MlopsError, ValueError):
 
 class DeployError(MlopsError):
     """A bundle, registry entry, image or promotion is refused: corrupt, unverified or unproven."""
+
+
+class OutputError(MlopsError):
+    """An output cannot be written where it was asked for; nothing was written there."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

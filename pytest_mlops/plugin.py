@@ -29,11 +29,17 @@ from pytest_mlops.results import CheckResult
 if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model
+    from pytest_mlops.report.evidence import TestRecord
     from pytest_mlops.report.json import ReportEntry
 
 T = TypeVar("T")
 
 RESULT_PROPERTY = "mlops.result"
+#: set at collection on every mlops test: ``gate:<name>`` for a declared gate, else ``test``
+TEST_PROPERTY = "mlops.test"
+#: set when a check raised instead of giving a verdict: the test errored
+ERROR_PROPERTY = "mlops.error"
+FIXTURES = frozenset({"mlops", "mlops_model", "mlops_reference", "mlops_current"})
 
 MARKERS = {
     "mlops": "mlops: a model gate (declared gates carry it; select them all with -m mlops).",
@@ -47,12 +53,42 @@ MARKERS = {
 
 
 @dataclass
+class TestTrack:
+    """What the reports of one mlops test said so far (phases arrive one by one)."""
+
+    __test__ = False
+
+    gate: str | None
+    phases: dict[str, str] = field(default_factory=dict)
+    statuses: list[str] = field(default_factory=list)
+    error: str = ""
+    message: str = ""
+
+
+@dataclass
 class SessionState:
     """What the plugin keeps for one pytest session (stored in ``config.stash``)."""
 
     project: ProjectConfig
     context: GateContext
     entries: list[ReportEntry] = field(default_factory=list)
+    tests: dict[str, TestTrack] = field(default_factory=dict)
+    collection_errors: list[dict[str, str]] = field(default_factory=list)
+    report_error: str = ""
+
+    def test_records(self) -> list[TestRecord]:
+        """Every mlops test that reported, with its outcome."""
+        from pytest_mlops.report.evidence import TestRecord, outcome_of
+
+        return [
+            TestRecord(
+                nodeid,
+                outcome_of(t.phases, t.statuses, bool(t.error)),
+                t.gate,
+                (t.error or t.message)[:500],
+            )
+            for nodeid, t in self.tests.items()
+        ]
 
 
 STATE = pytest.StashKey[SessionState]()
@@ -227,7 +263,12 @@ class GateItem(pytest.Item):
 
     def runtest(self) -> None:
         state = _state(self.config)
-        result = self.kind.execute(state.context, self.spec.name, self.spec.params)
+        try:
+            result = self.kind.execute(state.context, self.spec.name, self.spec.params)
+        except Exception as exc:  # the gate could not be evaluated: an error, not a verdict
+            text = f"pytest-mlops: {exc}" if isinstance(exc, MlopsError) else repr(exc)
+            self.user_properties.append((ERROR_PROPERTY, text))
+            raise
         record_result(self, result)
         enforce(result, state.project.settings.inconclusive)
 
@@ -253,15 +294,30 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Add the declared gates when pytest ran on its default paths (testpaths) that skip them."""
+    """Add the declared gates when pytest ran on its default paths (testpaths) that skip them;
+    mark every mlops test so that its outcome reaches the report (through xdist too)."""
     state = config.stash.get(STATE, None)
-    if state is None or not state.project.gates or state.project.path is None:
+    if state is None:
         return
-    if config.args_source == pytest.Config.ArgsSource.ARGS:
-        return
-    if any(isinstance(item, GateItem) for item in items):
-        return
-    items.extend(GateFile.from_parent(session, path=state.project.path).collect())
+    if (
+        state.project.gates
+        and state.project.path is not None
+        and config.args_source != pytest.Config.ArgsSource.ARGS
+        and not any(isinstance(item, GateItem) for item in items)
+    ):
+        items.extend(GateFile.from_parent(session, path=state.project.path).collect())
+    for item in items:
+        if isinstance(item, GateItem):
+            item.user_properties.append((TEST_PROPERTY, f"gate:{item.spec.name}"))
+        elif _is_mlops_test(item):
+            item.user_properties.append((TEST_PROPERTY, "test"))
+
+
+def _is_mlops_test(item: pytest.Item) -> bool:
+    """A test with one of our markers or fixtures (its outcome is part of the evidence)."""
+    if any(item.get_closest_marker(name) is not None for name in MARKERS):
+        return True
+    return bool(FIXTURES.intersection(getattr(item, "fixturenames", ())))
 
 
 # --- recording -----------------------------------------------------------------------------
@@ -291,25 +347,58 @@ def enforce(result: CheckResult, inconclusive: str) -> None:
 
 
 class Recorder:
-    """Collects results from test reports; on the xdist controller they arrive from workers."""
+    """Collects results and outcomes from reports; on the xdist controller they arrive from
+    workers, so everything it needs travels in ``report.user_properties``."""
 
     def __init__(self, state: SessionState) -> None:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
+        marks = [str(v) for k, v in report.user_properties if k == TEST_PROPERTY]
+        results = [str(v) for k, v in report.user_properties if k == RESULT_PROPERTY]
+        if not marks and not results:
             return
+        track = self.state.tests.setdefault(report.nodeid, TestTrack(_gate_of(marks)))
+        track.phases[report.when] = report.outcome
+        if report.when == "call":
+            self._results(report, results, track)
+        if report.when == "call" or not report.passed:
+            errors = [str(v) for k, v in report.user_properties if k == ERROR_PROPERTY]
+            track.error = track.error or (errors[-1] if errors else "")
+            track.message = track.message or _first_line(report)
+
+    def _results(self, report: pytest.TestReport, results: list[str], track: TestTrack) -> None:
         from pytest_mlops.report.json import ReportEntry
 
-        for key, value in report.user_properties:
-            if key == RESULT_PROPERTY:
-                self.state.entries.append(
-                    ReportEntry(
-                        nodeid=report.nodeid,
-                        outcome=report.outcome,
-                        result=CheckResult.from_json(str(value)),
-                    )
-                )
+        for value in results:
+            result = CheckResult.from_json(value)
+            track.statuses.append(result.status)
+            self.state.entries.append(
+                ReportEntry(nodeid=report.nodeid, outcome=report.outcome, result=result)
+            )
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.state.collection_errors.append(
+                {"nodeid": report.nodeid, "message": _first_line(report)}
+            )
+
+
+def _gate_of(marks: list[str]) -> str | None:
+    gates = [m.split(":", 1)[1] for m in marks if m.startswith("gate:")]
+    return gates[0] if gates else None
+
+
+def _first_line(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """The gist of a report that did not pass: the skip reason or the error's last line."""
+    if report.passed:
+        return ""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")[:500]
+    lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return (errors[-1] if errors else lines[-1] if lines else "")[:500]
 
 
 def require_cuda(config: pytest.Config) -> None:
@@ -344,16 +433,36 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or not state.entries:
+    if state is None or not (state.entries or state.tests) or hasattr(config, "workerinput"):
         return
     from pytest_mlops.report.text import render_table
 
     terminalreporter.section("mlops")
     for line in render_table(state.entries):
         terminalreporter.write_line(line)
+    report = session_report(state, int(exitstatus))
+    summary = report["summary"]
+    terminalreporter.write_line(f"mlops verdict: {summary['verdict'].upper()}")
+    for reason in summary["reasons"]:
+        terminalreporter.write_line(f"  {reason}")
     path = state.project.settings.report
-    if path and not hasattr(config, "workerinput"):
+    if path and state.report_error:
+        terminalreporter.write_line(f"mlops report NOT written: {state.report_error}", red=True)
+    elif path:
         terminalreporter.write_line(f"mlops report written to {path}")
+
+
+def session_report(state: SessionState, exitstatus: int) -> dict[str, Any]:
+    """The session's JSON report: results, every declared gate and mlops test, the verdict."""
+    from pytest_mlops.report.json import build_report
+
+    return build_report(
+        state.entries,
+        project=state.project,
+        exitstatus=exitstatus,
+        tests=state.test_records(),
+        collection_errors=state.collection_errors,
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -361,15 +470,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = config.stash.get(STATE, None)
     if state is None or hasattr(config, "workerinput") or not state.project.settings.report:
         return
-    from pytest_mlops.report.json import build_report, write_report
+    from pytest_mlops.report.json import write_report
 
-    report = build_report(state.entries, project=state.project, exitstatus=int(exitstatus))
     try:
-        write_report(Path(state.project.settings.report), report)
-    except OSError as exc:
-        raise pytest.UsageError(
-            f"pytest-mlops: cannot write the report {state.project.settings.report!r}: {exc}"
-        ) from None
+        write_report(Path(state.project.settings.report), session_report(state, int(exitstatus)))
+    except MlopsError as exc:
+        state.report_error = str(exc)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -451,6 +559,7 @@ class Checker:
         try:
             result = self._run(kind, gate, params)
         except MlopsError as exc:
+            self._item.user_properties.append((ERROR_PROPERTY, f"pytest-mlops: {exc}"))
             pytest.fail(f"pytest-mlops: {exc}", pytrace=False)
         return self.check(result)
 
@@ -474,6 +583,7 @@ class Checker:
         return gate_kind.execute(self._state.context, gate or kind, settings)
 
     def __getattr__(self, kind: str) -> Callable[..., CheckResult]:
+        __tracebackhide__ = True  # the user's line and the message, not our frames
         if kind.startswith("_") or kind not in GATE_KINDS:
             raise AttributeError(
                 f"'mlops' has no check {kind!r}{did_you_mean(kind, GATE_KINDS)}; "

@@ -45,3 +45,27 @@ def credit_module():
 def credit_pipeline(credit_module, adult_train):
     """The example's scikit-learn pipeline, fitted on the training split."""
     return credit_module.train(adult_train)
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path: Path):
+    """A directory in which this process cannot create anything: mode 0o555 for a normal user;
+    for root, whom permissions do not stop, /sys (sysfs refuses new files with EACCES)."""
+    import os
+    import tempfile
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    try:
+        fd, name = tempfile.mkstemp(dir="/sys")
+    except OSError:
+        yield Path("/sys")
+        return
+    os.close(fd)
+    os.unlink(name)
+    pytest.skip("no directory here refuses root's writes")

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model
 
-__all__ = ["GATE_ON", "Measured", "check_accuracy", "measure", "require_both_classes"]
+__all__ = [
+    "GATE_ON",
+    "Measured",
+    "check_accuracy",
+    "measure",
+    "require_both_classes",
+    "require_labels",
+]
 
 GateOn = Literal["estimate", "lower", "upper", "interval"]
 GATE_ON: tuple[str, ...] = get_args(GateOn)
@@ -114,6 +121,7 @@ def _verdict(m: Measured, lo: float | None, hi: float | None, on: GateOn) -> Sta
 def _check_inputs(
     data: Dataset,
     *,
+    spec: Metric | None = None,
     min: float | None,
     max: float | None,
     on: str,
@@ -123,6 +131,14 @@ def _check_inputs(
 ) -> None:
     if min is not None and max is not None and min > max:
         raise CheckError(f"gate {name!r}: min ({min}) is greater than max ({max})")
+    if spec is not None:
+        low, high = spec.bounds
+        if (min is not None and min > high) or (max is not None and max < low):
+            bound = f"min = {min:g}" if min is not None and min > high else f"max = {max:g}"
+            raise CheckError(
+                f"gate {name!r}: {spec.name} lies in [{low:g}, {high:g}], so {bound} can never "
+                "hold; check the bound (a percentage written as 85 instead of 0.85?)"
+            )
     if on not in GATE_ON:
         raise CheckError(f"gate {name!r}: 'on' must be {choices_text(GATE_ON)}, got {on!r}")
     if on != "estimate" and n_resamples < 1:
@@ -136,6 +152,44 @@ def _check_inputs(
             f"gate {name!r}: {data.describe()} has {data.n_rows} row; a confidence interval "
             "needs at least 2 (set n_resamples = 0 to gate the estimate alone)"
         )
+
+
+def require_labels(spec: Metric, y: np.ndarray, model: Model, data: Dataset, name: str) -> None:
+    """A DataError when labels are missing, or are not among the classifier's classes (``'yes'``
+    against ``1``, the text ``'1'`` against the number ``1``): otherwise every resample of the
+    metric comes out undefined or zero, and the message would blame the data's size."""
+    import pandas as pd
+
+    column = f"the target column {data.target!r} of {data.describe()}"
+    missing = pd.isna(y)
+    if missing.any():
+        rows = data.frame.index[missing][:5].tolist()
+        raise DataError(
+            f"gate {name!r}: {column} has {int(missing.sum())} missing label(s), e.g. at rows "
+            f"{rows}: fill or drop them (a row cut short in a CSV file also reads as missing)"
+        )
+    classes = model.classes if spec.needs != "values" else None
+    if classes is None:
+        return
+    known = {_plain_label(c) for c in classes}
+    unknown = [v for v in pd.unique(y) if _plain_label(v) not in known]
+    if unknown:
+        hint = ""
+        if all(isinstance(v, str) for v in unknown) and not any(isinstance(c, str) for c in known):
+            hint = "; the labels are text and the classes are not: map or convert the column"
+        raise DataError(
+            f"gate {name!r}: {column} holds labels {_listed(unknown)} that the model's classes "
+            f"({_listed(known)}) do not include{hint}"
+        )
+
+
+def _listed(values: Any, shown: int = 8) -> str:
+    items = sorted(repr(_plain_label(v)) for v in values)
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def _plain_label(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def require_both_classes(spec: Metric, y: np.ndarray, data: Dataset, name: str) -> None:
@@ -195,9 +249,13 @@ def check_accuracy(
         e.g. ``roc_auc must be >= 0.88: measured 0.905 [95% CI 0.9, 0.91] (n=16281, ...)``;
         ``metrics`` holds the estimate, the interval and each slice's estimate.
     """
+    from pytest_mlops.models.load import load_model
+
+    model = load_model(model)  # a fitted estimator, a torch module, a callable...
     spec = get_metric(metric)
     _check_inputs(
         data,
+        spec=spec,
         min=min,
         max=max,
         on=on,
@@ -206,6 +264,7 @@ def check_accuracy(
         name=name,
     )
     y = data.y.to_numpy()
+    require_labels(spec, y, model, data, name)
     require_both_classes(spec, y, data, name)
     outputs = model_outputs(model, data, spec.needs)
     classes = model.classes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,6 +38,7 @@ class Metric:
     greater_is_better: bool
     compute: Callable[[Any, Any, Any], float]
     help: str
+    bounds: tuple[float, float] = (0.0, 1.0)  # the values the metric can take
 
 
 def _sk(name: str) -> Any:
@@ -141,7 +143,9 @@ METRICS: dict[str, Metric] = {
             _proba_metric("average_precision_score"),
             "average precision (area under the precision-recall curve)",
         ),
-        Metric("log_loss", "proba", False, _proba_metric("log_loss_"), "cross-entropy"),
+        Metric(
+            "log_loss", "proba", False, _proba_metric("log_loss_"), "cross-entropy", (0.0, math.inf)
+        ),
         Metric("brier", "proba", False, _proba_metric("brier_score_loss"), "Brier score (binary)"),
         Metric(
             "ece",
@@ -151,16 +155,38 @@ METRICS: dict[str, Metric] = {
             "expected calibration error: 10 equal-width bins of P(positive) (binary) or of the "
             "top-class probability (multiclass)",
         ),
-        Metric("mae", "values", False, _value_metric("mean_absolute_error"), "mean absolute error"),
-        Metric("mse", "values", False, _value_metric("mean_squared_error"), "mean squared error"),
+        Metric(
+            "mae",
+            "values",
+            False,
+            _value_metric("mean_absolute_error"),
+            "mean absolute error",
+            (0.0, math.inf),
+        ),
+        Metric(
+            "mse",
+            "values",
+            False,
+            _value_metric("mean_squared_error"),
+            "mean squared error",
+            (0.0, math.inf),
+        ),
         Metric(
             "rmse",
             "values",
             False,
             _value_metric("mean_squared_error", root=True),
             "root mean squared error",
+            (0.0, math.inf),
         ),
-        Metric("r2", "values", True, _value_metric("r2_score"), "coefficient of determination"),
+        Metric(
+            "r2",
+            "values",
+            True,
+            _value_metric("r2_score"),
+            "coefficient of determination",
+            (-math.inf, 1.0),
+        ),
     )
 }
 ALIASES = {

@@ -126,7 +126,53 @@ def read_frame(path: Path, *, encoding: str = "utf-8", **options: Any) -> pd.Dat
         raise DataError(f"cannot parse {str(path)!r} as CSV: {exc}") from None
     if frame.empty:
         raise DataError(f"the dataset file {str(path)!r} has a header but no rows")
+    _refuse_short_rows(path, frame, encoding, options)
     return frame
+
+
+def _refuse_short_rows(
+    path: Path, frame: pd.DataFrame, encoding: str, options: dict[str, Any]
+) -> None:
+    """A row with fewer fields than the header: pandas fills the rest with missing values, the
+    label (the last column, often) too, and nothing says so. Only where the last column has
+    missing values are the file's records counted (with the csv module: pandas reads a field
+    that is not there and an empty one alike)."""
+    if set(options) - {"sep", "delimiter", "quotechar"} or not frame.iloc[:, -1].isna().any():
+        return
+    short = _short_records(path, encoding, options.get("sep") or options.get("delimiter") or ",")
+    if short:
+        raise DataError(
+            f"the dataset file {str(path)!r} has {len(short)} row(s) with fewer fields than its "
+            f"header's {len(frame.columns)} (data rows {short[:5]}, counting from 0): a row was "
+            f"cut short, and its missing fields ({str(frame.columns[-1])!r} among them) would "
+            "read as missing values; fix the file"
+        )
+
+
+def _short_records(path: Path, encoding: str, sep: str) -> list[int]:
+    import bz2
+    import csv
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    opener: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    suffix = path.suffix.lower()
+    if len(sep) != 1 or suffix == ".zst":
+        return []
+    try:
+        if suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                raw: Any = io.BytesIO(archive.read(archive.namelist()[0]))
+        else:
+            raw = opener.get(suffix, open)(path, "rb")
+        with io.TextIOWrapper(raw, encoding=encoding, newline="") as text:
+            records = (r for r in csv.reader(text, delimiter=sep) if r)  # pandas skips blanks
+            width = len(next(records, []))
+            return [i for i, record in enumerate(records) if len(record) < width]
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, zipfile.BadZipFile, IndexError):
+        return []  # pandas read it: a quirk of this second reading is no reason to refuse
 
 
 def _read_parquet(path: Path, **options: Any) -> pd.DataFrame:

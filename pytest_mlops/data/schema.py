@@ -220,11 +220,11 @@ class Schema:
 
     def save(self, path: str | Path) -> Path:
         """Write the schema for review: indented JSON, or YAML for a ``.yaml``/``.yml`` path."""
+        from pytest_mlops._files import write_atomic
+
         path = Path(path)
         text = self.to_yaml() if path.suffix.lower() in _YAML_SUFFIXES else self.to_json()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
+        return write_atomic(path, text, what="the schema")
 
     @classmethod
     def load(cls, path: str | Path) -> Schema:
@@ -727,11 +727,22 @@ def _structural_violations(frame: pd.DataFrame, schema: Schema) -> list[Violatio
     return out
 
 
+MAX_EXAMPLE_CHARS = 80
+
+
 def _examples(series: pd.Series, mask: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     picked = series[mask].head(N_EXAMPLES)
-    values = tuple(_plain(v) for v in picked.tolist())
+    values = tuple(_clipped(_plain(v)) for v in picked.tolist())
     rows = tuple(_plain(i) for i in picked.index.tolist())
     return values, rows
+
+
+def _clipped(value: Any) -> Any:
+    """A long text example shortened, saying how long it was (a result never carries a cell
+    whole: it may be megabytes)."""
+    if isinstance(value, str) and len(value) > MAX_EXAMPLE_CHARS:
+        return f"{value[: MAX_EXAMPLE_CHARS - 20]}... ({len(value)} characters)"
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -41,6 +41,7 @@ __all__ = [
     "Bundle",
     "build_bundle",
     "canonical_json",
+    "digest_pair",
     "file_sha256",
     "verify_bundle",
     "who",
@@ -104,6 +105,14 @@ def file_sha256(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def digest_pair(a: str, b: str, shown: int = 12) -> tuple[str, str]:
+    """Two digests shortened as far as they still tell apart (``"3f2a9c1d0b7e..."``)."""
+    ha, hb = a.partition(":")[2] or a, b.partition(":")[2] or b
+    differ = next((i for i, (x, y) in enumerate(zip(ha, hb, strict=False)) if x != y), None)
+    keep = max(shown, (differ if differ is not None else min(len(ha), len(hb))) + 4)
+    return tuple(h if len(h) <= keep else h[:keep] + "..." for h in (ha, hb))  # type: ignore[return-value]
+
+
 def canonical_json(data: Any) -> bytes:
     """The one byte form a manifest is hashed in."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
@@ -151,19 +160,34 @@ def build_bundle(
     settings, context:
         Deploy settings and an already loaded gate context (both derived from *config* if omitted).
     """
-    from pytest_mlops.deploy.image import render_dockerfile
+    from pytest_mlops._files import atomic_dir
     from pytest_mlops.deploy.settings import deploy_settings
     from pytest_mlops.gates import GateContext
 
     settings = settings or deploy_settings(config)
     ctx = context or GateContext(config)
     out = Path(output)
-    _clear(out)
-    (out / "evidence").mkdir(parents=True)
+    _check_replaceable(out)
+    with atomic_dir(out, what="the bundle") as tmp:
+        _fill(tmp, config, ctx, settings, report)
+    return verify_bundle(out)
+
+
+def _fill(
+    out: Path,
+    config: ProjectConfig,
+    ctx: GateContext,
+    settings: DeploySettings,
+    report: str | os.PathLike[str] | None,
+) -> None:
+    """Write every file of a bundle into the empty directory *out* (the evidence first)."""
+    from pytest_mlops.deploy.image import render_dockerfile
+
+    (out / "evidence").mkdir()
+    evidence = _evidence(report, out / "evidence" / "report.json", config)
     data = _data_lineage(ctx)
     sample = data.pop("_sample")
     export = _export(ctx, config, sample, out / "model.onnx")
-    evidence = _evidence(report, out / "evidence" / "report.json")
     shutil.copyfile(Path(__file__).with_name("serving.py"), out / "serving.py")
     (out / "smoke.json").write_bytes(canonical_json(_smoke_set(out / "model.onnx", sample)))
     lineage = {
@@ -197,15 +221,12 @@ def build_bundle(
         "lineage": lineage,
     }
     (out / MANIFEST).write_bytes(canonical_json(manifest))
-    return verify_bundle(out)
+    verify_bundle(out)
 
 
-def _clear(out: Path) -> None:
-    """Replace an earlier bundle at *out*; refuse to delete anything else."""
-    if not out.exists():
-        return
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+def _check_replaceable(out: Path) -> None:
+    """An earlier bundle at *out* may be replaced; refuse to replace anything else."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return
     try:
         read_manifest(out)
@@ -214,7 +235,6 @@ def _clear(out: Path) -> None:
             f"the bundle output {str(out)!r} exists and is not a bundle: choose an empty or new "
             "directory (nothing was deleted)"
         ) from None
-    shutil.rmtree(out)
 
 
 def _export(ctx: GateContext, config: ProjectConfig, sample: Any, path: Path) -> Any:
@@ -278,13 +298,17 @@ def _smoke_set(model_path: Path, sample: Any) -> dict[str, Any]:
     return {"request": feeds_to_request(feeds), "expected": outputs_to_json(names, outputs)}
 
 
-def _evidence(report: str | os.PathLike[str] | None, dest: Path) -> dict[str, Any]:
+def _evidence(
+    report: str | os.PathLike[str] | None, dest: Path, config: ProjectConfig
+) -> dict[str, Any]:
     if report is None:
         return {"verdict": "none", "report": None}
-    from pytest_mlops.report.json import load_report
+    from pytest_mlops.deploy.evidence import passing_evidence
 
     try:
-        data, entries = load_report(Path(report))
+        data, entries = passing_evidence(
+            Path(report), action="package", required=[g.name for g in config.gates]
+        )
     except ReportError as exc:
         raise DeployError(f"cannot package with this evidence: {exc}") from None
     shutil.copyfile(report, dest)
@@ -400,8 +424,9 @@ def verify_bundle(path: str | os.PathLike[str], digest: str | None = None) -> Bu
             raise DeployError(f"the bundle {str(root)!r} lacks {rel!r}, which its manifest lists")
         got = file_sha256(file)
         if got != expected:
+            mine, theirs = digest_pair(got, str(expected))
             raise DeployError(
-                f"the bundle file {str(file)!r} has sha256 {got[7:19]}..., its manifest says "
-                f"{str(expected)[7:19]}...: the artifact was modified or corrupted; refusing it"
+                f"the bundle file {str(file)!r} has sha256 {mine}, its manifest says "
+                f"{theirs}: the artifact or the manifest was modified or corrupted; refusing it"
             )
     return Bundle(path=root, manifest=manifest, digest=actual)

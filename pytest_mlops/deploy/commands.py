@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,12 @@ def _cmd_package(args: argparse.Namespace) -> int:
     if report and not Path(report).is_file() and args.report is None:
         report = None
     output = Path(args.output) if args.output else config.base_dir / "build" / "bundle"
+    if report is None:
+        print(
+            "pytest-mlops package: no test report (--report or the 'report' setting): the bundle "
+            "carries no evidence and cannot be deployed to staging or production",
+            file=sys.stderr,
+        )
     bundle = build_bundle(config, output, report=report, settings=settings)
     print(f"bundle {bundle.digest} at {bundle.path}")
     print(f"  model {bundle.model_sha256}, evidence verdict {bundle.verdict}")
@@ -79,7 +86,7 @@ def _add_package(sub: Any) -> None:
         "--report", help="the JSON report of the passing run (default: 'report' setting)"
     )
     p.add_argument("--output", help="bundle directory (default: build/bundle next to the config)")
-    p.set_defaults(func=_cmd_package)
+    p.set_defaults(func=_refusals(_cmd_package))
 
 
 # --- push ----------------------------------------------------------------------------------

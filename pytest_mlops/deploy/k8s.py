@@ -133,7 +133,7 @@ def _service(settings: DeploySettings, stage: str) -> dict[str, Any]:
 
 def write_manifests(docs: list[dict[str, Any]], path: str | Path) -> Path:
     """Write *docs* as one multi-document YAML file (JSON documents are valid YAML)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(f"---\n{json.dumps(d, indent=2)}\n" for d in docs), encoding="utf-8")
-    return out
+    from pytest_mlops._files import write_atomic
+
+    text = "".join(f"---\n{json.dumps(d, indent=2)}\n" for d in docs)
+    return write_atomic(Path(path), text, what="the manifests")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import sqlite3
 import tempfile
@@ -24,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._files import write_atomic
 from pytest_mlops.deploy.bundle import MANIFEST
 from pytest_mlops.deploy.distribution import sha256_file
 from pytest_mlops.deploy.registry import Event, LocalRegistry, SmokeRecord, Version
@@ -46,7 +46,12 @@ class LedgeredRegistry:
         self.settings = settings
         self.name = settings.name
         slug = re.sub(r"[^a-z0-9]+", "-", remote.lower())
-        self.ledger = LocalRegistry(settings.registry_dir / kind / slug)
+        root = settings.registry_dir / kind / slug
+        restore = (
+            f"this is the local copy of the ledger that {getattr(self, 'location', remote)} keeps: "
+            f"move {str(root)!r} aside and run the command again to fetch the remote copy"
+        )
+        self.ledger = LocalRegistry(root, restore=restore)
         self._depth = 0
         self._pushed: str | None = None  # sha256 of the ledger copy the remote holds
 
@@ -141,10 +146,8 @@ class LedgeredRegistry:
         db = self.ledger.root / "registry.db"  # the callers hold the ledger's lock
         for stale in (db.with_name("registry.db-wal"), db.with_name("registry.db-shm")):
             stale.unlink(missing_ok=True)
-        tmp = db.with_name(".incoming-registry.db")
-        tmp.write_bytes(data)
-        os.replace(tmp, db)
-        self._generation_file().write_text(str(state["generation"]))
+        write_atomic(db, data, what="the ledger")
+        write_atomic(self._generation_file(), str(state["generation"]), what="the ledger")
         self._pushed = str(state["sha256"])
 
     def _snapshot(self) -> bytes:
@@ -175,7 +178,7 @@ class LedgeredRegistry:
                 "deployments of one model one at a time, then run this one again"
             )
         self._write_ledger(data, digest, state)
-        self._generation_file().write_text(str(int(state["generation"]) + 1))
+        write_atomic(self._generation_file(), str(int(state["generation"]) + 1), what="the ledger")
         self._pushed = digest
 
     def _read(self) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_mlops.deploy.bundle import Bundle, file_sha256
+from pytest_mlops.deploy.bundle import Bundle, digest_pair, file_sha256
 from pytest_mlops.deploy.registry import STAGES, Event, RegistryBackend, Version
 from pytest_mlops.errors import DeployError, ReportError
 from pytest_mlops.results import CheckResult
@@ -66,12 +66,7 @@ def deploy_to_staging(
     DeployError
         The bundle carries no passing report, or the smoke test failed (staging is unchanged).
     """
-    if bundle.verdict != "passed":
-        raise DeployError(
-            f"refusing to deploy {bundle.name} ({bundle.digest[:19]}...) to staging: its test "
-            f"report verdict is {bundle.verdict!r}; package it with a passing report "
-            "(pytest --mlops-report=PATH, then pytest-mlops package --report PATH)"
-        )
+    _check_bundle_evidence(bundle)
     version = registry.push(bundle)
     smoke = registry.smoke(version, "staging")
     registry.record_smoke(version, "staging", smoke)
@@ -165,6 +160,26 @@ def rollback(
     return Deployment(target, stage, event)
 
 
+def _check_bundle_evidence(bundle: Bundle) -> None:
+    """The report inside the bundle, judged again by this version's rules."""
+    from pytest_mlops.deploy.evidence import passing_evidence
+
+    if bundle.verdict != "passed" or not bundle.lineage.get("evidence", {}).get("report"):
+        raise DeployError(
+            f"refusing to deploy {bundle.name} ({bundle.digest[:19]}...) to staging: its test "
+            f"report verdict is {bundle.verdict!r}; package it with a passing report "
+            "(pytest --mlops-report=PATH, then pytest-mlops package --report PATH)"
+        )
+    path = bundle.path / str(bundle.lineage["evidence"]["report"])
+    try:
+        passing_evidence(path, action=f"deploy {bundle.name} to staging")
+    except ReportError as exc:
+        raise DeployError(
+            f"cannot deploy {bundle.name} ({bundle.digest[:19]}...): the evidence it was packaged "
+            f"with cannot be used: {exc}; then package it again"
+        ) from None
+
+
 def _check_stage(stage: str) -> None:
     if stage not in STAGES:
         from pytest_mlops.errors import choices_text, did_you_mean
@@ -191,6 +206,7 @@ def _check_report(
 ) -> dict[str, Any]:
     import tempfile
 
+    from pytest_mlops.deploy.evidence import passing_evidence
     from pytest_mlops.report.json import load_report
 
     evidence = target.evidence
@@ -207,26 +223,26 @@ def _check_report(
         else:
             path = Path(report)
         try:
-            data, _ = load_report(path)
+            load_report(path)  # unreadable, malformed or of an older format: bad input
+            digest = file_sha256(path)
+            if digest != expected:
+                mine, theirs = digest_pair(digest, str(expected))
+                raise DeployError(
+                    f"refusing to promote {target.label}: the report {str(report)!r} (sha256 "
+                    f"{mine}) is not the evidence this version was packaged with ({theirs}): "
+                    "it describes another run or another model"
+                )
+            data, _ = passing_evidence(path, action=f"promote {target.label}")
         except ReportError as exc:
-            raise DeployError(f"refusing to promote {target.label}: {exc}") from None
-        digest = file_sha256(path)
-    if digest != expected:
-        raise DeployError(
-            f"refusing to promote {target.label}: the report {str(report)!r} (sha256 "
-            f"{digest[7:19]}...) is not the evidence this version was packaged with "
-            f"({str(expected)[7:19]}...): it describes another run or another model"
-        )
-    verdict = data["summary"]["verdict"]
-    if verdict != "passed":
-        summary = data["summary"]
-        raise DeployError(
-            f"refusing to promote {target.label}: its test report verdict is {verdict!r} "
-            f"({summary['failed']} failed, {summary['inconclusive']} inconclusive)"
-        )
+            if report is not None:
+                raise
+            raise ReportError(
+                f"the evidence {target.label} was packaged with cannot be used: {exc}; then "
+                "package and deploy it again"
+            ) from None
     return {
-        "report_sha256": digest,
-        "verdict": verdict,
+        "report_sha256": expected,
+        "verdict": data["summary"]["verdict"],
         "model_sha256": target.model_sha256,
         "summary": dict(data["summary"]),
     }

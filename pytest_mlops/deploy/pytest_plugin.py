@@ -22,20 +22,17 @@ DEPLOY_STAGES = ("staging",)
 
 
 def deploy_refusal(state: SessionState, exitstatus: int) -> str | None:
-    """Why the session does not earn a deployment, or ``None`` when it does."""
-    if exitstatus != 0:
-        return f"the test session did not pass (exit status {exitstatus})"
-    if not state.entries:
-        return "no mlops gate ran, so there is no evidence the model is fit to deploy"
-    not_passed = [e for e in state.entries if e.result.status != "passed" or e.outcome != "passed"]
-    if not_passed:
-        names = ", ".join(f"{e.result.name} {e.result.status}" for e in not_passed[:5])
-        return f"{len(not_passed)} mlops result(s) did not pass ({names})"
-    ran = {e.result.name for e in state.entries}
-    missing = [g.name for g in state.project.gates if g.name not in ran]
-    if missing:
-        return f"declared gate(s) {missing} did not run (deselected?); every gate must pass"
-    return None
+    """Why the session does not earn a deployment, or ``None`` when it does.
+
+    The same judgement as the report's verdict: pytest passed, every declared gate ran and
+    passed, no mlops test errored or failed (see :mod:`pytest_mlops.report.evidence`).
+    """
+    from pytest_mlops.plugin import session_report
+
+    summary = session_report(state, exitstatus)["summary"]
+    if summary["verdict"] == "passed":
+        return None
+    return f"the session's verdict is {summary['verdict']!r}: " + "; ".join(summary["reasons"])
 
 
 class DeployPlugin:
@@ -73,7 +70,8 @@ class DeployPlugin:
         from pytest_mlops.deploy.promote import deploy_to_staging
         from pytest_mlops.deploy.registry import open_registry
         from pytest_mlops.deploy.settings import deploy_settings
-        from pytest_mlops.report.json import build_report, write_report
+        from pytest_mlops.plugin import session_report
+        from pytest_mlops.report.json import write_report
 
         project = self.state.project
         settings = deploy_settings(project)
@@ -81,9 +79,7 @@ class DeployPlugin:
             report = project.settings.report
             if not report or not Path(report).is_file():
                 report = str(Path(tmp) / "mlops-report.json")
-                write_report(
-                    Path(report), build_report(self.state.entries, project=project, exitstatus=0)
-                )
+                write_report(Path(report), session_report(self.state, 0))
             bundle = build_bundle(
                 project,
                 project.base_dir / "build" / "bundle",

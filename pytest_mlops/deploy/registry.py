@@ -193,24 +193,41 @@ class RegistryBackend(Protocol):
 
 
 class LocalRegistry:
-    """The embedded registry: SQLite + content-addressed files under one directory."""
+    """The embedded registry: SQLite + content-addressed files under one directory.
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    The database is created whole (under a temporary name, then linked into place) with a
+    format marker; from then on it must be there. A database that is missing while artifacts
+    exist, empty, corrupt or without the marker is an error naming the path and how to restore
+    it (*restore* says where another copy lives, e.g. a remote ledger's), never re-created.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, restore: str | None = None) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self.restore = restore or "restore it from a backup of the registry directory"
         self._depth = 0
         self._lock_file: Any = None
         self._ready = False
 
     # --- plumbing ---
 
+    @property
+    def _db_path(self) -> Path:
+        return self.root / "registry.db"
+
     def _init(self) -> None:
         if self._ready:
             return
+        from pytest_mlops.deploy.registry_file import check_database, create_database
+
+        blobs = self.root / "blobs" / "sha256"
         try:
-            (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+            blobs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DeployError(f"cannot create the registry at {self.location!r}: {exc}") from None
+        if not self._db_path.exists():
+            create_database(self._db_path, blobs, _SCHEMA, self._corrupt)
+        check_database(self._db_path, self._corrupt)
         with self._db() as db:
             db.executescript(_SCHEMA)
             columns = [row[1] for row in db.execute("PRAGMA table_info(versions)")]
@@ -219,26 +236,29 @@ class LocalRegistry:
                     db.execute("ALTER TABLE versions ADD COLUMN ref TEXT")
         self._ready = True
 
+    def _corrupt(self, what: str) -> DeployError:
+        """The error for a database that cannot be trusted: *what* is wrong, how to restore it."""
+        return DeployError(
+            f"the registry database {str(self._db_path)!r} {what}; nothing was changed: "
+            f"{self.restore} (the artifacts under {str(self.root / 'blobs')!r} are "
+            "content-addressed and intact)"
+        )
+
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        path = self.root / "registry.db"
+        path = self._db_path
         try:
-            db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-        except sqlite3.DatabaseError as exc:
-            raise DeployError(
-                f"the registry database {str(path)!r} is unreadable or corrupt: {exc}; restore "
-                "it from a backup (the artifacts under blobs/ are intact and content-addressed)"
-            ) from None
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:  # locked, unreachable
             raise DeployError(f"cannot open the registry database {str(path)!r}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(f"is unreadable or corrupt ({exc})") from None
         try:
             yield db
         except sqlite3.DatabaseError as exc:
-            raise DeployError(
-                f"the registry database {str(path)!r} is unreadable or corrupt: {exc}"
-            ) from None
+            raise self._corrupt(f"is unreadable or corrupt ({exc})") from None
         finally:
             db.close()
 

@@ -22,6 +22,7 @@ from pytest_mlops.errors import ConfigError
 if TYPE_CHECKING:
     from pytest_mlops.config import ProjectConfig
     from pytest_mlops.data.dataset import Dataset
+    from pytest_mlops.results import CheckResult
 
 __all__ = ["Progress", "add_export"]
 
@@ -58,8 +59,6 @@ class Progress:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pytest_mlops.export.base import export_onnx
-    from pytest_mlops.export.parity import check_parity
     from pytest_mlops.models.load import load_model
     from pytest_mlops.models.onnx import OnnxModel
 
@@ -68,7 +67,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     spec = args.model or (config.settings.model if config else None)
     if not spec:
         raise ConfigError(
-            "pytest-mlops export: name the model ('package.module:factory' or an .onnx file) "
+            "name the model ('package.module:factory' or an .onnx file) "
             "or run where mlops.toml / pyproject.toml sets 'model'"
         )
     progress = Progress(sys.stderr, total=4 if args.parity else 3)
@@ -76,50 +75,106 @@ def _cmd_export(args: argparse.Namespace) -> int:
         progress(f"loading {spec}")
         model = load_model(spec, base_dir=base)
         data = _data(args, config, base)
-        is_onnx = isinstance(model, OnnxModel)
         native = load_model(args.native, base_dir=base) if args.native else model
-        if is_onnx and not args.output:
+        if isinstance(model, OnnxModel) and not args.output:
             exported: Any = model
+            result = _parity(args, native, model, data, progress, already_onnx=True)
         else:
-            if data is None:
-                raise ConfigError(
-                    "pytest-mlops export: give --data (rows to take the input types from) "
-                    "or set 'current' or 'reference' in the config"
-                )
-            output = Path(args.output) if args.output else base / "build" / "model.onnx"
-            progress(f"exporting to {output}")
-            exported = export_onnx(
-                model,
-                data.X.head(SAMPLE_ROWS),
-                output,
-                dtype=args.dtype,
-                metadata=_metadata(args.metadata),
-            )
-        result = None
-        if args.parity and data is not None:
-            if is_onnx and not args.native:
-                raise ConfigError(
-                    "pytest-mlops export: the model is already ONNX; pass --native "
-                    "'package.module:factory' to check parity against the original"
-                )
-            progress("checking parity")
-            result = check_parity(
-                native,
-                exported,
-                data,
-                batch_sizes=args.batch_sizes,
-                random_rows=args.random_rows,
-                progress=progress,
-            )
+            exported, result = _export_checked(args, model, native, data, base, progress)
     finally:
         progress.done()
+    if result is not None and not result.passed:
+        print(f"parity {result.status.upper()}: {result.message}")
+        for line in result.details.splitlines()[1:]:
+            print(f"  {line}")
+        print(f"not written: {_output(args, base)} (pass --no-parity to write it unchecked)")
+        return EXIT_FAILED
     _print_export(exported)
     if result is not None:
         print(f"parity {result.status.upper()}: {result.message}")
         for line in result.details.splitlines()[1:]:
             print(f"  {line}")
-        return EXIT_OK if result.passed else EXIT_FAILED
     return EXIT_OK
+
+
+def _output(args: argparse.Namespace, base: Path) -> Path:
+    return Path(args.output) if args.output else base / "build" / "model.onnx"
+
+
+class _ParityFailed(Exception):
+    """Raised inside the output's atomic write, so that a model that fails parity is not kept."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+def _export_checked(
+    args: argparse.Namespace,
+    model: Any,
+    native: Any,
+    data: Dataset | None,
+    base: Path,
+    progress: Progress,
+) -> tuple[Any, CheckResult | None]:
+    """Export to a temporary file next to the output; it replaces the output only once the
+    export, and the parity check when asked, succeed."""
+    import dataclasses
+
+    from pytest_mlops._files import atomic_file
+    from pytest_mlops.export.base import export_onnx
+
+    if data is None:
+        raise ConfigError(
+            "give --data (rows to take the input types from) "
+            "or set 'current' or 'reference' in the config"
+        )
+    output = _output(args, base)
+    try:
+        with atomic_file(output, what="the ONNX model") as tmp:
+            progress(f"exporting to {output}")
+            exported = export_onnx(
+                model,
+                data.X.head(SAMPLE_ROWS),
+                tmp,
+                dtype=args.dtype,
+                metadata=_metadata(args.metadata),
+            )
+            result = _parity(args, native, exported, data, progress, already_onnx=False)
+            if result is not None and not result.passed:
+                raise _ParityFailed(result)
+    except _ParityFailed as failed:
+        return None, failed.result
+    return dataclasses.replace(exported, path=output), result
+
+
+def _parity(
+    args: argparse.Namespace,
+    native: Any,
+    exported: Any,
+    data: Dataset | None,
+    progress: Progress,
+    *,
+    already_onnx: bool,
+) -> CheckResult | None:
+    from pytest_mlops.export.parity import check_parity
+
+    if not args.parity or data is None:
+        return None
+    if already_onnx and not args.native:
+        raise ConfigError(
+            "the model is already ONNX; pass --native "
+            "'package.module:factory' to check parity against the original"
+        )
+    progress("checking parity")
+    return check_parity(
+        native,
+        exported,
+        data,
+        batch_sizes=args.batch_sizes,
+        random_rows=args.random_rows,
+        progress=progress,
+    )
 
 
 def _print_export(exported: Any) -> None:

@@ -110,19 +110,56 @@ class BaseModel:
     def describe(self) -> str:
         return f"{self.kind} model {self.name!r}"
 
-    def _call(self, what: str, fn: Callable[[], Any], n_rows: int) -> Any:
-        """Run the user's model; its exceptions become a ModelError that says where."""
+    def _call(self, what: str, fn: Callable[[], Any], n_rows: int, data: Any = None) -> Any:
+        """Run the user's model; its exceptions become a ModelError that says where, and which
+        columns of *data* hold what models commonly refuse (missing, infinite, text values)."""
         try:
             return fn()
         except (ModelError, DataError):
             raise
         except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:300].rstrip(".") if str(exc).strip() else ""
             raise ModelError(
-                f"{self.describe()} raised {type(exc).__name__} in {what} on {n_rows} rows: {exc}"
+                f"{self.describe()} raised {type(exc).__name__} in {what} on {n_rows} rows: "
+                f"{first}{column_problems(data)}"
             ) from exc
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def column_problems(data: Any, shown: int = 3) -> str:
+    """``"; in the data: 'age' has 2 missing values (e.g. row 7)..."`` for a DataFrame, else ``""``."""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        return ""
+    found: list[str] = []
+    for column in data.columns:
+        values = data[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            for what, mask in (("missing", np.isnan(numbers)), ("infinite", np.isinf(numbers))):
+                if mask.any():
+                    at = values.index[mask][0]
+                    found.append(
+                        f"{column!r} has {int(mask.sum())} {what} value(s) (e.g. row {at})"
+                    )
+        elif values.isna().any():
+            found.append(f"{column!r} has {int(values.isna().sum())} missing value(s)")
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            parsed = pd.to_numeric(values, errors="coerce")
+            text = parsed.isna() & values.notna()
+            if parsed.notna().mean() >= 0.5 and text.any():
+                at = values.index[text.to_numpy()][0]
+                found.append(
+                    f"{column!r} holds text such as {values[at]!r} (row {at}) among numbers"
+                )
+    if not found:
+        return ""
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    return "; in the data: " + "; ".join(found[:shown]) + more
 
 
 def n_rows(X: Any) -> int:

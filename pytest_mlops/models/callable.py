@@ -46,7 +46,7 @@ class CallableModel(BaseModel):
     def predict(self, X: ArrayLike) -> np.ndarray:
         import numpy as np
 
-        return np.asarray(self._call("predict", lambda: self.fn(X), n_rows(X)))
+        return np.asarray(self._call("predict", lambda: self.fn(X), n_rows(X), X))
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         import numpy as np
@@ -54,7 +54,9 @@ class CallableModel(BaseModel):
         proba = self.proba
         if proba is None:
             return super().predict_proba(X)
-        result = np.asarray(self._call("predict_proba", lambda: proba(X), n_rows(X)), dtype=float)
+        result = np.asarray(
+            self._call("predict_proba", lambda: proba(X), n_rows(X), X), dtype=float
+        )
         if result.ndim == 1:
             result = np.column_stack([1.0 - result, result])
         return result

@@ -63,7 +63,9 @@ class SklearnModel(BaseModel):
         import numpy as np
 
         inputs = self._inputs(X)
-        return np.asarray(self._call("predict", lambda: self.estimator.predict(inputs), n_rows(X)))
+        return np.asarray(
+            self._call("predict", lambda: self.estimator.predict(inputs), n_rows(X), inputs)
+        )
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         import numpy as np
@@ -72,5 +74,7 @@ class SklearnModel(BaseModel):
             return super().predict_proba(X)
         inputs = self._inputs(X)
         return np.asarray(
-            self._call("predict_proba", lambda: self.estimator.predict_proba(inputs), n_rows(X))
+            self._call(
+                "predict_proba", lambda: self.estimator.predict_proba(inputs), n_rows(X), inputs
+            )
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._files import probe_writable
 from pytest_mlops.config import Param, validate_params
 from pytest_mlops.errors import ConfigError, DataError, MlopsError
 from pytest_mlops.monitor.triggers import (
@@ -18,6 +19,7 @@ from pytest_mlops.monitor.triggers import (
     WebhookFormat,
     deliver,
     failed,
+    stamped,
 )
 from pytest_mlops.results import CheckResult
 
@@ -40,8 +42,10 @@ __all__ = [
 #: Exit codes for schedulers (cron, CI schedules, Airflow...).
 EXIT_NO_DRIFT = 0  # no drift: nothing to do
 EXIT_DRIFT = 1  # drift detected; the configured action ran (or none is configured)
-EXIT_BAD_INPUT = 2  # the profile, the data or a setting is wrong: nothing was triggered
-EXIT_ACTION_FAILED = 3  # the action failed: kept as pending, delivered first by the next run
+EXIT_BAD_INPUT = 2  # the profile, the data, a setting or the report path is wrong: nothing
+#                     was triggered
+EXIT_ACTION_FAILED = 3  # the action failed: kept as pending, delivered first by the next run;
+#                         or drift was acted on but the report could not be written
 EXIT_INCONCLUSIVE = 4  # the data cannot decide: nothing triggered (unless told to)
 
 #: ``[tool.pytest_mlops.monitor]`` keys (paths relative to the config file).
@@ -172,6 +176,7 @@ def run_monitor(
     """
     store = PendingStore(options.state)
     try:
+        _inputs(options)  # before the state is touched: a wrong setting changes nothing
         with store.locked():
             return _run_locked(options, store, compare, log, sleep)
     except MlopsError as exc:
@@ -188,17 +193,18 @@ def _run_locked(
 ) -> MonitorOutcome:
     import time
 
-    wait = sleep or time.sleep
     delivery: dict[str, Any] = {
         "retries": options.retries,
         "timeout_s": options.timeout_s,
         "backoff_s": options.backoff_s,
         "command_timeout_s": options.command_timeout_s,
         "log": log,
-        "sleep": wait,
+        "sleep": sleep or time.sleep,
     }
     delivered_now, still_pending, errors = _deliver_pending(store, delivery, log)
     try:
+        if options.report:
+            probe_writable(Path(options.report), what="the monitor report (--report)")
         result = _measure(options, compare or compare_with_profile)
     except MlopsError as exc:
         log(f"monitor: error: {exc}")
@@ -210,22 +216,41 @@ def _run_locked(
         result.status
     ]
     log(f"monitor: {verdict} - {result.message}")
-    if options.report:
-        _write_report(options, result)
-        log(f"monitor: report written to {options.report}")
+    reported = _report(options, result, log, errors)
     act = result.failed or (result.inconclusive and options.trigger_on_inconclusive)
-    if not act:
-        if result.inconclusive:
-            log("monitor: inconclusive: nothing triggered (--trigger-on-inconclusive to act)")
+    triggered: list[str] = []
+    if act:
+        told = options if reported else replace(options, report=None)  # the summary's report
+        triggered = _act(told, result, store, delivered_now, still_pending, errors, delivery)
+    elif result.inconclusive:
+        log("monitor: inconclusive: nothing triggered (--trigger-on-inconclusive to act)")
+    if act:
+        code = EXIT_ACTION_FAILED if still_pending or not reported else EXIT_DRIFT
+    else:
         code = EXIT_INCONCLUSIVE if result.inconclusive else EXIT_NO_DRIFT
         if still_pending:
             code = EXIT_ACTION_FAILED
-        return MonitorOutcome(code, result, pending=len(still_pending), errors=tuple(errors))
+        elif not reported:
+            code = EXIT_BAD_INPUT
+    return MonitorOutcome(code, result, tuple(triggered), len(still_pending), tuple(errors))
+
+
+def _act(
+    options: MonitorOptions,
+    result: CheckResult,
+    store: PendingStore,
+    delivered_now: list[Trigger],
+    still_pending: list[Trigger],
+    errors: list[str],
+    delivery: Mapping[str, Any],
+) -> list[str]:
+    """Deliver the configured triggers; what fails is kept pending (the store is saved)."""
+    log: Callable[[str], None] = delivery["log"]
     triggers = _triggers(options, result)
     if not triggers:
         log("monitor: no action configured (--on-drift-run or --on-drift-webhook)")
     triggered: list[str] = []
-    for trigger in triggers:
+    for trigger in map(stamped, triggers):
         if any(_same_action(trigger, done) for done in delivered_now):
             log(f"monitor: {trigger.describe} already triggered by a pending trigger this run")
             continue
@@ -240,8 +265,24 @@ def _run_locked(
         triggered.append(trigger.describe)
         log(f"monitor: triggered {trigger.describe}")
     store.save(still_pending)
-    code = EXIT_ACTION_FAILED if still_pending else EXIT_DRIFT
-    return MonitorOutcome(code, result, tuple(triggered), len(still_pending), tuple(errors))
+    return triggered
+
+
+def _report(
+    options: MonitorOptions, result: CheckResult, log: Callable[[str], None], errors: list[str]
+) -> bool:
+    """Write the report before acting (the action may read it); one that cannot be written is
+    an error of the run, but never stops the action: a detected drift's trigger is not lost."""
+    if not options.report:
+        return True
+    try:
+        _write_report(options, result)
+    except MlopsError as exc:
+        errors.append(str(exc))
+        log(f"monitor: error: {exc}")
+        return False
+    log(f"monitor: report written to {options.report}")
+    return True
 
 
 def _deliver_pending(
@@ -251,7 +292,7 @@ def _deliver_pending(
     done: list[Trigger] = []
     left: list[Trigger] = []
     errors: list[str] = []
-    for trigger in pending:
+    for trigger in map(stamped, pending):
         log(f"monitor: delivering a pending trigger from {trigger.created}: {trigger.describe}")
         try:
             deliver(trigger, **delivery)
@@ -274,6 +315,14 @@ def _same_action(a: Trigger, b: Trigger) -> bool:
 def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
     from pytest_mlops.monitor.current import is_prediction_log, read_prediction_log
 
+    current = _inputs(options)
+    if is_prediction_log(current):
+        return compare(read_prediction_log(current, encoding=options.encoding), options)
+    return compare(current, options)
+
+
+def _inputs(options: MonitorOptions) -> Path:
+    """The current data's path, once the profile and the data are named and exist."""
     if not options.profile:
         raise ConfigError(
             "no profile: pass --profile or set 'profile' in [tool.pytest_mlops.monitor]"
@@ -287,9 +336,7 @@ def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
     current = Path(options.current)
     if not current.exists():
         raise DataError(f"--current: the file {options.current!r} does not exist")
-    if is_prediction_log(current):
-        return compare(read_prediction_log(current, encoding=options.encoding), options)
-    return compare(current, options)
+    return current
 
 
 def _summary(options: MonitorOptions, result: CheckResult) -> dict[str, Any]:
@@ -332,10 +379,7 @@ def _write_report(options: MonitorOptions, result: CheckResult) -> None:
     outcome = "passed" if result.passed else "failed"
     report = build_report([ReportEntry("monitor::drift", outcome, result)], exitstatus=None)
     report["project"] = {"profile": options.profile, "current": options.current}
-    try:
-        write_report(Path(options.report or "monitor-report.json"), report)
-    except OSError as exc:
-        raise MlopsError(f"--report: cannot write {options.report!r}: {exc.strerror}") from None
+    write_report(Path(options.report or "monitor-report.json"), report)
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -347,7 +391,8 @@ def add_monitor(sub: Any) -> None:
         "monitor",
         help="compare production data with the reference profile; trigger retraining on drift",
         description="Exit codes: 0 no drift, 1 drift (action ran), 2 bad input (nothing "
-        "triggered), 3 the action failed (kept pending, retried by the next run), 4 inconclusive "
+        "triggered), 3 the action failed (kept pending, retried by the next run) or, on drift, the "
+        "report could not be written (the action still ran), 4 inconclusive "
         "(nothing triggered unless --trigger-on-inconclusive). Settings may also live in "
         "[tool.pytest_mlops.monitor].",
     )

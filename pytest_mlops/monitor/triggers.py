@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import email.utils
 import json
 import os
+import random
 import shlex
+import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pytest_mlops.errors import ConfigError, MlopsError
+from pytest_mlops.errors import ConfigError, MlopsError, OutputError
 
 __all__ = [
     "PendingStore",
@@ -32,7 +35,9 @@ __all__ = [
     "TriggerError",
     "WebhookFormat",
     "deliver",
+    "github_dispatch_confirmer",
     "post_json",
+    "stamped",
     "webhook_request",
 ]
 
@@ -76,6 +81,7 @@ class Trigger:
     )
     attempts: int = 0
     last_error: str = ""
+    sent_at: str = ""  # when it was first sent: a lost answer is looked for from then on
 
     @property
     def describe(self) -> str:
@@ -108,6 +114,9 @@ def deliver(
         run_command(trigger, timeout_s=command_timeout_s, log=log)
         return
     url, body, headers = webhook_request(trigger)
+    confirm = None
+    if trigger.webhook_format == "github":  # a dispatch is not idempotent: look before resending
+        confirm = github_dispatch_confirmer(trigger, headers, timeout_s)
     post_json(
         url,
         body,
@@ -117,6 +126,8 @@ def deliver(
         backoff_s=backoff_s,
         log=log,
         sleep=sleep,
+        confirm=confirm,
+        sent_before=trigger.attempts > 0,
     )
 
 
@@ -215,17 +226,22 @@ def post_json(
     backoff_s: float = 1.0,
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
+    confirm: Callable[[], bool] | None = None,
+    sent_before: bool = False,
+    rng: random.Random | None = None,
 ) -> int:
-    """POST *body* as JSON; retry failures and timeouts with exponential backoff.
+    """POST *body* as JSON; retry failures and timeouts with jittered exponential backoff.
 
     A 2xx answer is success. Timeouts, connection errors and 408/425/429/5xx are retried
-    *retries* times, waiting ``backoff_s * 2**k`` (at most 60 s, or the server's ``Retry-After``
-    when shorter than that). Other 4xx answers are not retried: the request itself is wrong.
+    *retries* times, waiting ``backoff_s * 2**k`` times a random factor in ``[0.5, 1]`` (at most
+    60 s), or what the server's ``Retry-After`` asks (seconds or an HTTP date). Other 4xx
+    answers are not retried: the request itself is wrong. Redirects are never followed (the
+    body and the token would go to where the answer points).
 
-    Returns
-    -------
-    int
-        The HTTP status of the successful answer.
+    A request that timed out or lost its connection may have been received: for a target that
+    is not idempotent (a GitHub workflow dispatch), *confirm* is asked before sending it again
+    (also before the first attempt when *sent_before*: an earlier run's attempt) and, when it
+    says the request took effect, nothing is sent (returns 0).
 
     Raises
     ------
@@ -236,40 +252,133 @@ def post_json(
         raise ConfigError(f"--on-drift-webhook: {url!r} is not an http(s) URL")
     data = json.dumps(body).encode("utf-8")
     attempts = retries + 1
+    jitter = rng or random.Random()
+    maybe_sent = sent_before
     last = ""
     for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
-        wait = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-                return int(answer.status)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read(300).decode("utf-8", errors="replace").strip()
-            last = f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
-            if exc.code not in RETRY_STATUSES:
-                raise TriggerError(
-                    f"POST {url} was refused: {last} (not retried: fix the URL, token or body)"
-                ) from None
-            wait = _retry_after(exc.headers.get("Retry-After"), wait)
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            last = "timed out" if isinstance(reason, TimeoutError) else f"{reason}"
-            if "timed out" in last:
-                last = f"timed out after {timeout_s:g} s"
+        if _took_effect(maybe_sent, confirm, url, log):
+            return 0
+        wait = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S) * (0.5 + jitter.random() / 2)
+        outcome = _attempt(url, data, headers, timeout_s)
+        if isinstance(outcome, int):
+            return outcome
+        last, retry_after, ambiguous = outcome
+        maybe_sent = maybe_sent or ambiguous
+        wait = wait if retry_after is None else retry_after
         if attempt < attempts:
             log(
-                f"monitor: POST {url} attempt {attempt}/{attempts} failed ({last}); retry in {wait:g} s"
+                f"monitor: POST {url} attempt {attempt}/{attempts} failed ({last}); retry in {wait:.3g} s"
             )
             sleep(wait)
+    if _took_effect(maybe_sent, confirm, url, log):
+        return 0
     raise TriggerError(f"POST {url} failed after {attempts} attempts; last error: {last}")
 
 
-def _retry_after(header: str | None, default: float) -> float:
+def _took_effect(
+    maybe_sent: bool, confirm: Callable[[], bool] | None, url: str, log: Callable[[str], None]
+) -> bool:
+    if not maybe_sent or confirm is None or not confirm():
+        return False
+    log(f"monitor: POST {url} had taken effect before its answer was lost: not sent again")
+    return True
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would re-send the headers (the token) to the new place,
+    for 301/302/303 even as a GET to another host."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _attempt(
+    url: str, data: bytes, headers: Mapping[str, str], timeout_s: float
+) -> int | tuple[str, float | None, bool]:
+    """One POST: the 2xx status, or ``(error, Retry-After in seconds or None, maybe sent)``."""
+    request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
     try:
-        value = float(header) if header is not None else default
+        with _OPENER.open(request, timeout=timeout_s) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(300).decode("utf-8", errors="replace").strip()
+        last = f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
+        if 300 <= exc.code < 400:
+            where = exc.headers.get("Location", "?")
+            raise TriggerError(
+                f"POST {url} was answered with a redirect ({exc.code}) to {where}: not "
+                "followed, so that the body and token go nowhere else; configure the final URL"
+            ) from None
+        if exc.code not in RETRY_STATUSES:
+            raise TriggerError(
+                f"POST {url} was refused: {last} (not retried: fix the URL, token or body)"
+            ) from None
+        return last, _retry_after(exc.headers.get("Retry-After")), False
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            return f"timed out after {timeout_s:g} s", None, True
+        refused = isinstance(reason, ConnectionRefusedError | socket.gaierror)
+        return f"{reason}", None, not refused
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date), capped."""
+    if header is None:
+        return None
+    value = header.strip()
+    try:
+        seconds = float(value)
     except ValueError:
-        return default
-    return min(max(value, 0.0), MAX_BACKOFF_S)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.timezone.utc)
+        seconds = (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_BACKOFF_S)
+
+
+def github_dispatch_confirmer(
+    trigger: Trigger, headers: Mapping[str, str], timeout_s: float
+) -> Callable[[], bool]:
+    """Whether a run of the dispatched workflow started since the trigger was first sent.
+
+    Asks ``GET .../actions/workflows/<file>/runs?event=workflow_dispatch&created=>=<time>`` (the
+    dispatch URL with ``/runs`` for ``/dispatches``), one minute before the first attempt to
+    allow for clock skew. A run another dispatch started in that minute counts as this one:
+    one retraining rather than two. When GitHub cannot be asked, a TriggerError says so and
+    nothing is sent again (the trigger stays pending; the next run asks first).
+    """
+    since = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(minutes=1)
+    if trigger.sent_at:
+        since = _dt.datetime.fromisoformat(trigger.sent_at) - _dt.timedelta(minutes=1)
+
+    def confirm() -> bool:
+        base = trigger.target.rstrip("/").removesuffix("/dispatches")
+        query = urllib.parse.urlencode(
+            {"event": "workflow_dispatch", "created": ">=" + since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        )
+        ask = {k: v for k, v in headers.items() if k != "Content-Type"}
+        request = urllib.request.Request(f"{base}/runs?{query}", headers=ask, method="GET")
+        try:
+            with _OPENER.open(request, timeout=timeout_s) as answer:
+                runs = json.loads(answer.read(1 << 20))
+            return int(runs["total_count"]) > 0
+        except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError) as exc:
+            raise TriggerError(
+                f"POST {trigger.target} may have started the workflow (its answer was lost) and "
+                f"GitHub could not be asked whether it did ({exc}): not sent again, so that the "
+                "workflow does not run twice; kept pending"
+            ) from None
+
+    return confirm
 
 
 # --- pending triggers ----------------------------------------------------------------------------
@@ -338,20 +447,23 @@ class PendingStore:
         """
         if not triggers and not self.path.exists():
             return
+        from pytest_mlops._files import write_atomic
+
+        text = json.dumps({"version": 1, "triggers": [t.to_dict() for t in triggers]}, indent=2)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=self.FILE, suffix=".tmp", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(
-                    {"version": 1, "triggers": [t.to_dict() for t in triggers]}, handle, indent=2
-                )
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            raise TriggerError(
-                f"cannot write the pending triggers {str(self.path)!r}: {exc.strerror or exc}"
-            ) from None
+            write_atomic(self.path, text, what="the pending triggers")
+        except OutputError as exc:
+            raise TriggerError(str(exc)) from None
 
 
 def failed(trigger: Trigger, error: str) -> Trigger:
     """The trigger with one more failed attempt recorded."""
     return replace(trigger, attempts=trigger.attempts + 1, last_error=error)
+
+
+def stamped(trigger: Trigger) -> Trigger:
+    """The trigger with the time it is first sent (kept by later attempts)."""
+    if trigger.sent_at:
+        return trigger
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return replace(trigger, sent_at=now)

@@ -39,9 +39,9 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;backgrou
 main{max-width:1180px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 10px}h3{font-size:14px;margin:14px 0 6px}
 .card{background:#fff;border:1px solid #e1e4e8;border-radius:8px;padding:14px 16px;margin:10px 0}
-.verdict{border-left:8px solid}.verdict.passed{border-color:#2e7d32}.verdict.failed{border-color:#c62828}
+.verdict{border-left:8px solid}.verdict.passed{border-color:#2e7d32}.verdict.failed{border-color:#c62828}.verdict.incomplete{border-color:#ef8f00}
 .pill{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;background:#6a737d}
-.pill.passed{background:#2e7d32}.pill.failed{background:#c62828}.pill.inconclusive{background:#ef8f00}
+.pill.passed{background:#2e7d32}.pill.failed{background:#c62828}.pill.inconclusive,.pill.incomplete{background:#ef8f00}
 table{border-collapse:collapse;font-size:12.5px;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff3;vertical-align:top}
 th{background:#fafbfc}td code{word-break:break-all}.scroll{overflow-x:auto}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -91,11 +91,7 @@ def _header(view: ReportView, title: str) -> str:
         for k in ("model", "reference", "profile", "current", "target", "seed")
         if view.project.get(k) is not None
     ]
-    extra = ""
-    if view.exitstatus not in (None, 0, 5):
-        extra = (
-            f"<p>pytest exited with status {view.exitstatus}: a test outside the gates failed.</p>"
-        )
+    extra = "".join(f"<p>{escape(reason)}</p>" for reason in view.reasons)
     return (
         f'<section class="card verdict {escape(view.verdict)}"><h1>{escape(title)} '
         f"{_pill(view.verdict)}</h1><p>{view.total} checks: {counts}</p>{extra}"

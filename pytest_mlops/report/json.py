@@ -1,19 +1,30 @@
-"""The versioned, machine-readable JSON report."""
+"""The versioned, machine-readable JSON report: the results and the evidence of the session.
+
+See :mod:`pytest_mlops.report.evidence` for what it records and how the verdict is judged.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import sys
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_mlops._files import write_atomic
 from pytest_mlops.errors import ReportError
+from pytest_mlops.report.evidence import (
+    OUTCOMES,
+    GateRecord,
+    TestRecord,
+    Verdict,
+    gate_records,
+    judge,
+    outcome_of,
+)
 from pytest_mlops.results import CheckResult
 
 if TYPE_CHECKING:
@@ -24,12 +35,16 @@ __all__ = [
     "REPORT_VERSION",
     "ReportEntry",
     "build_report",
+    "judge_report",
     "load_report",
+    "report_verdict",
     "write_report",
 ]
 
 REPORT_FORMAT = "pytest-mlops-report"
-REPORT_VERSION = 1
+#: 2: the report records every declared gate and mlops test with its outcome, collection errors
+#: and pytest's exit status, and the verdict is judged from all of them.
+REPORT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -63,32 +78,20 @@ def build_report(
     *,
     project: ProjectConfig | None = None,
     exitstatus: int | None = None,
+    tests: Sequence[TestRecord] | None = None,
+    collection_errors: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
-    """The report as a dict. Entries are sorted, so runs in any order (xdist) give the same report."""
+    """The report as a dict. Entries are sorted, so runs in any order (xdist) give the same report.
+
+    *tests* are the session's mlops tests (by default one per test that recorded a result);
+    the declared gates come from *project*. The verdict is judged from all of it (see
+    :mod:`pytest_mlops.report.evidence`).
+    """
     ordered = sorted(entries, key=lambda e: (e.nodeid, e.result.name))
-    counts = {
-        s: sum(e.result.status == s for e in ordered) for s in ("passed", "failed", "inconclusive")
-    }
-    settings: dict[str, Any] = {}
-    if project is not None:
-        s = project.settings
-        settings = {
-            "config": project.source,
-            "model": _relative(s.model, project.base_dir),
-            "reference": _relative(s.reference, project.base_dir),
-            "current": _relative(s.current, project.base_dir),
-            "target": s.target,
-            "sensitive": list(s.sensitive),
-            "seed": s.seed,
-            "inconclusive": s.inconclusive,
-            "gates": [g.name for g in project.gates],
-        }
-    verdict = (
-        "passed"
-        if not counts["failed"] and not any(e.outcome == "failed" for e in ordered)
-        else "failed"
-    )
-    return {
+    records = sorted(tests if tests is not None else _tests_of(ordered), key=lambda t: t.nodeid)
+    gates = gate_records(_declared(project), records, _inconclusive(project))
+    errors = [{"nodeid": str(e["nodeid"]), "message": str(e["message"])} for e in collection_errors]
+    report = {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -98,10 +101,84 @@ def build_report(
             "platform": platform.platform(terse=True),
             "executable": sys.executable,
         },
-        "project": settings,
+        "project": _project_table(project),
         "exitstatus": exitstatus,
-        "summary": {"total": len(ordered), **counts, "verdict": verdict},
+        "gates": [g.to_dict() for g in gates],
+        "tests": [t.to_dict() for t in records],
+        "collection_errors": errors,
+        "summary": {},
         "results": [e.to_dict() for e in ordered],
+    }
+    report["summary"] = summarize(report, ordered, records)
+    return report
+
+
+def summarize(
+    report: Mapping[str, Any], entries: Sequence[ReportEntry], tests: Sequence[TestRecord]
+) -> dict[str, Any]:
+    """The ``summary`` table: result counts, test outcome counts, the verdict and its reasons."""
+    verdict = judge_report(report, entries, tests)
+    counts = {
+        s: sum(e.result.status == s for e in entries) for s in ("passed", "failed", "inconclusive")
+    }
+    outcomes = {o: sum(t.outcome == o for t in tests) for o in OUTCOMES}
+    return {
+        "total": len(entries),
+        **counts,
+        "tests": outcomes,
+        "verdict": verdict.verdict,
+        "reasons": list(verdict.reasons),
+    }
+
+
+def judge_report(
+    report: Mapping[str, Any], entries: Sequence[ReportEntry], tests: Sequence[TestRecord]
+) -> Verdict:
+    """The verdict of a report's evidence (its gates, tests, results and exit status)."""
+    return judge(
+        gates=[GateRecord.from_dict(g) for g in report.get("gates", [])],
+        tests=tests,
+        result_statuses=[(e.result.name, e.result.status) for e in entries],
+        exitstatus=report.get("exitstatus"),
+        collection_errors=report.get("collection_errors", []),
+    )
+
+
+def _tests_of(entries: Sequence[ReportEntry]) -> list[TestRecord]:
+    by_id: dict[str, list[ReportEntry]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.nodeid, []).append(entry)
+    return [
+        TestRecord(
+            nodeid,
+            outcome_of({"call": group[0].outcome}, (e.result.status for e in group), False),
+        )
+        for nodeid, group in by_id.items()
+    ]
+
+
+def _declared(project: ProjectConfig | None) -> list[tuple[str, str]]:
+    return [(g.name, g.kind) for g in project.gates] if project is not None else []
+
+
+def _inconclusive(project: ProjectConfig | None) -> str:
+    return project.settings.inconclusive if project is not None else "fail"
+
+
+def _project_table(project: ProjectConfig | None) -> dict[str, Any]:
+    if project is None:
+        return {}
+    s = project.settings
+    return {
+        "config": project.source,
+        "model": _relative(s.model, project.base_dir),
+        "reference": _relative(s.reference, project.base_dir),
+        "current": _relative(s.current, project.base_dir),
+        "target": s.target,
+        "sensitive": list(s.sensitive),
+        "seed": s.seed,
+        "inconclusive": s.inconclusive,
+        "gates": [g.name for g in project.gates],
     }
 
 
@@ -115,46 +192,104 @@ def _relative(value: str | None, base: Path) -> str | None:
 
 
 def write_report(path: Path, report: Mapping[str, Any]) -> Path:
-    """Write atomically: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, sort_keys=False, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write atomically: a reader never sees half a report; OutputError if it cannot be written."""
+    text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return write_atomic(path, text, what="the report")
+
+
+_RERUN = "re-run pytest with --mlops-report=PATH to write a report of this version"
 
 
 def load_report(path: str | Path) -> tuple[dict[str, Any], list[ReportEntry]]:
-    """Read a report; a ReportError says what is wrong with a foreign, old or truncated file."""
+    """Read a report; a ReportError says what is wrong with a foreign, old or malformed file.
+
+    The verdict recorded in the file must be the one its evidence gives (an edited verdict is
+    refused).
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"the report {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"cannot read the report {str(path)!r}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"the report {str(path)!r} is not valid JSON (truncated or corrupted?): {exc}"
-        ) from None
+    data = _read_json(path)
     if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
         raise ReportError(
             f"{str(path)!r} is not a pytest-mlops report (no 'format': {REPORT_FORMAT!r})"
         )
-    if data.get("version") != REPORT_VERSION:
+    version = data.get("version")
+    if version != REPORT_VERSION:
+        older = isinstance(version, int) and version < REPORT_VERSION
+        what = (
+            "was written by an older pytest-mlops and does not record errored or deselected gates"
+            if older
+            else f"has format version {version!r}"
+        )
         raise ReportError(
-            f"the report {str(path)!r} has format version {data.get('version')!r}; this "
-            f"pytest-mlops ({_version()}) reads version {REPORT_VERSION}"
+            f"the report {str(path)!r} {what}; this pytest-mlops ({_version()}) reads version "
+            f"{REPORT_VERSION}: {_RERUN}"
         )
     try:
-        entries = [ReportEntry.from_dict(r) for r in data["results"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReportError(f"the report {str(path)!r} has a malformed result: {exc}") from None
+        entries = _parsed(data, "results", ReportEntry.from_dict)
+        tests = _parsed(data, "tests", TestRecord.from_dict)
+        _parsed(data, "gates", GateRecord.from_dict)
+        _parsed(data, "collection_errors", dict)
+        verdict = judge_report(data, entries, tests)
+        recorded = _field(data, "summary", dict)["verdict"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReportError(f"the report {str(path)!r} is malformed: {_what(exc)}") from None
+    if recorded != verdict.verdict:
+        raise ReportError(
+            f"the report {str(path)!r} says verdict {recorded!r} but its gates, tests and exit "
+            f"status give {verdict.verdict!r} (was it edited?): {_RERUN}"
+        )
     return data, entries
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"the report {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ReportError(f"the report {str(path)!r} is a directory, not a JSON file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"cannot read the report {str(path)!r}: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(
+            f"the report {str(path)!r} is not valid JSON (truncated or corrupted?): {exc}"
+        ) from None
+
+
+T = TypeVar("T")
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = data[key]
+    if not isinstance(value, kind):
+        raise ValueError(f"{key!r} must be a JSON {'list' if kind is list else 'object'}")
+    return value
+
+
+def _parsed(data: Mapping[str, Any], key: str, parse: Callable[[Any], T]) -> list[T]:
+    out = []
+    for i, item in enumerate(_field(data, key, list)):
+        if not isinstance(item, dict):
+            raise ValueError(f"{key}[{i}] must be a JSON object, got {type(item).__name__}")
+        try:
+            out.append(parse(item))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{key}[{i}]: {_what(exc)}") from None
+    return out
+
+
+def _what(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} field"
+    if isinstance(exc, TypeError | AttributeError):
+        return "a field has the wrong type"
+    return str(exc)
+
+
+def report_verdict(data: Mapping[str, Any]) -> Verdict:
+    """The verdict of a report loaded with :func:`load_report`, with its reasons."""
+    entries = [ReportEntry.from_dict(r) for r in data["results"]]
+    tests = [TestRecord.from_dict(t) for t in data["tests"]]
+    return judge_report(data, entries, tests)

@@ -21,7 +21,7 @@ __all__ = ["COMMENT_MARKER", "ICONS", "by_severity", "comparison_rows", "render_
 #: Hidden first line, so CI can find and update its own comment instead of adding another.
 COMMENT_MARKER = "<!-- pytest-mlops-report -->"
 
-ICONS = {"passed": "✅", "failed": "❌", "inconclusive": "⚠️"}
+ICONS = {"passed": "✅", "failed": "❌", "inconclusive": "⚠️", "incomplete": "⚠️"}
 
 #: Tables that are plot data: drawn by the HTML report, not listed in Markdown.
 PLOT_TABLES = frozenset({"histograms", "histogram"})
@@ -73,7 +73,7 @@ def by_severity(entries: Sequence[ReportEntry]) -> list[ReportEntry]:
 
 
 def _verdict(view: ReportView, title: str) -> list[str]:
-    icon = ICONS["passed"] if view.verdict == "passed" else ICONS["failed"]
+    icon = ICONS.get(view.verdict, ICONS["failed"])
     counts = ", ".join(
         f"{view.count(s)} {s}" for s in ("passed", "failed", "inconclusive") if view.count(s)
     )
@@ -81,8 +81,7 @@ def _verdict(view: ReportView, title: str) -> list[str]:
     line = f"## {icon} {title}: {view.verdict.upper()} — {view.total} check{plural}"
     line += f" ({counts})" if counts else ""
     out = [line]
-    if view.exitstatus not in (None, 0, 5):
-        out.append(f"pytest exited with status {view.exitstatus}: a test outside the gates failed.")
+    out += [f"- {reason}" for reason in view.reasons]
     project = view.project
     facts = [
         f"{key} `{project[key]}`"

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_mlops.report.json import ReportEntry, load_report
+from pytest_mlops.report.evidence import (
+    GateRecord,
+    TestRecord,
+    judge,
+    merge_gates,
+    merge_tests,
+    merged_exitstatus,
+)
+from pytest_mlops.report.json import ReportEntry, load_report, summarize
 
 __all__ = ["ReportView", "load_reports", "merge_reports", "merged_report", "write_text"]
 
@@ -21,7 +29,7 @@ class ReportView:
     entries:
         Every recorded result, sorted by test id and name.
     verdict:
-        ``"passed"`` or ``"failed"`` (a failed result, a failed test or a failed pytest run).
+        ``"passed"``, ``"failed"`` or ``"incomplete"`` (see :mod:`pytest_mlops.report.evidence`).
     project:
         The ``project`` table of the first report (model, datasets, seed...).
     meta:
@@ -29,7 +37,16 @@ class ReportView:
     sources:
         The report files, as given.
     exitstatus:
-        The worst pytest exit status among the reports (``None`` if none was recorded).
+        pytest's exit status; merged, the worst of the stages' (5, nothing to run in a stage,
+        counts only when no stage ran anything).
+    gates, tests:
+        Every declared gate and every mlops test with its outcome, across the reports.
+    reasons:
+        Why the verdict is not ``passed``.
+    collection_errors:
+        ``{"nodeid", "message"}`` of every collection error.
+    stages:
+        Per report merged: ``{"source", "exitstatus", "verdict"}``.
     """
 
     entries: tuple[ReportEntry, ...]
@@ -38,6 +55,11 @@ class ReportView:
     meta: Mapping[str, Any] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     exitstatus: int | None = None
+    gates: tuple[GateRecord, ...] = ()
+    tests: tuple[TestRecord, ...] = ()
+    reasons: tuple[str, ...] = ()
+    collection_errors: tuple[Mapping[str, str], ...] = ()
+    stages: tuple[Mapping[str, Any], ...] = ()
 
     def count(self, status: str) -> int:
         """How many results have *status* (``passed``, ``failed``, ``inconclusive``)."""
@@ -52,21 +74,31 @@ def merge_reports(
     reports: Sequence[tuple[Mapping[str, Any], Sequence[ReportEntry]]],
     sources: Sequence[str] = (),
 ) -> ReportView:
-    """Merge loaded reports: entries are concatenated, the verdict is the worst of them."""
+    """Merge loaded reports (one per CI stage): the evidence is judged across all of them.
+
+    Results, tests and collection errors are concatenated; a declared gate passes if it ran in
+    some report and passed in every report where it ran, and every gate any report declares is
+    required (see :mod:`pytest_mlops.report.evidence`).
+    """
     entries = sorted(
         (e for _, batch in reports for e in batch), key=lambda e: (e.nodeid, e.result.name)
     )
-    verdicts = [str(data.get("summary", {}).get("verdict", "passed")) for data, _ in reports]
-    statuses = [int(s) for data, _ in reports if (s := data.get("exitstatus")) is not None]
-    failed = (
-        any(v != "passed" for v in verdicts)
-        or any(e.result.failed or e.outcome == "failed" for e in entries)
-        or any(s not in (0, 5) for s in statuses)
+    gates = merge_gates([[GateRecord.from_dict(g) for g in d.get("gates", [])] for d, _ in reports])
+    tests = merge_tests([[TestRecord.from_dict(t) for t in d.get("tests", [])] for d, _ in reports])
+    errors = [dict(e) for d, _ in reports for e in d.get("collection_errors", [])]
+    status = merged_exitstatus([d.get("exitstatus") for d, _ in reports])
+    verdict = judge(
+        gates=gates,
+        tests=tests,
+        result_statuses=[(e.result.name, e.result.status) for e in entries],
+        exitstatus=status,
+        collection_errors=errors,
     )
     first: Mapping[str, Any] = reports[0][0] if reports else {}
+    names = list(sources) or [f"report {i + 1}" for i in range(len(reports))]
     return ReportView(
         entries=tuple(entries),
-        verdict="failed" if failed else "passed",
+        verdict=verdict.verdict,
         project=dict(first.get("project") or {}),
         meta={
             "created": first.get("created"),
@@ -74,7 +106,19 @@ def merge_reports(
             "environment": dict(first.get("environment") or {}),
         },
         sources=tuple(sources),
-        exitstatus=max(statuses) if statuses else None,
+        exitstatus=status,
+        gates=tuple(gates),
+        tests=tuple(tests),
+        reasons=verdict.reasons,
+        collection_errors=tuple(errors),
+        stages=tuple(
+            {
+                "source": name,
+                "exitstatus": d.get("exitstatus"),
+                "verdict": (d.get("summary") or {}).get("verdict"),
+            }
+            for name, (d, _) in zip(names, reports, strict=False)
+        ),
     )
 
 
@@ -85,32 +129,27 @@ def load_reports(paths: Sequence[str | Path]) -> ReportView:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write a rendering atomically; a ReportError names the path that cannot be written."""
-    import os
-    import tempfile
+    """Write a rendering atomically; an OutputError names the path that cannot be written."""
+    from pytest_mlops._files import write_atomic
 
-    from pytest_mlops.errors import ReportError
-
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ReportError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
-    return target
+    return write_atomic(path, text, what="the rendering")
 
 
 def merged_report(view: ReportView) -> dict[str, Any]:
     """The merged view as a JSON report of the current format (readable by :func:`load_report`)."""
     from pytest_mlops.report.json import build_report
 
-    report = build_report(view.entries, exitstatus=view.exitstatus)
+    report = build_report(
+        view.entries,
+        exitstatus=view.exitstatus,
+        tests=view.tests,
+        collection_errors=view.collection_errors,
+    )
     report["project"] = dict(view.project)
     if view.meta.get("environment"):
         report["environment"] = dict(view.meta["environment"])
-    report["summary"]["verdict"] = view.verdict
+    report["gates"] = [g.to_dict() for g in view.gates]
     report["sources"] = list(view.sources)
+    report["stages"] = [dict(s) for s in view.stages]
+    report["summary"] = summarize(report, view.entries, view.tests)
     return report

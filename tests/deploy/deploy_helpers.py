@@ -9,6 +9,7 @@ import pytest
 
 from pytest_mlops.config import ProjectConfig, load_config
 from pytest_mlops.deploy.bundle import Bundle, build_bundle
+from pytest_mlops.report.evidence import TestRecord
 from pytest_mlops.report.json import ReportEntry, build_report, write_report
 from pytest_mlops.results import CheckResult
 
@@ -31,14 +32,17 @@ smoke_rows = 8
 
 
 def write_report_file(path: Path, *, passed: bool = True, value: float = 0.97) -> Path:
-    """A JSON report as --mlops-report writes it, with one accuracy result."""
+    """A JSON report as --mlops-report writes it for the tiny project: its accuracy gate ran."""
     result = CheckResult.threshold(
         name="accuracy", kind="accuracy", metric="roc_auc", value=value if passed else 0.5, min=0.9
     )
-    entry = ReportEntry(
-        nodeid="mlops.toml::accuracy", outcome="passed" if passed else "failed", result=result
-    )
-    write_report(path, build_report([entry], exitstatus=0 if passed else 1))
+    outcome = "passed" if passed else "failed"
+    entry = ReportEntry(nodeid="mlops.toml::accuracy", outcome=outcome, result=result)
+    test = TestRecord("mlops.toml::accuracy", outcome, gate="accuracy")
+    config = path.parent / "mlops.toml"
+    project = load_config(config) if config.is_file() else None
+    report = build_report([entry], project=project, exitstatus=0 if passed else 1, tests=[test])
+    write_report(path, report)
     return path
 
 

@@ -45,7 +45,9 @@ def test_a_failing_gate_never_deploys(pytester: pytest.Pytester, project: Path) 
         "no:cacheprovider",
     )
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["not deployed to staging: the test session did not pass*"])
+    result.stdout.fnmatch_lines(
+        ["not deployed to staging: the session's verdict is 'failed': pytest exited with status 1*"]
+    )
     assert (
         not (project / "registry").exists()
         or LocalRegistry(project / "registry").versions("tiny") == []
@@ -56,7 +58,10 @@ def test_a_deselected_gate_means_no_deployment(pytester: pytest.Pytester, projec
     pytester.makepyfile(test_other="def test_nothing():\n    assert True\n")
     result = pytester.runpytest("--mlops-deploy=staging", "-k", "nothing", "-p", "no:cacheprovider")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["not deployed to staging: no mlops gate ran*"])
+    result.stdout.fnmatch_lines(
+        ["not deployed to staging: the session's verdict is 'incomplete': declared gate(s) did "
+         "not run: 'accuracy' (deselected with -m/-k*"]
+    )
 
 
 def test_a_deploy_hook_can_stop_the_deployment(pytester: pytest.Pytester, project: Path) -> None:

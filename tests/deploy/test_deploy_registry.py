@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -85,9 +86,12 @@ def test_failing_report_is_never_deployed(tiny_project: Path) -> None:
     from pytest_mlops.deploy.bundle import build_bundle
 
     report = write_report_file(tiny_project / "failed.json", passed=False)
-    bundle = build_bundle(project_config(tiny_project), tiny_project / "b", report=report)
+    with pytest.raises(DeployError, match=r"refusing to package: .*verdict is 'failed'"):
+        build_bundle(project_config(tiny_project), tiny_project / "b", report=report)
+    assert not (tiny_project / "b").exists()
+    bundle = build_bundle(project_config(tiny_project), tiny_project / "b", report=None)
     registry = registry_of(tiny_project)
-    with pytest.raises(DeployError, match="report verdict is 'failed'"):
+    with pytest.raises(DeployError, match="report verdict is 'none'"):
         deploy_to_staging(registry, bundle)
     assert registry.versions("tiny") == []
 
@@ -207,3 +211,90 @@ def test_concurrent_promotions_serialise(tiny_project: Path) -> None:
     seqs = [e.seq for e in registry.history("tiny")]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert json.loads(json.dumps([e.to_dict() for e in events]))  # the log is plain JSON
+
+
+def _stored(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "blobs" / "sha256").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda db: db.write_bytes(b""), "is empty (0 bytes)"),
+        (lambda db: db.unlink(), "is missing, but 6 artifact(s) are stored under"),
+        (lambda db: db.write_bytes(b"SQLite format 3\x00" + b"\x00" * 84), "unreadable or corrupt"),
+    ],
+    ids=["empty", "missing", "corrupt"],
+)
+def test_a_lost_database_is_an_error_never_an_empty_registry(
+    tiny_project: Path, damage, words, monkeypatch, capsys
+) -> None:
+    registry = registry_of(tiny_project)
+    deploy_to_staging(registry, fresh_bundle(tiny_project, 1))
+    root = tiny_project / "registry"
+    blobs = _stored(root)
+    for suffix in ("-wal", "-shm"):
+        (root / f"registry.db{suffix}").unlink(missing_ok=True)
+    damage(root / "registry.db")
+    before = (root / "registry.db").read_bytes() if (root / "registry.db").exists() else None
+    with pytest.raises(DeployError, match=re.escape(words)) as caught:
+        LocalRegistry(root).history("tiny")
+    assert str(root / "registry.db") in str(caught.value)
+    assert "restore it from a backup" in str(caught.value)
+    monkeypatch.chdir(tiny_project)
+    from pytest_mlops.cli import main
+
+    assert main(["history"]) == 2
+    assert main(["push", "build/bundle-1", "--to", "none"]) == 2
+    assert words in capsys.readouterr().err
+    after = (root / "registry.db").read_bytes() if (root / "registry.db").exists() else None
+    assert after == before and _stored(root) == blobs  # nothing re-created, nothing renumbered
+
+
+def test_a_new_registry_carries_its_marker_and_an_old_one_is_adopted(tiny_project: Path) -> None:
+    from pytest_mlops.deploy.registry import _SCHEMA
+
+    registry = registry_of(tiny_project)
+    registry.push(fresh_bundle(tiny_project, 1))
+    db = tiny_project / "registry" / "registry.db"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT format, version FROM registry_format").fetchall() == [
+            ("pytest-mlops-registry", 1)
+        ]
+    old = tiny_project / "old-registry"
+    (old / "blobs" / "sha256").mkdir(parents=True)
+    with sqlite3.connect(old / "registry.db") as conn:
+        conn.executescript(_SCHEMA)  # a registry made before the marker existed
+    assert LocalRegistry(old).versions("tiny") == []
+    with sqlite3.connect(old / "registry.db") as conn:
+        assert conn.execute("SELECT format FROM registry_format").fetchall() == [
+            ("pytest-mlops-registry",)
+        ]
+
+
+def test_a_foreign_database_is_not_taken_for_a_registry(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    root.mkdir()
+    with sqlite3.connect(root / "registry.db") as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(DeployError, match=r"is not a registry \(tables \['customers'\]\)"):
+        LocalRegistry(root).versions("tiny")
+
+
+def test_a_ledger_says_where_its_remote_copy_is(tiny_project: Path) -> None:
+    from pytest_mlops.deploy.oci import OciRegistry
+    from pytest_mlops.deploy.settings import deploy_settings
+
+    text = (tiny_project / "mlops.toml").read_text()
+    (tiny_project / "mlops.toml").write_text(
+        text.replace('registry = "registry"', 'registry = "oci://127.0.0.1:9/team/tiny"')
+    )
+    registry = OciRegistry(deploy_settings(project_config(tiny_project)))
+    ledger = registry.ledger
+    (ledger.root / "blobs" / "sha256").mkdir(parents=True)
+    (ledger.root / "registry.db").write_bytes(b"")
+    with pytest.raises(DeployError, match="is empty") as caught:
+        ledger.versions("tiny")
+    message = str(caught.value)
+    assert "ledger that oci://127.0.0.1:9/team/tiny keeps" in message
+    assert f"move {str(ledger.root)!r} aside" in message

@@ -67,9 +67,13 @@ def test_json_report(project):
     result = project.runpytest("--mlops-report=out/report.json")
     result.assert_outcomes(passed=2)
     report = json.loads((project.path / "out" / "report.json").read_text())
-    assert report["format"] == "pytest-mlops-report" and report["version"] == 1
+    assert report["format"] == "pytest-mlops-report" and report["version"] == 2
+    tests = {"passed": 2, "failed": 0, "inconclusive": 0, "error": 0, "skipped": 0}
     assert report["summary"] == {"total": 2, "passed": 2, "failed": 0, "inconclusive": 0,
-                                 "verdict": "passed"}
+                                 "tests": tests, "verdict": "passed", "reasons": []}
+    assert report["exitstatus"] == 0 and report["collection_errors"] == []
+    assert [(g["name"], g["outcome"], g["passed"]) for g in report["gates"]] == [
+        ("schema", "passed", True), ("accuracy", "passed", True)]
     accuracy = next(r for r in report["results"] if r["name"] == "accuracy")
     assert accuracy["nodeid"] == "pyproject.toml::accuracy"
     assert accuracy["metric"] == "roc_auc" and accuracy["bound"] == 0.8 and accuracy["op"] == ">="

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import zipfile
 
 import numpy as np
@@ -288,7 +290,7 @@ def test_corrupt_and_foreign_profiles_are_refused(adult_train, tmp_path):
     path = DriftProfile.fit(adult_train[["age", "sex"]]).save(tmp_path / "p.npz")
     broken = tmp_path / "broken.npz"
     broken.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(DataError, match=r"broken\.npz.*not readable"):
+    with pytest.raises(DataError, match=r"broken\.npz.*corrupt or truncated"):
         DriftProfile.load(broken)
     text = tmp_path / "text.npz"
     text.write_text("hello")
@@ -297,10 +299,10 @@ def test_corrupt_and_foreign_profiles_are_refused(adult_train, tmp_path):
     foreign = tmp_path / "foreign.npz"
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    header = bytes(arrays["header"]).decode().replace('"version": 1', '"version": 99')
+    header = bytes(arrays["header"]).decode().replace('"version": 2', '"version": 99')
     arrays["header"] = np.frombuffer(header.encode(), dtype=np.uint8)
     np.savez(foreign, **arrays)
-    with pytest.raises(DataError, match="format version 99; this pytest-mlops reads version 1"):
+    with pytest.raises(DataError, match="format version 99; this pytest-mlops reads version 2"):
         DriftProfile.load(foreign)
     other = tmp_path / "other.npz"
     np.savez(other, x=np.arange(3))
@@ -357,3 +359,212 @@ def test_ks_tail_p_values_match_scipy_at_large_n():
     ours = ks_pvalue(d, np.full(6, n1), np.full(6, n2))
     expected = [stats.kstwo.sf(x, en) for x in d]
     np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return json.loads(bytes(arrays["header"]).decode()), arrays
+
+
+def _resave(path, header, arrays, *, sign):
+    from pytest_mlops.checks.drift.profile_file import checksum
+
+    if sign:  # as if the file were edited by someone who also recomputed the checksum
+        header["sha256"] = checksum(header, arrays)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("sign", [False, True], ids=["checksum", "consistency"])
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            lambda h, a: h.update(n_rows=6),
+            "'age' counts 600 values and 0 missing, but the profile has 6 rows",
+        ),
+        (lambda h, a: a.update(col0_at=a["col0_at"] * 3), "column 'age' counts 1800 values"),
+        (
+            lambda h, a: h["columns"][1].update(counts=[c * 2 for c in h["columns"][1]["counts"]]),
+            "column 'sex'",
+        ),
+        (lambda h, a: a.update(col0_at=-a["col0_at"]), "column 'age' has a negative count"),
+    ],
+    ids=["n_rows", "numeric-counts", "category-counts", "negative"],
+)
+def test_an_edited_profile_is_refused(adult_train, tmp_path, edit, words, sign):
+    path = DriftProfile.fit(adult_train[["age", "sex"]].head(600)).save(tmp_path / "p.npz")
+    header, arrays = _arrays(path)
+    edit(header, arrays)
+    _resave(path, header, arrays, sign=sign)
+    expected = words if sign else "does not match its checksum"
+    with pytest.raises(DataError, match=re.escape(expected)) as caught:
+        DriftProfile.load(path)
+    assert "p.npz" in str(caught.value)
+
+
+def test_an_unedited_old_profile_is_still_read_with_its_consistency_checked(adult_train, tmp_path):
+    path = DriftProfile.fit(adult_train[["age", "sex"]].head(600)).save(tmp_path / "p.npz")
+    header, arrays = _arrays(path)
+    header.pop("sha256")
+    header["version"] = 1
+    _resave(path, header, arrays, sign=False)
+    assert DriftProfile.load(path).n_rows == 600
+    header["n_rows"] = 6
+    _resave(path, header, arrays, sign=False)
+    with pytest.raises(DataError, match="but the profile has 6 rows"):
+        DriftProfile.load(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"age,sex\n39,Male\n", "is not a drift profile (CSV text)"),
+        (b"", "is not a drift profile (an empty file)"),
+        (b'{"format": "x"}', "is not a drift profile (JSON text)"),
+        (b"\x93NUMPY\x01\x00", "is not a drift profile (an .npy array)"),
+    ],
+)
+def test_a_file_that_is_not_a_profile_gets_our_message(tmp_path, content, words):
+    path = tmp_path / "renamed.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(words)) as caught:
+        DriftProfile.load(path)
+    assert "allow_pickle" not in str(caught.value) and "renamed.npz" in str(caught.value)
+    assert "DriftProfile.fit(reference).save(path)" in str(caught.value)
+
+
+def test_a_pickled_npz_is_refused_without_numpy_advice(tmp_path):
+    path = tmp_path / "pickled.npz"
+    np.savez(path, header=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match="holds pickled objects") as caught:
+        DriftProfile.load(path)
+    assert "allow_pickle" not in str(caught.value)
+
+
+def test_a_profile_is_saved_whole_or_not_at_all(adult_train, tmp_path):
+    from pytest_mlops.errors import OutputError
+
+    path = DriftProfile.fit(adult_train[["age"]].head(100)).save(tmp_path / "p.npz")
+    before = path.read_bytes()
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(OutputError, match="blocker"):
+        DriftProfile.fit(adult_train[["age"]].head(50)).save(tmp_path / "blocker" / "p.npz")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "p.npz"]
+
+
+def test_in_between_sums_must_lie_in_their_intervals(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=2000), "y": rng.normal(size=2000)})
+    path = DriftProfile.fit(frame, bins=16).save(tmp_path / "p.npz")
+    header, arrays = _arrays(path)
+    assert arrays["col1_inside"][3] > 0
+    arrays["col1_inside_sum"][3] += 1000.0
+    _resave(path, header, arrays, sign=True)
+    with pytest.raises(DataError, match="column 'y': its sums do not lie within its grid"):
+        DriftProfile.load(path)
+
+
+def test_merged_profiles_with_a_missing_column_still_load(tmp_path):
+    rng = np.random.default_rng(1)
+    first = pd.DataFrame({"x": rng.normal(size=300), "c": rng.choice(["a", "b"], size=300)})
+    grid = DriftProfile.fit(first, bins=32)
+    part = DriftProfile.fit(first[["x"]].head(100), grid=grid)
+    merged = grid.merge(part)
+    assert merged.problems and merged.n_rows == 400
+    loaded = DriftProfile.load(merged.save(tmp_path / "m.npz"))
+    assert loaded.n_rows == 400 and loaded.problems == merged.problems
+
+
+def _ks_cases():
+    rng = np.random.default_rng(7)
+    sizes = [(1, 1), (1, 9), (2, 3), (5, 5), (17, 4), (60, 60), (99, 250), (301, 7), (1000, 999)]
+    for n1, n2 in sizes:
+        for shift in (0.0, 0.4, 2.0):
+            yield rng.normal(size=n1), rng.normal(loc=shift, size=n2)
+    ties = rng.integers(0, 4, size=40), rng.integers(1, 5, size=55)  # many ties
+    yield ties
+
+
+@pytest.mark.parametrize("pair", list(_ks_cases()), ids=lambda p: f"{len(p[0])}x{len(p[1])}")
+def test_exact_ks_p_values_match_scipys_public_ks_2samp(pair):
+    import warnings
+
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
+
+    x, y = pair
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        expected = stats.ks_2samp(x, y, method="exact")
+    ours = ks_2samp_exact_pvalue(expected.statistic, len(x), len(y))
+    if any("Exact calculation unsuccessful" in str(w.message) for w in caught):
+        # scipy fell back to its asymptotic formula: hold ours to every interleaving instead
+        assert ours == pytest.approx(_enumerated(expected.statistic, len(x), len(y)), rel=1e-12)
+        return
+    assert ours == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-15)
+
+
+def _enumerated(d: float, n1: int, n2: int) -> float:
+    """P(D >= d) counted over every interleaving of two samples without ties."""
+    import itertools
+
+    hits = total = 0
+    for first in itertools.combinations(range(n1 + n2), n1):
+        taken = set(first)
+        i = j = 0
+        worst = 0.0
+        for position in range(n1 + n2):
+            i, j = (i + 1, j) if position in taken else (i, j + 1)
+            worst = max(worst, abs(i / n1 - j / n2))
+        hits += worst >= d - 1e-12
+        total += 1
+    return hits / total
+
+
+@pytest.mark.parametrize(("n1", "n2"), [(1, 1), (3, 4), (5, 5), (2, 9), (6, 7)])
+def test_exact_ks_p_values_match_an_enumeration_of_every_interleaving(n1, n2):
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
+
+    attainable = {abs(i / n1 - j / n2) for i in range(n1 + 1) for j in range(n2 + 1)}
+    for d in sorted(v for v in attainable if v > 0):
+        assert ks_2samp_exact_pvalue(d, n1, n2) == pytest.approx(_enumerated(d, n1, n2), rel=1e-12)
+
+
+def test_exact_ks_at_the_largest_exact_size_and_in_the_far_tail():
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalue
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=10_000), rng.normal(loc=0.02, size=9_000)
+    expected = stats.ks_2samp(x, y, method="exact")
+    assert ks_2samp_exact_pvalue(expected.statistic, 10_000, 9_000) == pytest.approx(
+        expected.pvalue, rel=1e-9
+    )
+    far = stats.ks_2samp(x[:300], y[:200] + 1.5, method="exact")
+    assert far.pvalue < 1e-30
+    assert ks_2samp_exact_pvalue(far.statistic, 300, 200) == pytest.approx(far.pvalue, rel=1e-9)
+
+
+def test_ks_p_values_do_not_depend_on_scipys_private_routines(monkeypatch):
+    import scipy.stats._stats_py as private
+
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=300), rng.normal(loc=0.25, size=200)
+    expected = stats.ks_2samp(x, y, method="exact")
+    for name in [n for n in dir(private) if "2kssamp" in n or "count_paths" in n]:
+        monkeypatch.delattr(private, name)
+    p = ks_pvalue(np.array([expected.statistic]), np.array([300]), np.array([200]))
+    assert p[0] == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "shift"), [(10_000, 0.02), (2_000, 0.0), (400, 1.0)])
+def test_exact_ks_for_samples_of_equal_size(n, shift):
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalues
+
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=n), rng.normal(loc=shift, size=n)
+    expected = stats.ks_2samp(x, y, method="exact")
+    ours = ks_2samp_exact_pvalues(np.array([expected.statistic, 0.0]), n, n)
+    assert ours[0] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-14)
+    assert ours[1] == 1.0

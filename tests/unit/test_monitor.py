@@ -62,15 +62,15 @@ def data_dir(tmp_path_factory, adult_train, adult_holdout) -> Path:
 
 
 def _options(data_dir: Path, tmp_path: Path, current: str, **kw) -> MonitorOptions:
-    return MonitorOptions(
-        profile=str(data_dir / "profile.npz"),
-        current=str(data_dir / current),
-        state=str(tmp_path / "state"),
-        report=str(tmp_path / "monitor.json"),
-        backoff_s=0.01,
-        timeout_s=2.0,
-        **kw,
-    )
+    settings = {
+        "profile": str(data_dir / "profile.npz"),
+        "current": str(data_dir / current),
+        "state": str(tmp_path / "state"),
+        "report": str(tmp_path / "monitor.json"),
+        "backoff_s": 0.01,
+        "timeout_s": 2.0,
+    }
+    return MonitorOptions(**{**settings, **kw})
 
 
 def _writer(target: Path) -> str:
@@ -237,7 +237,7 @@ def test_webhook_retries_failures_with_exponential_backoff(data_dir, tmp_path):
         options = _options(data_dir, tmp_path, "shifted.csv", on_drift_webhook=hook.url)
         outcome = run_monitor(options, log=Lines(), sleep=waits.append)
     assert outcome.exit_code == EXIT_DRIFT
-    assert waits == [0.01, 0.02]
+    assert 0.005 <= waits[0] <= 0.01 and 0.01 <= waits[1] <= 0.02  # jittered backoff
     assert len(hook.requests) == 3
     headers, body = hook.requests[-1]
     assert body["event"] == "pytest-mlops.drift" and body["status"] == "failed"
@@ -516,3 +516,45 @@ def test_a_corrupt_pending_file_is_named(data_dir, tmp_path):
     outcome = run_monitor(_options(data_dir, tmp_path, "same.csv"), log=Lines())
     assert outcome.exit_code == EXIT_BAD_INPUT
     assert f"the pending-trigger file {str(store.path)!r} is corrupt" in outcome.errors[0]
+
+
+def test_an_unwritable_report_is_found_before_judging(data_dir, tmp_path):
+    (tmp_path / "blocker").write_text("")
+    marker = tmp_path / "ran"
+    options = _options(
+        data_dir,
+        tmp_path,
+        "shifted.csv",
+        on_drift_run=_writer(marker),
+        report=str(tmp_path / "blocker" / "report.json"),
+    )
+    log = Lines()
+    outcome = run_monitor(options, log=log)
+    assert outcome.exit_code == EXIT_BAD_INPUT and outcome.result is None
+    assert "cannot write the monitor report (--report)" in outcome.errors[0]
+    assert "blocker" in outcome.errors[0] and not marker.exists()
+
+
+def test_a_report_that_fails_late_does_not_lose_the_drift_trigger(data_dir, tmp_path, monkeypatch):
+    import pytest_mlops.monitor.run as run_module
+    from pytest_mlops.errors import OutputError
+
+    def refuse(options, result):
+        raise OutputError(f"cannot write the report {options.report!r}: No space left on device")
+
+    monkeypatch.setattr(run_module, "_write_report", refuse)
+    marker = tmp_path / "ran"
+    options = _options(
+        data_dir,
+        tmp_path,
+        "shifted.csv",
+        on_drift_run=_writer(marker),
+        report=str(tmp_path / "report.json"),
+    )
+    log = Lines()
+    outcome = run_monitor(options, log=log)
+    assert outcome.result is not None and outcome.result.failed
+    assert marker.exists()  # the drift trigger went out
+    assert outcome.exit_code == EXIT_ACTION_FAILED
+    assert any("No space left on device" in e for e in outcome.errors)
+    assert not (tmp_path / "report.json").exists()

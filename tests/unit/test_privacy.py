@@ -121,3 +121,87 @@ def test_bad_input_is_named():
         check_privacy(frame, identifiers=["mail"])
     with pytest.raises(CheckError, match=r"'k' must be >= 1"):
         check_privacy(frame, quasi_identifiers=["amount"], k=0)
+
+
+def _random_ids(n: int, seed: int = 0) -> list[int]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.integers(10**15, 10**16, size=n, dtype=np.int64).tolist()
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["int64", "text"])
+def test_random_sixteen_digit_ids_are_not_cards(as_text):
+    ids = _random_ids(2000)
+    assert sum(luhn_valid(str(i)) for i in ids) > 150  # Luhn alone: about one in ten
+    column = [str(i) for i in ids] if as_text else ids
+    result = check_privacy(pd.DataFrame({"order_id": column}))
+    assert result.passed, result.message
+    assert result.metrics["identifier_cells"] == 0
+
+
+def test_card_numbers_need_an_issuer_prefix_and_length():
+    from pytest_mlops.data.privacy import card_number_valid
+
+    assert card_number_valid("4111 1111 1111 1111") and card_number_valid("378282246310005")
+    assert card_number_valid("5500-0000-0000-0004") and card_number_valid("6011111111111117")
+    assert luhn_valid("1234567812345670") and not card_number_valid("1234567812345670")
+    assert card_number_valid("4222222222222")  # Visa, 13 digits
+    assert luhn_valid("42222222222226") and not card_number_valid("42222222222226")  # 14: never
+
+
+def test_integer_ssn_and_card_columns_are_scanned_by_default():
+    frame = pd.DataFrame(
+        {
+            "ssn": [123456789, 78051120, 219099999, None],  # 078-05-1120 lost its zero
+            "card": [4111111111111111, 5500000000000004, 6011111111111117, 4012888888881881],
+            "age": [34, 51, 29, 40],
+        }
+    )
+    result = check_privacy(frame)
+    found = {(r["column"], r["kind"]): r["rows"] for r in result.tables["identifiers"]}
+    assert found == {("ssn", "ssn"): 3, ("card", "card"): 4}
+    assert result.metrics["identifier_cells"] == 7
+    assert "123-45-6789" not in result.details and "4111111111111111" not in result.details
+
+
+@pytest.mark.parametrize("name", ["ssn", "SSN", "social_security_number", "customer_ssn"])
+def test_an_unformatted_ssn_column_is_found_by_its_name(name):
+    frame = pd.DataFrame({name: ["123456789", "219-09-9999", "078 05 1120", "000000000"]})
+    result = check_privacy(frame)
+    assert result.metrics["identifier_cells"] == 3  # 000000000 is not a valid SSN
+
+
+def test_nine_digit_numbers_in_other_columns_are_not_ssns():
+    frame = pd.DataFrame({"zip_plus_4": ["123456789", "219099999"], "lessons": [123456789, 2]})
+    assert check_privacy(frame).metrics["identifier_cells"] == 0
+
+
+def test_a_cell_with_two_identifiers_counts_once():
+    frame = pd.DataFrame({"notes": ["mail jane@example.org or call 415-555-0199"] * 2000})
+    result = check_privacy(frame)
+    assert result.metrics["identifier_cells"] == 2000
+    assert {r["kind"]: r["rows"] for r in result.tables["identifiers"]} == {
+        "email": 2000,
+        "phone": 2000,
+    }
+    assert result.message.startswith("privacy of the data (n=2000): 2000 cells hold")
+
+
+def test_long_cells_are_scanned_in_linear_time():
+    # The unbounded e-mail pattern is quadratic on a long run of letters under Python's re (which
+    # finds the examples in a cell, and scans every cell where pandas has no pyarrow): a million
+    # letters before an address took hours. A child process turns a regression into a timeout.
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas as pd\n"
+        "from pytest_mlops import check_privacy\n"
+        "cells = ['a' * 1_000_000 + ' jane@example.org', 'x@' + 'b' * 1_000_000, '1' * 10**6]\n"
+        "print(check_privacy(pd.DataFrame({'notes': cells})).metrics['identifier_cells'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip() == "1.0"

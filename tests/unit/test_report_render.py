@@ -356,7 +356,7 @@ def test_cli_report_merges_one_report_per_stage(view, tmp_path, capsys):
     ("content", "expected"),
     [
         (lambda text: text[: len(text) // 2], "is not valid JSON (truncated or corrupted?)"),
-        (lambda text: text.replace('"version": 1', '"version": 99'), "has format version 99"),
+        (lambda text: text.replace('"version": 2', '"version": 99'), "has format version 99"),
         (lambda text: '{"hello": 1}', "is not a pytest-mlops report"),
     ],
 )
@@ -377,7 +377,9 @@ def test_cli_report_on_an_unwritable_output_names_it(view, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main(["report", str(path), "--markdown", str(blocker / "r.md")]) == 2
-    assert f"cannot write {str(blocker / 'r.md')!r}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot write the rendering {str(blocker / 'r.md')!r}" in err
+    assert "is a file, not a directory" in err
 
 
 # --- headless Chromium ---------------------------------------------------------------------------

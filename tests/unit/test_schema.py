@@ -350,3 +350,17 @@ def test_cli_infer_then_check(tmp_path, capsys, adult_holdout):
     out.write_text(out.read_text().replace('"dtype"', '"dtpye"', 1))
     assert main(["schema", "check", str(data), "-s", str(out)]) == 2
     assert "did you mean 'dtype'?" in capsys.readouterr().err
+
+
+def test_a_huge_cell_is_never_copied_whole_into_the_result():
+    from pytest_mlops.data.schema import check_schema
+
+    frame = pd.DataFrame({"colour": ["red", "blue"] * 50})
+    schema = infer_schema(frame)
+    bad = frame.copy()
+    bad.loc[3, "colour"] = "x" * 100_000
+    result = check_schema(bad, schema)
+    text = result.message + result.details + json.dumps(result.to_dict())
+    assert "'colour' in_set" in result.details
+    assert "x" * 200 not in text
+    assert "(100000 characters)" in result.details

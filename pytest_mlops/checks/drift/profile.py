@@ -20,7 +20,8 @@ Counts add up, so profiles on the same grid merge exactly and associatively: fit
 grid=profile)`` or :meth:`DriftProfile.summarize`, and ``merge`` the results.
 
 File format (``.npz``, read with ``allow_pickle=False``): an array ``header`` holding UTF-8 JSON
-``{"format": "pytest-mlops-drift-profile", "version": 1, "n_rows", "bins", "columns": [...]}``
+``{"format": "pytest-mlops-drift-profile", "version": 2, "n_rows", "bins", "columns": [...],
+"sha256"}`` (the checksum and the checks on load: :mod:`~pytest_mlops.checks.drift.profile_file`)
 and, for numeric column ``i`` of ``columns``, the arrays ``col{i}_edges`` (float64),
 ``col{i}_at`` (int64), ``col{i}_inside`` (int64, one more than edges) and ``col{i}_inside_sum``
 (float64).
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT", "VERSION", "DriftProfile"]
 
 FORMAT = "pytest-mlops-drift-profile"
-VERSION = 1
+VERSION = 2  # 2: the header carries a sha256 of the file's content (1 is still read)
 DEFAULT_BINS = 4096
 MAX_CATEGORIES = 1000
 DEFAULT_CHUNK_ROWS = 250_000
@@ -488,30 +489,25 @@ class DriftProfile:
                         "counts": list(column.counts.values()),
                     }
                 )
+        from pytest_mlops._files import atomic_file
+        from pytest_mlops.checks.drift.profile_file import checksum
+
+        header["sha256"] = checksum(header, arrays)
         text = json.dumps(header, allow_nan=False).encode("utf-8")
         arrays["header"] = np.frombuffer(text, dtype=np.uint8)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as handle:
+        with atomic_file(target, what="the drift profile") as tmp, tmp.open("wb") as handle:
             np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
         return target
 
     @classmethod
     def load(cls, path: str | Path) -> DriftProfile:
         """Read a profile written by :meth:`save`; a DataError names the file and the problem."""
-        import zipfile
-
-        import numpy as np
+        from pytest_mlops.checks.drift.profile_file import check_consistent, checksum, read_arrays
 
         source = Path(path)
         if not source.is_file():
             raise DataError(f"drift profile {str(source)!r} does not exist")
-        try:
-            with np.load(source, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-            raise DataError(
-                f"drift profile {str(source)!r} is not readable (corrupt or not a profile): {exc}"
-            ) from None
+        arrays = read_arrays(source)
         try:
             header = json.loads(bytes(arrays["header"]).decode("utf-8"))
         except (KeyError, ValueError, UnicodeDecodeError):
@@ -521,16 +517,23 @@ class DriftProfile:
             ) from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise DataError(f"drift profile {str(source)!r} is not a {FORMAT} file")
-        if header.get("version") != VERSION:
+        if header.get("version") not in (1, VERSION):
             raise DataError(
                 f"drift profile {str(source)!r} has format version {header.get('version')!r}; "
                 f"this pytest-mlops reads version {VERSION}: fit the profile again with "
                 "DriftProfile.fit(reference).save(path)"
             )
+        if header["version"] > 1 and header.get("sha256") != checksum(header, arrays):
+            raise DataError(
+                f"drift profile {str(source)!r} does not match its checksum: it was modified or "
+                "damaged after it was saved; fit and save it again"
+            )
         try:
-            return cls._from_parts(header, arrays)
+            profile = cls._from_parts(header, arrays)
+            check_consistent(profile.columns, profile.n_rows, profile.bins, profile.problems)
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"drift profile {str(source)!r} is corrupt: {exc!r}") from None
+            raise DataError(f"drift profile {str(source)!r} is corrupt: {exc}") from None
+        return profile
 
     @classmethod
     def _from_parts(cls, header: Mapping[str, Any], arrays: Mapping[str, Any]) -> DriftProfile:

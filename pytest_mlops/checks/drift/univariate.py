@@ -14,7 +14,6 @@ Wasserstein distance are exact, equal to ``scipy.stats.ks_2samp`` and
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -190,7 +189,8 @@ def chi2_homogeneity(
 def ks_pvalue(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     """Two-sided two-sample KS p-values, as ``scipy.stats.ks_2samp(method="auto")`` computes them.
 
-    Exact (scipy's own lattice-path routine) when both samples have at most 10,000 values,
+    Exact (our lattice-path routine, :mod:`~pytest_mlops.checks.drift.ks_exact`, tested against
+    scipy's) when both samples have at most 10,000 values,
     otherwise Smirnov's asymptotic distribution ``kstwo.sf(d, round(n1 * n2 / (n1 + n2)))``;
     in its tail (``n d^2 >= 2.2``, p < 0.025) scipy evaluates ``2 * smirnov(n, d)``, which costs
     hundreds of milliseconds per column at a million rows: there we use its first-order
@@ -198,6 +198,8 @@ def ks_pvalue(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     """
     import numpy as np
     from scipy import stats
+
+    from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalues
 
     d = np.asarray(d, dtype=float)
     n1 = np.asarray(n1, dtype=np.int64)
@@ -218,24 +220,12 @@ def ks_pvalue(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     rest = asymptotic & ~tail
     if rest.any():
         p[rest] = stats.kstwo.sf(d[rest], en[rest])
-    for i in np.flatnonzero(ok & ~asymptotic):
-        p[i] = _exact_ks_pvalue(float(d[i]), int(n1[i]), int(n2[i]), float(en[i]))
+    exact = np.flatnonzero(ok & ~asymptotic)
+    for sizes in {(int(n1[i]), int(n2[i])) for i in exact}:  # one lattice pass per pair of sizes
+        same = exact[(n1[exact] == sizes[0]) & (n2[exact] == sizes[1])]
+        p[same] = ks_2samp_exact_pvalues(d[same], *sizes)
     result: np.ndarray = np.clip(p, 0.0, 1.0)
     return result
-
-
-def _exact_ks_pvalue(d: float, n1: int, n2: int, en: float) -> float:
-    from scipy import stats
-
-    try:
-        from scipy.stats._stats_py import _attempt_exact_2kssamp
-    except ImportError:  # pragma: no cover - a scipy that moved it: the asymptotic formula
-        return float(stats.kstwo.sf(d, en))
-    import numpy as np
-
-    with np.errstate(all="ignore"):
-        success, _, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
-    return float(prob) if success else float(stats.kstwo.sf(d, en))
 
 
 def adjust_pvalues(p: np.ndarray, method: Correction) -> np.ndarray:

@@ -213,15 +213,10 @@ class LatencyReport:
 
     def save(self, path: str | Path) -> Path:
         """Write the report as JSON (a baseline for later runs); returns the path."""
-        target = Path(path)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True), encoding="utf-8")
-            tmp.replace(target)
-        except OSError as exc:
-            raise ReportError(f"cannot write the latency baseline {str(target)!r}: {exc}") from None
-        return target
+        from pytest_mlops._files import write_atomic
+
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        return write_atomic(Path(path), text, what="the latency baseline")
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyReport:

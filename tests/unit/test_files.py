@@ -1,0 +1,79 @@
+"""Atomic outputs: a file or directory appears whole or not at all; unwritable is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_mlops._files import atomic_dir, atomic_file, write_atomic
+from pytest_mlops.errors import OutputError
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = write_atomic(tmp_path / "out.json", "old")
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert _listing(tmp_path) == ["out.json"]
+
+
+def test_a_failed_directory_leaves_the_old_one_and_no_temporary(tmp_path):
+    out = tmp_path / "bundle"
+    with atomic_dir(out) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
+        (tmp / "b").write_text("2")
+        raise RuntimeError("interrupted")
+    assert _listing(tmp_path) == ["bundle", "bundle/a"]
+    with atomic_dir(out) as tmp:
+        (tmp / "c").write_text("3")
+    assert _listing(tmp_path) == ["bundle", "bundle/c"]
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        (lambda d: d / "blocker" / "out.json", "is a file, not a directory"),
+        (lambda d: d / "blocker" / "deeper" / "out.json", "is a file, not a directory"),
+        (lambda d: d / "folder", "it is a directory"),
+    ],
+)
+def test_an_unwritable_destination_names_the_path_and_the_reason(tmp_path, where, words):
+    (tmp_path / "blocker").write_text("keep")
+    (tmp_path / "folder").mkdir()
+    before = _listing(tmp_path)
+    target = where(tmp_path)
+    with pytest.raises(OutputError, match=words) as caught:
+        write_atomic(target, "x", what="the report")
+    assert f"cannot write the report {str(target)!r}" in str(caught.value)
+    assert _listing(tmp_path) == before and (tmp_path / "blocker").read_text() == "keep"
+
+
+def test_a_read_only_directory_is_named(unwritable_dir):
+    target = unwritable_dir / "sub" / "out.json"
+    with pytest.raises(
+        OutputError, match=r"cannot write the report .*(Permission denied|not permitted)"
+    ):
+        write_atomic(target, "x", what="the report")
+    with (
+        pytest.raises(OutputError, match="cannot write the bundle"),
+        atomic_dir(unwritable_dir / "bundle", what="the bundle"),
+    ):
+        pass
+
+
+def test_directories_made_for_a_failed_output_are_taken_away(tmp_path):
+    from pytest_mlops._files import probe_writable
+
+    with pytest.raises(RuntimeError), atomic_file(tmp_path / "a" / "b" / "out.json"):
+        raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "c" / "bundle"):
+        raise RuntimeError("interrupted")
+    probe_writable(tmp_path / "d" / "e" / "report.json")
+    assert _listing(tmp_path) == []
