@@ -150,9 +150,18 @@ def decide(
             f"the project declares no {stage.family} gate and has no test marked "
             f"{stage.marker!r}: nothing to check",
         )
-    ran_text = f": {', '.join(declared)}" if declared else ""
+    if not declared:
+        return StageVerdict(
+            stage.name,
+            "passed",
+            EXIT_OK,
+            f"no {stage.family} gate is declared; the tests marked {stage.marker!r} passed",
+        )
     return StageVerdict(
-        stage.name, "passed", EXIT_OK, f"{len(declared)} declared {family} passed{ran_text}"
+        stage.name,
+        "passed",
+        EXIT_OK,
+        f"{len(declared)} declared {family} passed: {', '.join(declared)}",
     )
 
 
