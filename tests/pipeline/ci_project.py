@@ -9,7 +9,10 @@ use: the one in production before the pipeline runs, a better and a worse candid
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -116,6 +119,15 @@ PYPROJECT = """\
 addopts = ["--strict-markers", "-p", "no:cacheprovider"]
 """
 
+SERVICE = """\
+[project]
+name = "credit-risk-service"
+version = "0.1.0"
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+"""
+
 
 def model_code(features: tuple[list[str], list[str]]) -> str:
     """model.py of one model version."""
@@ -153,20 +165,33 @@ def git(root: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def create(root: Path, *, name: str, features: tuple[list[str], list[str]]) -> Path:
-    """A git repository with the project on ``main`` and the CI file from ``init-ci gitlab``."""
+def create(
+    root: Path,
+    *,
+    name: str,
+    features: tuple[list[str], list[str]],
+    platform: str = "gitlab",
+    registry: str | None = None,
+) -> Path:
+    """A git repository with the project on ``main`` and the CI files from ``init-ci PLATFORM``.
+
+    *registry* goes into ``[deploy]`` (the GitLab tests set it as a CI/CD variable instead).
+    """
     from pytest_mlops.ci import init_ci
 
     root.mkdir(parents=True)
     write_data(root)
     (root / "model.py").write_text(model_code(features), encoding="utf-8")
-    (root / "docs").mkdir()
-    (root / "docs" / "README.md").write_text("# Income model\n\nGates: see mlops.toml.\n")
+    # another package of the repository, with tests of its own (a wrong MLOPS_DIR for the gates)
+    (root / "service").mkdir()
+    (root / "service" / "pyproject.toml").write_text(SERVICE, encoding="utf-8")
     gates = GATES.format(baseline="registry:production", name=name)
+    if registry is not None:
+        gates = gates.replace("[deploy]\n", f"[deploy]\nregistry = {registry!r}\n")
     (root / "mlops.toml").write_text(gates, encoding="utf-8")
     (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
     (root / ".gitignore").write_text("build/\n.mlops/\n.venv/\n.cache/\n.gitlab-ci-local/\n")
-    init_ci("gitlab", root)
+    init_ci(platform, root)
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.name", "Ada Lovelace")
     git(root, "config", "user.email", "ada@example.com")
@@ -176,9 +201,61 @@ def create(root: Path, *, name: str, features: tuple[list[str], list[str]]) -> P
     return root
 
 
-def commit_model(root: Path, branch: str, features: tuple[list[str], list[str]], message: str) -> str:
+def commit_model(
+    root: Path, branch: str, features: tuple[list[str], list[str]], message: str
+) -> str:
     """Check out a new *branch* from main with model.py changed to *features*; its commit."""
     git(root, "checkout", "-q", "-B", branch, "main")
     (root / "model.py").write_text(model_code(features), encoding="utf-8")
     git(root, "commit", "-q", "-am", message)
     return git(root, "rev-parse", "HEAD")
+
+
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``pytest-mlops ARGS`` in *cwd*; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_mlops.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"pytest-mlops {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done
+
+
+SEED = """\
+model = "model:model"
+reference = "data/reference.csv"
+current = "data/current.csv"
+target = "income"
+
+[gates]
+accuracy = {{ metric = "roc_auc", min = 0.72 }}
+
+[deploy]
+name = "{name}"
+smoke_rows = 10
+"""
+
+
+def deploy_first_model(repo: Path, seed: Path, name: str, registry: str) -> None:
+    """The project's first model, deployed by hand before it had a pipeline: production v1."""
+    seed.mkdir()
+    shutil.copytree(repo / "data", seed / "data")
+    shutil.copy(repo / "model.py", seed / "model.py")
+    (seed / "mlops.toml").write_text(SEED.format(name=name), encoding="utf-8")
+    env = {**os.environ, "MLOPS_REGISTRY": registry}
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "--mlops-report=build/report.json", "mlops.toml"],
+        cwd=seed, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    cli("package", "--report", "build/report.json", "--output", "build/bundle", cwd=seed, env=env)
+    cli("push", "build/bundle", "--to", "staging", "--why", "first model", cwd=seed, env=env)
+    cli("promote", "--to", "production", "--why", "first model", cwd=seed, env=env)

@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests: gitlab-ci-local, the wheels a job installs, the MLflow server.
+"""Fixtures of the pipeline tests: gitlab-ci-local, the jobs' image, the MLflow server.
 
 The real parts come from the project's scripts: ``scripts/install-gitlab-ci-local.sh`` (npm,
 pinned; ``scripts/test.sh`` runs it and exports ``MLOPS_GITLAB_CI_LOCAL``) and
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitlab_runner import RunnerImage
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTRAS = "onnxruntime,sklearn-onnx"
@@ -82,9 +83,28 @@ def _dependency_wheels(wheel: Path) -> Path:
     return target
 
 
+def _image_site(deps: Path) -> Path:
+    site = deps.with_name(deps.name + "-site")
+    if (site / ".complete").is_file():
+        return site
+    partial = site.with_name(site.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    wheels = sorted(str(w) for w in deps.glob("*.whl"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "--no-index", "--no-deps", "--target", str(partial), *wheels],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (partial / ".complete").touch()
+    shutil.rmtree(site, ignore_errors=True)
+    partial.rename(site)
+    return site
+
+
 @pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``--find-links`` for the jobs' install: pytest-mlops built from this checkout, its deps."""
+def runner_image(tmp_path_factory: pytest.TempPathFactory) -> RunnerImage:
+    """The jobs' image (see RunnerImage) and pytest-mlops built from this checkout."""
     own = tmp_path_factory.mktemp("wheel")
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
@@ -94,14 +114,9 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> str:
     assert done.returncode == 0, done.stderr
     (wheel,) = own.glob("pytest_mlops-*.whl")
     deps = _dependency_wheels(wheel)
-    return f"--find-links {own} --find-links {deps}"
-
-
-@pytest.fixture(scope="session")
-def runner_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bin directory whose ``python`` is this interpreter's base: the job image's Python."""
+    site = _image_site(deps)
     bin_dir = tmp_path_factory.mktemp("image-bin")
     base = Path(getattr(sys, "_base_executable", sys.executable))
     for name in ("python", "python3"):
         (bin_dir / name).symlink_to(base)
-    return bin_dir
+    return RunnerImage(bin=bin_dir, site=site, wheel_dir=own, deps=deps)

@@ -43,7 +43,7 @@ class FakeGitlab:
     notes_token: str
     trigger_token: str
     requests: list[Request] = field(default_factory=list)
-    notes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[int, dict[str, Any]] = field(default_factory=dict)  # note id -> note
     triggers: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,9 +79,7 @@ class FakeGitlab:
     def calls(self, method: str | None = None, kind: str = "") -> list[Request]:
         """Recorded requests, optionally of one method and with *kind* in the path."""
         return [
-            r
-            for r in self.requests
-            if (method is None or r.method == method) and kind in r.path
+            r for r in self.requests if (method is None or r.method == method) and kind in r.path
         ]
 
     # --- the handler -----------------------------------------------------------------------
@@ -110,23 +108,24 @@ class FakeGitlab:
                 return 404, {"message": "404 Project Not Found"}
             if token != self.notes_token:
                 return 401, {"message": "401 Unauthorized"}
-            return self._notes(method, match.group(3), body)
+            return self._notes(method, int(match.group(2)), match.group(3), body)
         if (match := TRIGGER.match(path)) and method == "POST":
             return self._trigger(match.group(1), body)
         return 404, {"message": "404 Not Found"}
 
-    def _notes(self, method: str, note_id: str | None, body: Any) -> tuple[int, Any]:
+    def _notes(self, method: str, iid: int, note_id: str | None, body: Any) -> tuple[int, Any]:
+        mine = {k: v for k, v in self.notes.items() if v["noteable_iid"] == iid}
         if method == "GET" and note_id is None:
-            return 200, list(self.notes.values())
+            return 200, list(mine.values())
         if not isinstance(body, dict) or not isinstance(body.get("body"), str):
             return 400, {"message": "400 Bad request - body is missing"}
         if method == "POST" and note_id is None:
-            note = {"id": 100 + len(self.notes), "body": body["body"], "system": False}
+            note = {"id": 100 + len(self.notes), "body": body["body"], "noteable_iid": iid}
             self.notes[note["id"]] = note
             return 201, note
-        if method == "PUT" and note_id is not None and int(note_id) in self.notes:
-            self.notes[int(note_id)]["body"] = body["body"]
-            return 200, self.notes[int(note_id)]
+        if method == "PUT" and note_id is not None and int(note_id) in mine:
+            mine[int(note_id)]["body"] = body["body"]
+            return 200, mine[int(note_id)]
         return 404, {"message": "404 Note Not Found"}
 
     def _trigger(self, project: str, body: Any) -> tuple[int, Any]:

@@ -28,6 +28,22 @@ WORDS = {"PASS": "passed", "WARN": "warning", "FAIL": "failed"}
 
 
 @dataclass(frozen=True)
+class RunnerImage:
+    """What the jobs' image provides: ``python`` (bin) with the project's dependencies (site).
+
+    Teams run their model pipelines on an image with the scientific stack installed; here that
+    is this interpreter's base Python and the dependencies of pytest-mlops[onnxruntime,sklearn-onnx] installed from
+    wheels into one directory (on the jobs' PYTHONPATH), once, kept outside the clone. The jobs
+    then install pytest-mlops itself, built from this checkout, into the template's cached venv.
+    """
+
+    bin: Path
+    site: Path
+    wheel_dir: Path  # pytest-mlops, built from this checkout
+    deps: Path  # the wheels of its dependencies
+
+
+@dataclass(frozen=True)
 class PipelineRun:
     """What one gitlab-ci-local invocation did."""
 
@@ -79,6 +95,8 @@ class GitlabCiLocal:
             "--shell-isolation",
             "--no-color",
             "--timestamps",
+            # a job's artifacts go to the jobs that depend on it, not into the working tree
+            "--no-artifacts-to-source",
         ]
         for name, value in merged.items():
             args += ["--variable", f"{name}={value}"]

@@ -17,10 +17,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from ci_project import BETTER, PRODUCTION, WORSE, commit_model, create, git, model_code
+from ci_project import (
+    BETTER,
+    PRODUCTION,
+    WORSE,
+    cli,
+    commit_model,
+    create,
+    deploy_first_model,
+    git,
+    model_code,
+)
 from fake_gitlab import FakeGitlab
-from gitlab_runner import GitlabCiLocal, PipelineRun
+from gitlab_runner import GitlabCiLocal, PipelineRun, RunnerImage
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.xdist_group("gitlab-pipeline")]
 
@@ -76,7 +84,7 @@ class Project:
     def registry_state(self) -> dict[str, Any]:
         """The registry's stages, versions and audit log (the log as `history --json` prints it)."""
         env = {**os.environ, "MLOPS_REGISTRY": self.registry}
-        events = json.loads(_cli("history", "--json", cwd=self.observer, env=env).stdout)
+        events = json.loads(cli("history", "--json", cwd=self.observer, env=env).stdout)
         registry = self._registry()
         return {
             "events": events,
@@ -93,76 +101,32 @@ class Project:
         return registry.model_bytes(version)
 
 
-def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest_mlops.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"pytest-mlops {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done
-
-
-SEED = """\
-model = "model:model"
-reference = "data/reference.csv"
-current = "data/current.csv"
-target = "income"
-
-[gates]
-accuracy = {{ metric = "roc_auc", min = 0.72 }}
-
-[deploy]
-name = "{name}"
-smoke_rows = 10
-"""
-
-
-def _deploy_first_model(repo: Path, seed: Path, name: str, registry: str) -> None:
-    """The project's first model, deployed by hand before it had a pipeline: production v1."""
-    seed.mkdir()
-    shutil.copytree(repo / "data", seed / "data")
-    shutil.copy(repo / "model.py", seed / "model.py")
-    (seed / "mlops.toml").write_text(SEED.format(name=name), encoding="utf-8")
-    env = {**os.environ, "MLOPS_REGISTRY": registry}
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "--mlops-report=build/report.json", "mlops.toml"],
-        cwd=seed, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert tests.returncode == 0, tests.stdout + tests.stderr
-    _cli("package", "--report", "build/report.json", "--output", "build/bundle", cwd=seed, env=env)
-    _cli("push", "build/bundle", "--to", "staging", "--why", "first model", cwd=seed, env=env)
-    _cli("promote", "--to", "production", "--why", "first model", cwd=seed, env=env)
-
-
 @pytest.fixture(scope="module")
 def project(
     tmp_path_factory: pytest.TempPathFactory,
     gitlab_ci_local: Path,
     mlflow_url: str,
-    wheelhouse: str,
-    runner_image: Path,
-) -> Project:
+    runner_image: RunnerImage,
+) -> Iterator[Project]:
     root = tmp_path_factory.mktemp("gitlab")
     name = f"credit-risk-{uuid.uuid4().hex[:8]}"
     registry = "mlflow+" + mlflow_url
     repo = create(root / "credit-risk", name=name, features=PRODUCTION)
-    _deploy_first_model(repo, root / "first-deploy", name, registry)
+    deploy_first_model(repo, root / "first-deploy", name, registry)
     observer = root / "observer"
     observer.mkdir()
     (observer / "mlops.toml").write_text(f'[deploy]\nname = "{name}"\n', encoding="utf-8")
     gitlab = FakeGitlab(PROJECT_ID, NOTES_TOKEN, TRIGGER_TOKEN).start()
-    install = f"pip install -q --no-index {wheelhouse} 'pytest-mlops[onnxruntime,sklearn-onnx]'"
+    install = (
+        f"pip install -q --no-index --no-deps --find-links {runner_image.wheel_dir} pytest-mlops"
+    )
     runner = GitlabCiLocal(
         executable=gitlab_ci_local,
         repo=repo,
-        image_bin=runner_image,
+        image_bin=runner_image.bin,
         variables={
+            # the image's Python packages (see RunnerImage)
+            "PYTHONPATH": str(runner_image.site),
             # the project's CI/CD variables (Settings > CI/CD > Variables)
             "MLOPS_INSTALL": install,
             "MLOPS_REGISTRY": registry,
@@ -192,11 +156,21 @@ def test_merge_request_with_a_better_model_passes_and_posts_the_report(project: 
 
     run = project.merge_request(21, "more-features")
 
-    assert run.jobs == {**dict.fromkeys(GATE_JOBS, "passed"), "mlops-report": "passed"}, run.explain()
+    assert run.jobs == {**dict.fromkeys(GATE_JOBS, "passed"), "mlops-report": "passed"}, (
+        run.explain()
+    )
     report = _merged_report(run)
     assert report["summary"]["verdict"] == "passed"
     gates = {r["name"]: r for r in report["results"]}
-    assert set(gates) == {"schema", "integrity", "accuracy", "champion", "fairness", "drift", "latency"}
+    assert set(gates) == {
+        "schema",
+        "integrity",
+        "accuracy",
+        "champion",
+        "fairness",
+        "drift",
+        "latency",
+    }
     assert gates["champion"]["status"] == "passed"
     markdown = run.artifact("mlops-report", "build/mlops-report.md").read_text()
     html = run.artifact("mlops-report", "build/mlops-report.html").read_text()
@@ -215,18 +189,24 @@ def test_merge_request_with_a_better_model_passes_and_posts_the_report(project: 
     # an MR pipeline deploys nothing
     assert project.registry_state()["versions"] == before["versions"]
 
-    # a stage run outside the project (a wrong MLOPS_DIR) finds no configuration: it fails
-    lost = project.runner.run("data", variables={"MLOPS_DIR": "docs"})
-    assert lost.jobs == {"data": "failed"}, lost.explain()
-    assert "stage data: ERROR - no pytest-mlops configuration" in lost.log("data")
-
     # the report job retried (or a later pipeline of the same MR) updates its note
     again = project.merge_request(21, "more-features", "mlops-report")
     assert again.jobs == {"mlops-report": "passed"}, again.explain()
     calls = _note_requests(project, 21)
-    (note_id,) = [n["id"] for n in project.gitlab.notes.values() if n["body"].startswith(MARKER)]
-    assert [(c.method, c.path) for c in calls[2:]] == [("GET", notes), ("PUT", f"{notes}/{note_id}")]
-    assert calls[3].body == {"body": markdown}
+    (note_id,) = [n["id"] for n in project.gitlab.notes.values() if n["noteable_iid"] == 21]
+    assert [(c.method, c.path) for c in calls[2:]] == [
+        ("GET", notes),
+        ("PUT", f"{notes}/{note_id}"),
+    ]
+    assert calls[3].body == {
+        "body": again.artifact("mlops-report", "build/mlops-report.md").read_text()
+    }
+    assert "7 checks (7 passed)" in calls[3].body["body"]
+
+    # a stage run outside the project (a wrong MLOPS_DIR) finds no configuration: it fails
+    lost = project.runner.run("data", variables={"MLOPS_DIR": "service"})
+    assert lost.jobs == {"data": "failed"}, lost.explain()
+    assert "stage data: ERROR - no pytest-mlops configuration" in lost.log("data")
 
 
 def _auc_of_onnx(model: bytes, frame: pd.DataFrame) -> float:
@@ -239,7 +219,9 @@ def _auc_of_onnx(model: bytes, frame: pd.DataFrame) -> float:
     feeds = {}
     for spec in session.get_inputs():
         column = frame[spec.name]
-        values = column.astype(str) if spec.type == "tensor(string)" else column.astype(types[spec.type])
+        values = (
+            column.astype(str) if spec.type == "tensor(string)" else column.astype(types[spec.type])
+        )
         feeds[spec.name] = values.to_numpy().reshape(-1, 1)
     probabilities = next(o for o in session.run(None, feeds) if getattr(o, "ndim", 0) == 2)
     return float(roc_auc_score(frame["income"], probabilities[:, 1]))
