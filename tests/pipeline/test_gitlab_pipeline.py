@@ -180,7 +180,7 @@ def test_merge_request_with_a_better_model_passes_and_posts_the_report(project: 
     calls = _note_requests(project, 21)
     notes = f"/api/v4/projects/{PROJECT_ID}/merge_requests/21/notes"
     assert [(c.method, c.path, c.query) for c in calls] == [
-        ("GET", notes, "per_page=100"),
+        ("GET", notes, "sort=asc&order_by=created_at&per_page=100"),
         ("POST", notes, ""),
     ]
     assert all(c.headers["private-token"] == NOTES_TOKEN for c in calls)

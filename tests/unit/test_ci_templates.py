@@ -296,9 +296,9 @@ def test_gitlab_report_job_posts_then_updates_its_merge_request_note(tmp_path):
         api.close()
     notes = "/api/v4/projects/7/merge_requests/3/notes"
     assert [(m, p) for m, p, _ in api.calls] == [
-        ("GET", f"{notes}?per_page=100"),
+        ("GET", f"{notes}?sort=asc&order_by=created_at&per_page=100"),
         ("POST", notes),
-        ("GET", f"{notes}?per_page=100"),
+        ("GET", f"{notes}?sort=asc&order_by=created_at&per_page=100"),
         ("PUT", f"{notes}/1"),
     ]
     assert {token for *_, token in api.calls} == {"glpat-x"}
