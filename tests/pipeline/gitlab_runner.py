@@ -116,7 +116,24 @@ class GitlabCiLocal:
         summary = done.stdout[done.stdout.rfind("\n\n") :]
         statuses = {name: WORDS[word] for word, name in STATUS.findall(summary)}
         output = done.stdout + done.stderr
-        return PipelineRun(self.repo, done.returncode, output, statuses, time.monotonic() - start)
+        run = PipelineRun(self.repo, done.returncode, output, statuses, time.monotonic() - start)
+        trace = os.environ.get("MLOPS_PIPELINE_TRACE")
+        if trace:  # keep every run's output, and the report it rendered, to look at afterwards
+            self._keep(Path(trace), run, " ".join([*jobs, *(variables or {}).values()]))
+        return run
+
+    @staticmethod
+    def _keep(trace: Path, run: PipelineRun, label: str) -> None:
+        trace.mkdir(parents=True, exist_ok=True)
+        n = len(list(trace.glob("*.log"))) + 1
+        name = f"{n:02d}-{re.sub(r'[^A-Za-z0-9]+', '-', label)[:60].strip('-') or 'pipeline'}"
+        (trace / f"{name}.log").write_text(run.output, encoding="utf-8")
+        for job, path in (
+            ("mlops-report", "build/mlops-report.md"),
+            ("monitor", "build/monitor-report.md"),
+        ):
+            if run.jobs.get(job) and run.artifact(job, path).is_file():
+                (trace / f"{name}-{job}.md").write_bytes(run.artifact(job, path).read_bytes())
 
     def _env(self) -> dict[str, str]:
         """What a runner's shell has: the image's python, git, rsync; no trace of this venv."""
