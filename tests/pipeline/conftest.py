@@ -8,15 +8,24 @@ and skip elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gitlab_runner import RunnerImage
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTRAS = "onnxruntime,sklearn-onnx"
@@ -58,48 +67,66 @@ def mlflow_url() -> str:
     return url
 
 
+def _cache_key() -> str:
+    """What the dependency wheels depend on: the declared dependencies and this Python."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = {e: project["optional-dependencies"][e] for e in EXTRAS.split(",")}
+    text = json.dumps([project["dependencies"], extras, sys.version_info[:2]], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One writer at a time (the xdist workers share the cache)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _dependency_wheels(wheel: Path) -> Path:
     """The wheels pytest-mlops[EXTRAS] depends on, downloaded once (pip's cache) and kept."""
-    key = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + f"{sys.version_info[:2]}{EXTRAS}".encode()
-    ).hexdigest()[:12]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    target = cache / "pytest-mlops" / "pipeline-wheels" / key
-    if (target / ".complete").is_file():
+    target = cache / "pytest-mlops" / "pipeline-wheels" / _cache_key()
+    with _locked(target.with_name(target.name + ".lock")):
+        if not (target / ".complete").is_file():
+            partial = target.with_name(target.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+                 "-d", str(partial), f"pytest-mlops[{EXTRAS}] @ {wheel.as_uri()}"],
+                capture_output=True, text=True, timeout=900, check=False,
+            )  # fmt: skip
+            require("dependency wheels", None if done.returncode == 0 else done.stderr[-2000:])
+            for own in partial.glob("pytest_mlops-*.whl"):
+                own.unlink()
+            (partial / ".complete").touch()
+            shutil.rmtree(target, ignore_errors=True)
+            partial.rename(target)
         return target
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-         "-d", str(partial), f"pytest-mlops[{EXTRAS}] @ {wheel.as_uri()}"],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    require("dependency wheels", None if done.returncode == 0 else done.stderr[-2000:])
-    for own in partial.glob("pytest_mlops-*.whl"):
-        own.unlink()
-    (partial / ".complete").touch()
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    return target
 
 
 def _image_site(deps: Path) -> Path:
+    """The dependencies installed from their wheels into one directory, once, and kept."""
     site = deps.with_name(deps.name + "-site")
-    if (site / ".complete").is_file():
+    with _locked(site.with_name(site.name + ".lock")):
+        if not (site / ".complete").is_file():
+            partial = site.with_name(site.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            wheels = sorted(str(w) for w in deps.glob("*.whl"))
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 "--no-index", "--no-deps", "--target", str(partial), *wheels],
+                capture_output=True, text=True, timeout=900, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            (partial / ".complete").touch()
+            shutil.rmtree(site, ignore_errors=True)
+            partial.rename(site)
         return site
-    partial = site.with_name(site.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    wheels = sorted(str(w) for w in deps.glob("*.whl"))
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "--no-index", "--no-deps", "--target", str(partial), *wheels],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    (partial / ".complete").touch()
-    shutil.rmtree(site, ignore_errors=True)
-    partial.rename(site)
-    return site
 
 
 @pytest.fixture(scope="session")
