@@ -142,27 +142,19 @@ def decide(
         )
     if exitstatus == 1:
         return StageVerdict(stage.name, "failed", EXIT_FAILED, "a gate or test failed")
+    return StageVerdict(stage.name, "passed", EXIT_OK, _passed(stage, declared, exitstatus))
+
+
+def _passed(stage: Stage, declared: Sequence[str], exitstatus: int) -> str:
     if exitstatus == PYTEST_NO_TESTS:
-        return StageVerdict(
-            stage.name,
-            "passed",
-            EXIT_OK,
+        return (
             f"the project declares no {stage.family} gate and has no test marked "
-            f"{stage.marker!r}: nothing to check",
+            f"{stage.marker!r}: nothing to check"
         )
     if not declared:
-        return StageVerdict(
-            stage.name,
-            "passed",
-            EXIT_OK,
-            f"no {stage.family} gate is declared; the tests marked {stage.marker!r} passed",
-        )
-    return StageVerdict(
-        stage.name,
-        "passed",
-        EXIT_OK,
-        f"{len(declared)} declared {family} passed: {', '.join(declared)}",
-    )
+        return f"no {stage.family} gate is declared; the tests marked {stage.marker!r} passed"
+    family = f"{stage.family} gate{'s' if len(declared) != 1 else ''}"
+    return f"{len(declared)} declared {family} passed: {', '.join(declared)}"
 
 
 class _Watcher:
@@ -174,11 +166,13 @@ class _Watcher:
         self.configured = False
         self.ran: set[str] = set()
 
-    def pytest_configure(self, config: pytest.Config) -> None:
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # after every plugin's pytest_configure: the mlops plugin has loaded the project
         import pytest
 
         from pytest_mlops.plugin import STATE
 
+        config = session.config
         self.configured = True
         state = config.stash.get(STATE, None)
         project = state.project if state is not None else None

@@ -150,7 +150,9 @@ def test_pull_request_with_a_worse_model(repo: Repo) -> None:
         "staging": "skipped",
         "production": "skipped",
     }, _explain(jobs)
-    assert "mlops-setup" not in jobs["data"].log  # the action's steps ran under the job
+    # the mlops-setup action's steps ran in each job; its install only until the venv was cached
+    assert jobs["data"].steps[:2] == ["Install", "Put the virtual environment on PATH"]
+    assert jobs["quality"].steps[0] == "Put the virtual environment on PATH"
     assert "stage quality: FAILED - a gate or test failed" in jobs["quality"].log
     assert "stage fairness: PASSED - 1 declared fairness gate passed" in jobs["fairness"].log
     summary = runner.summary.read_text()
