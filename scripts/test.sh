@@ -32,8 +32,7 @@ echo "== mypy (strict) ($(date +%T))"
 mypy
 echo "== pytest ($(date +%T))"
 set +e
-# loadgroup: the tests of one xdist_group (a pipeline's scenarios) run in one worker, in order
-python -m pytest -n 2 --dist loadgroup "$@"
+python -m pytest -n 2 "$@"
 rc=$?
 set -e
 if [[ ${MLOPS_SKIP_ALIBI:-0} != 1 ]]; then  # the alibi-detect backend, in its own venv (numpy < 2)

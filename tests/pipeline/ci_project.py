@@ -207,7 +207,7 @@ def commit_model(
     """Check out a new *branch* from main with model.py changed to *features*; its commit."""
     git(root, "checkout", "-q", "-B", branch, "main")
     (root / "model.py").write_text(model_code(features), encoding="utf-8")
-    git(root, "commit", "-q", "-am", message)
+    git(root, "commit", "-q", "--allow-empty", "-am", message)
     return git(root, "rev-parse", "HEAD")
 
 

@@ -25,7 +25,7 @@ from ci_project import BETTER, PRODUCTION, WORSE, commit_model, create, deploy_f
 from github_steps import Job, StepRunner
 from gitlab_runner import RunnerImage
 
-pytestmark = [pytest.mark.pipeline, pytest.mark.xdist_group("github-steps")]
+pytestmark = pytest.mark.pipeline
 
 GATES = "data", "quality", "fairness", "drift", "latency"
 WORKFLOW = ".github/workflows/mlops-gates.yml"

@@ -40,7 +40,7 @@ from ci_project import (
 from fake_gitlab import FakeGitlab
 from gitlab_runner import GitlabCiLocal, PipelineRun, RunnerImage
 
-pytestmark = [pytest.mark.pipeline, pytest.mark.xdist_group("gitlab-pipeline")]
+pytestmark = pytest.mark.pipeline
 
 GATE_JOBS = ("data", "quality", "fairness", "drift", "latency-cpu")
 MARKER = "<!-- pytest-mlops-report -->"
