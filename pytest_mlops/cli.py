@@ -153,6 +153,13 @@ def _add_init_ci(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     add_init_ci(sub)
 
 
+def _add_stage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """stage (pytest_mlops/stages.py)."""
+    from pytest_mlops.stages import add_stage
+
+    add_stage(sub)
+
+
 def _add_latency(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """latency (pytest_mlops/checks/latency/commands.py)."""
     from pytest_mlops.checks.latency.commands import add_latency
@@ -174,6 +181,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], N
     _add_deploy,
     _add_export,
     _add_init_ci,
+    _add_stage,
     _add_monitor,
     _add_latency,
 ]

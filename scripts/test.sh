@@ -5,6 +5,15 @@ cd "$(dirname "$0")/.."
 echo "== set-up ($(date +%T))"
 bash scripts/setup.sh
 bash scripts/install-chromium.sh   # the HTML report is looked at in headless chromium
+# gitlab-ci-local runs the GitLab template in tests/pipeline (npm, pinned, outside the clone)
+if gcl=$(bash scripts/install-gitlab-ci-local.sh | tail -n1); then
+  export MLOPS_GITLAB_CI_LOCAL=$gcl
+elif [[ ${CI:-} == true ]]; then
+  echo "test.sh: scripts/install-gitlab-ci-local.sh failed; the pipeline tests must run in CI" >&2
+  exit 1
+else
+  echo "test.sh: no gitlab-ci-local; the pipeline tests will skip" >&2
+fi
 # dockerd, an OCI registry on 127.0.0.1 and a Python base image for the deploy tests
 if bash scripts/services.sh; then
   source "${MLOPS_SERVICES_DIR:-$HOME/.cache/pytest-mlops/services}/env"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model, Signature
 
-__all__ = ["McNemar", "check_same_inputs", "compare_models", "mcnemar", "non_inferiority"]
+__all__ = ["McNemar", "check_comparable", "compare_models", "mcnemar", "non_inferiority"]
 
 
 @dataclass(frozen=True)
@@ -67,36 +67,32 @@ def non_inferiority(interval: Interval, margin: float, *, greater_is_better: boo
     return "failed" if interval.low > margin else "inconclusive"
 
 
-def _width(signature: Signature) -> tuple[tuple[str, ...] | None, int | None]:
-    """Named inputs (one per column) or a single tensor's feature count."""
+def _width(signature: Signature) -> int | None:
+    """A single-tensor model's feature count; ``None`` for a model of named inputs."""
     inputs = signature.inputs
     if len(inputs) == 1 and len(inputs[0].shape) >= 2:
         width = inputs[0].shape[1]
-        return None, width if isinstance(width, int) else None
-    names = tuple(s.name for s in inputs)
-    return names, len(names)
+        return width if isinstance(width, int) else None
+    return None
 
 
-def check_same_inputs(candidate: Model, baseline: Model) -> None:
-    """Raise a ModelError when the two models take different inputs (columns or feature count)."""
+def check_comparable(candidate: Model, baseline: Model) -> None:
+    """Raise a ModelError when the two models cannot score the same rows.
+
+    Models of named inputs (one per column) each take their own columns from the data, so a
+    candidate with other features than the model in production compares with it on the same
+    rows (a column the data lacks is an error naming it when the model scores). Single-tensor
+    models take the data's features in order, so they must take as many; and both models must
+    predict the same classes.
+    """
     if candidate.signature is None or baseline.signature is None:
         return
-    names_c, width_c = _width(candidate.signature)
-    names_b, width_b = _width(baseline.signature)
+    width_c, width_b = _width(candidate.signature), _width(baseline.signature)
     where = f"the baseline {baseline.name!r} and the candidate {candidate.name!r}"
-    if names_c is not None and names_b is not None and set(names_c) != set(names_b):
-        lacks = [n for n in names_c if n not in names_b]
-        extra = [n for n in names_b if n not in names_c]
-        differences = [f"the baseline lacks {lacks}"] if lacks else []
-        differences += [f"the baseline also takes {extra}"] if extra else []
-        raise ModelError(
-            f"{where} take different inputs: {' and '.join(differences)}; a champion/challenger "
-            "comparison needs models of the same inputs"
-        )
     if width_c is not None and width_b is not None and width_c != width_b:
         raise ModelError(
             f"{where} take different inputs: {width_b} features for the baseline, {width_c} for "
-            "the candidate; a champion/challenger comparison needs models of the same inputs"
+            "the candidate; single-tensor models are compared on the same features"
         )
     classes_c, classes_b = candidate.classes, baseline.classes
     if (
@@ -135,7 +131,8 @@ def compare_models(
     Parameters
     ----------
     candidate, baseline:
-        Models (or anything :func:`~pytest_mlops.load_model` takes) with the same inputs.
+        Models (or anything :func:`~pytest_mlops.load_model` takes). Models of named inputs
+        may take different columns of *data*; single-tensor models must take as many features.
     data:
         The rows both models score, with a target.
     metric:
@@ -160,7 +157,7 @@ def compare_models(
     candidate, baseline = load_model(candidate), load_model(baseline)
     spec = get_metric(metric)
     _check_settings(margin, confidence, n_resamples, data, name)
-    check_same_inputs(candidate, baseline)
+    check_comparable(candidate, baseline)
     y = data.y.to_numpy()
     require_both_classes(spec, y, data, name)
     out_c = _outputs(candidate, "candidate", data, spec.needs)

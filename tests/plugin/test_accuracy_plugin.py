@@ -125,12 +125,14 @@ def test_champion_gate_fails_a_worse_candidate(gates):
 
 
 def test_champion_gate_with_a_baseline_of_other_inputs(gates):
-    declare(gates, 'champion = { baseline = "toy_model:one_column" }')
-    result = gates.runpytest()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
-        ["*take different inputs: the baseline lacks [[]'x2'[]]; a champion*"]
-    )
+    # the baseline takes x1 only, the candidate x1 and x2: both score the same rows
+    declare(gates, 'champion = { baseline = "toy_model:one_column", metric = "roc_auc" }')
+    result = gates.runpytest("--mlops-report=report.json")
+    (entry,) = json.loads((gates.path / "report.json").read_text())["results"]
+    (row,) = entry["tables"]["comparison"]
+    assert row["difference"] == pytest.approx(row["candidate"] - row["baseline"])
+    assert entry["metrics"]["baseline"] < entry["metrics"]["candidate"]
+    result.assert_outcomes(passed=1)
     assert "Traceback" not in result.stdout.str()
 
 

@@ -112,17 +112,21 @@ def test_github_pipeline_stages_order_markers_and_approval(github_repo):
     ]
     for job, needs in chain:
         assert jobs[job]["needs"] == needs, job
-    for job, marker in [
-        ("data", "-m data"),
-        ("quality", "-m accuracy"),
-        ("fairness", "-m fairness"),
-        ("drift", "-m drift"),
-        ("latency", '-m "latency and not gpu"'),
-        ("latency-gpu", '-m "latency and gpu" --mlops-require-gpu'),
+    for job, stage in [
+        ("data", "data"),
+        ("quality", "quality"),
+        ("fairness", "fairness"),
+        ("drift", "drift"),
+        ("latency", "latency-cpu"),
+        ("latency-gpu", "latency-gpu"),
     ]:
-        assert marker in _runs(jobs[job]), job
-        assert "|| test $? -eq 5" in _runs(jobs[job]), job
-    assert jobs["latency-gpu"]["if"] == "${{ inputs.gpu-runner != '' }}"
+        assert f"pytest-mlops stage {stage} --report" in _runs(jobs[job]), job
+        assert '--pytest-args="$PYTEST_ARGS"' in _runs(jobs[job]), job
+        # each stage runs whatever the stages before it did, so the report shows every gate
+        if job != "data":
+            assert jobs[job]["if"].startswith("${{ !cancelled()"), job
+    assert jobs["latency-gpu"]["if"] == "${{ !cancelled() && inputs.gpu-runner != '' }}"
+    assert "!failure()" in jobs["package"]["if"]
     assert jobs["latency-gpu"]["runs-on"] == "${{ inputs.gpu-runner }}"
     assert jobs["production"]["environment"] == "production"
     assert "GITHUB_STEP_SUMMARY" in _runs(jobs["report"])
@@ -156,16 +160,17 @@ def test_gitlab_pipeline_stages_rules_and_manual_production(tmp_path):
     ]
     rules = [r["if"] for r in ci["workflow"]["rules"]]
     assert '$CI_PIPELINE_SOURCE == "merge_request_event"' in rules
-    for job, marker in [
-        ("data", "data"),
-        ("quality", "accuracy"),
-        ("fairness", "fairness"),
-        ("drift", "drift"),
-        ("latency-cpu", "latency and not gpu"),
-        ("latency-gpu", "latency and gpu"),
-    ]:
-        assert ci[job]["variables"]["MLOPS_MARKER"] == marker
+    stage_jobs = ("data", "quality", "fairness", "drift", "latency-cpu", "latency-gpu")
+    for job in stage_jobs:
+        assert ci[job]["variables"]["MLOPS_STAGE"] == job
         assert ci[job]["extends"] == ".mlops-stage"
+    assert ci[".mlops-stage"]["script"][0].startswith('pytest-mlops stage "$MLOPS_STAGE"')
+    assert ci[".mlops-stage"]["rules"][-1] == {"when": "always"}
+    assert ci[".mlops-stage"]["dependencies"] == []
+    needs = {n["job"]: n for n in ci["mlops-report"]["needs"]}
+    assert set(needs) == set(stage_jobs) and all(n["artifacts"] for n in needs.values())
+    assert needs["latency-gpu"]["optional"] is True
+    assert "needs" not in ci["package"], "package must wait for every earlier stage to pass"
     assert ci["latency-gpu"]["tags"] == ["$MLOPS_GPU_TAG"]
     production_rule = ci["production"]["rules"][-1]
     assert production_rule["when"] == "manual" and production_rule["allow_failure"] is False
@@ -175,6 +180,13 @@ def test_gitlab_pipeline_stages_rules_and_manual_production(tmp_path):
     assert "merge_requests" in report and "/notes" in report and "MLOPS_NOTES_TOKEN" in report
     assert ci["monitor"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
     assert "pytest-mlops monitor" in ci["monitor"]["script"][0]
+
+
+@pytest.mark.parametrize("platform", sorted(TEMPLATES))
+def test_no_template_turns_an_empty_stage_into_a_pass(platform):
+    # `|| test $? -eq 5` made a stage that collected nothing (wrong directory, no config) pass
+    for target, text in template_files(platform).items():
+        assert "-eq 5" not in text, target
 
 
 def test_init_ci_refuses_to_overwrite_and_names_the_file(tmp_path, capsys):
@@ -284,9 +296,9 @@ def test_gitlab_report_job_posts_then_updates_its_merge_request_note(tmp_path):
         api.close()
     notes = "/api/v4/projects/7/merge_requests/3/notes"
     assert [(m, p) for m, p, _ in api.calls] == [
-        ("GET", f"{notes}?per_page=100"),
+        ("GET", f"{notes}?sort=asc&order_by=created_at&per_page=100"),
         ("POST", notes),
-        ("GET", f"{notes}?per_page=100"),
+        ("GET", f"{notes}?sort=asc&order_by=created_at&per_page=100"),
         ("PUT", f"{notes}/1"),
     ]
     assert {token for *_, token in api.calls} == {"glpat-x"}

@@ -143,17 +143,26 @@ def test_mcnemar_textbook_values():
     assert mcnemar_exact(5, 5) == 1.0
 
 
-def test_baseline_with_different_columns(strong, credit_module, adult_train, data):
-    fewer = credit_module.FEATURES[:-1]
-    other = Pipeline(
-        [
-            ("pick", ColumnTransformer([("num", "passthrough", ["age"])])),
-            ("classify", LogisticRegression()),
-        ]
-    ).fit(adult_train[fewer], adult_train["income"])
-    with pytest.raises(
-        ModelError, match=r"take different inputs: the baseline lacks \['native_country'\]"
-    ):
+def test_baseline_with_other_columns_is_compared_on_the_same_rows(
+    strong, credit_module, adult_train, data, credit_pipeline
+):
+    # the model in production took three columns; the candidate takes twelve
+    fewer = ["age", "education_num", "hours_per_week"]
+    older = LogisticRegression(max_iter=1000).fit(adult_train[fewer], adult_train["income"])
+    result = compare_models(strong, older, data, metric="roc_auc", n_resamples=200, seed=3)
+    y = data.y.to_numpy()
+    auc_c = skm.roc_auc_score(y, credit_pipeline.predict_proba(data.X)[:, 1])
+    auc_b = skm.roc_auc_score(y, older.predict_proba(data.frame[fewer])[:, 1])
+    assert result.metrics["candidate"] == pytest.approx(auc_c, abs=1e-12)
+    assert result.metrics["baseline"] == pytest.approx(auc_b, abs=1e-12)
+    assert result.metrics["difference"] == pytest.approx(auc_c - auc_b, abs=1e-12)
+    assert result.passed
+
+
+def test_baseline_needing_a_column_the_data_lacks(strong, adult_train, data):
+    extra = ["age", "fnlwgt"]  # fnlwgt is not among the data's features
+    other = LogisticRegression().fit(adult_train[extra], adult_train["income"])
+    with pytest.raises(ModelError, match=r"the baseline model .* cannot score .*fnlwgt"):
         compare_models(strong, other, data, metric="accuracy")
 
 

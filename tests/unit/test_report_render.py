@@ -247,6 +247,17 @@ def test_markdown_has_verdict_gate_table_and_champion_delta(view):
     assert text.count("<details>") == text.count("</details>") == 4
 
 
+def test_a_failed_gate_explains_pytests_exit_status_itself(view):
+    # pytest exited 1 because gates failed: the failing gates are named, nothing else is blamed
+    assert "outside the gates" not in render_markdown(view)
+    assert "outside the gates" not in render_html(view)
+    passing = [e for e in view.entries if e.result.passed]
+    report = build_report(passing, exitstatus=1)
+    alone = merge_reports([(report, passing)], ["report.json"])
+    assert "- pytest exited with status 1 (tests failed)" in render_markdown(alone)
+    assert "pytest exited with status 1 (tests failed)" in render_html(alone)
+
+
 def test_markdown_escapes_pipes_and_stays_under_the_comment_limit(view):
     wide = CheckResult(
         name="wide",
