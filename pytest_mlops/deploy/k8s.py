@@ -2,6 +2,12 @@
 
 Per stage: a ``Deployment`` (probes on the OIP health endpoints, resources, a GPU request when the
 model needs one, a non-root read-only container, the lineage in annotations) and a ``Service``.
+
+Rolling updates lose no request: on SIGTERM the server fails readiness at once and keeps
+accepting connections for ``drain_seconds`` (what the usual ``preStop: sleep`` does, so there is
+no preStop hook, which would only add its sleep to the drain), then answers what is in flight
+within ``shutdown_timeout``; ``terminationGracePeriodSeconds`` is their sum plus 5 s, and the
+container gets both through ``MLOPS_SERVE_DRAIN_SECONDS`` and ``MLOPS_SERVE_SHUTDOWN_TIMEOUT``.
 With ``canary_percent`` set, production gets a second ``Deployment`` running the candidate (the
 version in staging) behind the same Service; the traffic splits by replica count.
 """
@@ -18,7 +24,7 @@ if TYPE_CHECKING:
     from pytest_mlops.deploy.registry import Version
     from pytest_mlops.deploy.settings import DeploySettings
 
-__all__ = ["render_manifests", "write_manifests"]
+__all__ = ["render_inference_service", "render_manifests", "write_manifests"]
 
 _ANNOTATION = "pytest-mlops.io"
 
@@ -83,6 +89,9 @@ def _deployment(
         "env": [
             {"name": "MLOPS_SERVE_VERSION", "value": str(version.version)},
             {"name": "MLOPS_SERVE_PORT", "value": str(settings.port)},
+            # the drain on SIGTERM; terminationGracePeriodSeconds below covers both
+            {"name": "MLOPS_SERVE_DRAIN_SECONDS", "value": f"{settings.drain_seconds:g}"},
+            {"name": "MLOPS_SERVE_SHUTDOWN_TIMEOUT", "value": f"{settings.shutdown_timeout:g}"},
         ],
         "readinessProbe": {**probe, "initialDelaySeconds": 2},
         "livenessProbe": {
@@ -113,7 +122,10 @@ def _deployment(
             },
             "template": {
                 "metadata": {"labels": labels, "annotations": _annotations(version)},
-                "spec": {"containers": [container]},
+                "spec": {
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": settings.grace_seconds,
+                },
             },
         },
     }
@@ -129,6 +141,17 @@ def _service(settings: DeploySettings, stage: str) -> dict[str, Any]:
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
         },
     }
+
+
+def render_inference_service(
+    settings: DeploySettings, stage: str, version: Version, storage_uri: str
+) -> dict[str, Any]:
+    """The KServe InferenceService of *stage* serving *version*'s Triton model repository (see
+    :mod:`pytest_mlops.deploy.triton`) from *storage_uri*, with the lineage in annotations."""
+    from pytest_mlops.deploy import triton
+
+    annotations = {k: v for k, v in _annotations(version).items() if k.startswith(_ANNOTATION)}
+    return triton.render_inference_service(settings, stage, version, storage_uri, annotations)
 
 
 def write_manifests(docs: list[dict[str, Any]], path: str | Path) -> Path:
