@@ -118,7 +118,6 @@ def test_grace_period_covers_the_drain_the_server_is_told(
     assert pod["terminationGracePeriodSeconds"] == 33 >= 7 + 20.5
     # no preStop sleep: the server itself keeps accepting during the drain after SIGTERM
     assert "lifecycle" not in pod["containers"][0]
-    import os
 
     from pytest_mlops.deploy.serving.cli import parse_args
 
