@@ -63,6 +63,12 @@ _IDLE, _HEAD, _BODY, _WAIT, _LINGER = range(5)
 _LINGER_SECONDS = 2.0  # how long a closing connection reads and drops what the client still sends
 _SWEEP_SECONDS = 0.25  # how often deadlines are checked
 _now = time.monotonic
+# the request headers the connection reads itself, in their usual spellings first
+_HOST, _LENGTH, _CODING, _EXPECT = range(1, 5)
+_NAMES = {b"host": _HOST, b"content-length": _LENGTH, b"transfer-encoding": _CODING}
+_NAMES[b"expect"] = _EXPECT
+_WATCHED = {**_NAMES, **{name.title(): key for name, key in _NAMES.items()}}
+_WATCHED_SIZES = frozenset(map(len, _NAMES))
 
 
 class Listener:
@@ -149,6 +155,11 @@ class Connection(asyncio.Protocol):
         self.read_paused = self.write_paused = self.eof = False
         self.served = 0
         self.dropped = 0  # bytes read and dropped while closing
+        # the limits read on every request, as attributes of their own (the hot path)
+        options = self.options
+        self.max_head, self.max_headers = options.max_header_bytes, options.max_headers
+        self.max_body = options.max_body_bytes
+        self.header_timeout, self.body_timeout = options.header_timeout, options.body_timeout
         self._reset()
 
     def _reset(self) -> None:
@@ -224,7 +235,7 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._refuse(*_status_of(exc), stop=False)
         else:
-            if self.phase == _HEAD and self.raw_head > self.options.max_header_bytes:
+            if self.phase == _HEAD and self.raw_head > self.max_head:
                 self._refuse(431, self._too_large_head(), stop=False)
         if self.busy and self.queue:
             self._pause_reading()
@@ -235,37 +246,47 @@ class Connection(asyncio.Protocol):
         self._reset()
         self.phase = _HEAD
         if self.served:  # the first request's clock started when the connection was accepted
-            self.deadline = _now() + self.options.header_timeout
+            self.deadline = _now() + self.header_timeout
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        if len(self.url) > self.options.max_header_bytes:
-            self._refuse(414, f"the URL is longer than {self.options.max_header_bytes} bytes")
+        if len(self.url) > self.max_head:
+            self._refuse(414, f"the URL is longer than {self.max_head} bytes (max_header_bytes)")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers += 1
         self.head_bytes += len(name) + len(value) + 4
-        if self.head_bytes > self.options.max_header_bytes:
+        if self.head_bytes > self.max_head or self.headers > self.max_headers:
             self._refuse(431, self._too_large_head())
-        if self.headers > self.options.max_headers:
-            self._refuse(431, f"more than {self.options.max_headers} header lines (max_headers)")
-        key = name.lower()
-        if key == b"content-length":
-            self.length = int(value)  # llhttp checked its digits and that it came once
-        elif key == b"host":
+        key = _WATCHED.get(name)
+        if key is None:
+            if len(name) not in _WATCHED_SIZES:
+                return
+            key = _WATCHED.get(name.lower())
+        if key == _HOST:
             self.hosts += 1
-        elif key == b"transfer-encoding":
+        elif key == _LENGTH:
+            self.length = int(value)  # llhttp checked its digits and that it came once
+        elif key == _CODING:
             self.coding = value
-        elif key == b"expect":
+        elif key == _EXPECT:
             self.expect = value.lower()
 
     def on_headers_complete(self) -> None:
-        self.start = _now()
+        self.start = start = _now()
         self.phase = _BODY
-        self.deadline = self.start + self.options.body_timeout
-        self.method = self.parser.get_method().decode("ascii")
-        self.keep_alive = self._check_head() and not self.listener.draining
-        if self.length > self.options.max_body_bytes:
+        self.deadline = start + self.body_timeout
+        parser = self.parser
+        self.method = parser.get_method().decode("ascii")
+        if self.hosts == 1 and self.coding is None and parser.get_http_version() == "1.1":
+            # the common request: only an Upgrade is left to look at
+            keep = not parser.should_upgrade() and bool(parser.should_keep_alive())
+            if not keep:
+                keep = self._check_head()
+        else:
+            keep = self._check_head()
+        self.keep_alive = keep and not self.listener.draining
+        if self.length > self.max_body:
             self._refuse(413, self._too_large_body(self.length))
         if self.expect is not None:
             if self.expect != b"100-continue":
@@ -275,22 +296,22 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, data: bytes) -> None:
         self.body_size += len(data)
-        if self.body_size > self.options.max_body_bytes:
+        if self.body_size > self.max_body:
             self._refuse(413, self._too_large_body(self.body_size))
         self.chunks.append(data)
 
     def on_message_complete(self) -> None:
         self.phase = _WAIT
         self.deadline = 0.0
-        chunks = self.chunks
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        request = (self.method, self.url.decode("latin-1"), body, self.keep_alive, self.start)
         if self.done:
             return
+        chunks = self.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        path = self.url.decode("latin-1")
         if self.busy or self.queue or self.write_paused:
-            self.queue.append(request)
+            self.queue.append((self.method, path, body, self.keep_alive, self.start))
         else:
-            self._dispatch(*request)
+            self._dispatch(self.method, path, body, self.keep_alive, self.start)
 
     def _check_head(self) -> bool:
         """Refuse what llhttp lets through; whether the connection may be kept alive."""
@@ -314,10 +335,12 @@ class Connection(asyncio.Protocol):
         return version == "1.1" and bool(self.parser.should_keep_alive())
 
     def _too_large_head(self) -> str:
-        return f"the request line and headers exceed {self.options.max_header_bytes} bytes"
+        if self.headers > self.max_headers:
+            return f"more than {self.max_headers} header lines (max_headers)"
+        return f"the request line and headers exceed {self.max_head} bytes (max_header_bytes)"
 
     def _too_large_body(self, size: int) -> str:
-        limit = self.options.max_body_bytes
+        limit = self.max_body
         return f"the request body has {size} bytes or more; the limit is {limit} (max_body_bytes)"
 
     # --- answering ---------------------------------------------------------------------------
