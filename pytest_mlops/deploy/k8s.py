@@ -70,26 +70,26 @@ def _annotations(version: Version) -> dict[str, str]:
     }
 
 
-def _deployment(
-    settings: DeploySettings, stage: str, version: Version, image: str, replicas: int, track: str
-) -> dict[str, Any]:
-    name = f"{settings.name}-{stage}" + ("-canary" if track == "canary" else "")
-    labels = {**_labels(settings, stage), "pytest-mlops.io/track": track}
+def _resources(settings: DeploySettings) -> dict[str, Any]:
     resources: dict[str, Any] = {
         "requests": {"cpu": settings.cpu, "memory": settings.memory},
         "limits": {"memory": settings.memory},
     }
     if settings.gpu:
         resources["limits"]["nvidia.com/gpu"] = 1
+    return resources
+
+
+def _container(settings: DeploySettings, version: Version, image: str) -> dict[str, Any]:
     probe = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5}
-    container = {
+    return {
         "name": "server",
         "image": image,
         "ports": [{"name": "http", "containerPort": settings.port}],
         "env": [
             {"name": "MLOPS_SERVE_VERSION", "value": str(version.version)},
             {"name": "MLOPS_SERVE_PORT", "value": str(settings.port)},
-            # the drain on SIGTERM; terminationGracePeriodSeconds below covers both
+            # the drain on SIGTERM; the pod's terminationGracePeriodSeconds covers both
             {"name": "MLOPS_SERVE_DRAIN_SECONDS", "value": f"{settings.drain_seconds:g}"},
             {"name": "MLOPS_SERVE_SHUTDOWN_TIMEOUT", "value": f"{settings.shutdown_timeout:g}"},
         ],
@@ -100,7 +100,7 @@ def _deployment(
             "failureThreshold": 3,
         },
         "startupProbe": {**probe, "failureThreshold": 30},
-        "resources": resources,
+        "resources": _resources(settings),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
@@ -108,6 +108,17 @@ def _deployment(
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
+    }
+
+
+def _deployment(
+    settings: DeploySettings, stage: str, version: Version, image: str, replicas: int, track: str
+) -> dict[str, Any]:
+    name = f"{settings.name}-{stage}" + ("-canary" if track == "canary" else "")
+    labels = {**_labels(settings, stage), "pytest-mlops.io/track": track}
+    pod = {
+        "containers": [_container(settings, version, image)],
+        "terminationGracePeriodSeconds": settings.grace_seconds,
     }
     return {
         "apiVersion": "apps/v1",
@@ -122,10 +133,7 @@ def _deployment(
             },
             "template": {
                 "metadata": {"labels": labels, "annotations": _annotations(version)},
-                "spec": {
-                    "containers": [container],
-                    "terminationGracePeriodSeconds": settings.grace_seconds,
-                },
+                "spec": pod,
             },
         },
     }
@@ -146,12 +154,29 @@ def _service(settings: DeploySettings, stage: str) -> dict[str, Any]:
 def render_inference_service(
     settings: DeploySettings, stage: str, version: Version, storage_uri: str
 ) -> dict[str, Any]:
-    """The KServe InferenceService of *stage* serving *version*'s Triton model repository (see
+    """The KServe InferenceService of *stage*: Triton serving *version*'s model repository (see
     :mod:`pytest_mlops.deploy.triton`) from *storage_uri*, with the lineage in annotations."""
-    from pytest_mlops.deploy import triton
-
     annotations = {k: v for k, v in _annotations(version).items() if k.startswith(_ANNOTATION)}
-    return triton.render_inference_service(settings, stage, version, storage_uri, annotations)
+    model = {
+        "modelFormat": {"name": "triton"},
+        "runtime": "kserve-tritonserver",
+        "protocolVersion": "v2",
+        "storageUri": storage_uri,
+        "args": ["--disable-auto-complete-config"],  # config.pbtxt is complete
+        "resources": _resources(settings),
+    }
+    metadata = {
+        "name": f"{settings.name}-{stage}",
+        "labels": _labels(settings, stage),
+        "annotations": annotations,
+    }
+    replicas = settings.replicas if stage == "production" else 1
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": metadata,
+        "spec": {"predictor": {"minReplicas": replicas, "model": model}},
+    }
 
 
 def write_manifests(docs: list[dict[str, Any]], path: str | Path) -> Path:

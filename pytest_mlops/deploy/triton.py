@@ -1,5 +1,6 @@
-"""A Triton Inference Server model repository for a version, and the KServe InferenceService that
-serves it (GPU serving for teams that run Triton).
+"""A Triton Inference Server model repository for a version (GPU serving for teams that run
+Triton; :func:`pytest_mlops.deploy.k8s.render_inference_service` writes the KServe
+InferenceService that serves it).
 
 The repository::
 
@@ -20,17 +21,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.errors import DeployError
 
 if TYPE_CHECKING:
-    from pytest_mlops.deploy.registry import Version
     from pytest_mlops.deploy.settings import DeploySettings
 
-__all__ = ["check_triton_config", "render_inference_service", "triton_config", "write_repository"]
+__all__ = ["check_triton_config", "triton_config", "write_repository"]
 
 # ONNX TensorProto element types -> Triton data types
 _TRITON_TYPES = {
@@ -155,43 +154,3 @@ def write_repository(
     (folder / "config.pbtxt").write_text(text, encoding="utf-8")
     shutil.copyfile(model, folder / str(version) / "model.onnx")
     return folder / "config.pbtxt"
-
-
-def render_inference_service(
-    settings: DeploySettings,
-    stage: str,
-    version: Version,
-    storage_uri: str,
-    annotations: Mapping[str, str],
-) -> dict[str, Any]:
-    """A KServe ``InferenceService`` running Triton on the repository at *storage_uri*."""
-    resources: dict[str, Any] = {
-        "requests": {"cpu": settings.cpu, "memory": settings.memory},
-        "limits": {"memory": settings.memory},
-    }
-    if settings.gpu:
-        resources["limits"]["nvidia.com/gpu"] = 1
-    replicas = settings.replicas if stage == "production" else 1
-    labels = {"app.kubernetes.io/name": settings.name, "pytest-mlops.io/stage": stage}
-    return {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {
-            "name": f"{settings.name}-{stage}",
-            "labels": labels,
-            "annotations": dict(annotations),
-        },
-        "spec": {
-            "predictor": {
-                "minReplicas": replicas,
-                "model": {
-                    "modelFormat": {"name": "triton"},
-                    "runtime": "kserve-tritonserver",
-                    "protocolVersion": "v2",
-                    "storageUri": storage_uri,
-                    "args": ["--disable-auto-complete-config"],  # config.pbtxt is complete
-                    "resources": resources,
-                },
-            }
-        },
-    }
