@@ -71,7 +71,7 @@ def _readiness(address: tuple[str, int], stop: threading.Event, dropped: list[fl
 
 
 def test_sigterm_under_load_fails_no_accepted_request(tiny_template: Path) -> None:
-    args = ("--drain-seconds", "2", "--shutdown-timeout", "15", "--batch-delay-ms", "50")
+    args = ("--drain-seconds", "3", "--shutdown-timeout", "15", "--batch-delay-ms", "50")
     with serving_process(tiny_template / "model.onnx", "tiny", *args) as server:
         stop, log, dropped = threading.Event(), [], []
         workers = [
@@ -92,10 +92,10 @@ def test_sigterm_under_load_fails_no_accepted_request(tiny_template: Path) -> No
     assert dropped and term < dropped[0] < term + 2, "readiness did not fail at once"
     before = [s for s in log if s.at < dropped[0]]
     failed = [s for s in before if s.outcome != "200"]
-    assert len(before) > 50 and not failed, failed[:5]
+    assert len(before) > 20 and not failed, failed[:5]
     in_flight = [s for s in before if s.at > term - 0.2]
     assert in_flight, "no request was in flight when SIGTERM came"
-    during = [s for s in log if dropped[0] <= s.at < term + 1.5]
+    during = [s for s in log if dropped[0] <= s.at < term + 1.5]  # well inside the 3 s drain
     assert during and all(s.outcome == "200" for s in during)  # the drain period still serves
     assert any(s.outcome == "refused" for s in log)  # after it, connecting is refused
     odd = [s for s in log if s.outcome not in ("200", "refused", "closed without an answer")]
