@@ -217,8 +217,14 @@ def _add_history(sub: Any) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pytest_mlops.deploy import serving
     from pytest_mlops.deploy.registry import _resolve
+
+    try:
+        from pytest_mlops.deploy import serving
+    except ImportError as exc:
+        raise DeployError(
+            f"serving needs {exc.name or 'a package'}: pip install 'pytest-mlops[deploy,onnxruntime]'"
+        ) from None
 
     _, settings = _project(args)
     registry = _registry(settings)
