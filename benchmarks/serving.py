@@ -314,6 +314,37 @@ class Bench:
         return out
 
 
+def _best_us(call: Callable[[], Any], number: int) -> float:
+    import timeit
+
+    return min(timeit.repeat(call, number=number, repeat=7)) / number * 1e6
+
+
+def profile_mlp(bench: Bench) -> None:
+    """Where a served MLP request's time goes, the app's own functions timed one by one."""
+    from pytest_mlops.deploy.serving import ServingOptions
+    from pytest_mlops.deploy.serving.app import App
+    from pytest_mlops.deploy.serving.responses import loads
+
+    app = App(ServingOptions(model=str(bench.mlp), name="mlp", threads=bench.args.threads))
+    runner, rows = app.runner, bench.args.rows
+    assert runner is not None
+    request = loads(bench.mlp_body)
+    feeds = runner.parse(request)[0]
+    merged = {"X": np.resize(bench.X, (rows * 4, bench.X.shape[1]))}
+    share = runner.predict(merged, [rows] * 4)[1][0]
+    decode = _best_us(lambda: loads(bench.mlp_body), 2000)
+    validate = _best_us(lambda: runner.parse(request), 2000)
+    encode = _best_us(lambda: app.respond(feeds, share, None, None), 2000)
+    call = _best_us(lambda: runner.run(merged), 20)
+    loop = 4 * (decode + validate + encode)
+    print(
+        f"MLP profile: per {rows}-row request JSON decode {decode:.1f} us, validation "
+        f"{validate:.1f} us, response encode {encode:.1f} us; a {rows * 4}-row ONNX Runtime "
+        f"call {call:.0f} us; event-loop work per such call {loop:.0f} us ({loop / call:.1%})"
+    )
+
+
 def ratio(runs: dict[str, list[float]], a: str, b: str) -> float:
     return float(np.median([x / y for x, y in zip(runs[a], runs[b], strict=True)]))
 
@@ -394,7 +425,8 @@ def main() -> int:
         for _ in range(args.rounds):
             bench.round()
         latency = bench.latencies() if args.latency and args.client == "wrk" else {}
-    summary = report(bench, latency)
+        summary = report(bench, latency)
+        profile_mlp(bench)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     print(json.dumps(summary))
     return 0
