@@ -18,12 +18,12 @@
    ``delay()``, calibrated to the target rate; the rate reached is printed with each p99).
 
 Every contender runs on this tree's server and, with ``--legacy PATH``, on another server script
-(the previous, hand-written HTTP layer) in the same interleaved rounds.
+that takes the same flags (an older version's ``serving.py``, say) in the same interleaved rounds.
 
 Load comes from ``wrk`` (Debian's package) if installed, else from a Python asyncio client
 (throughput only), on keep-alive connections to 127.0.0.1; every run is bounded by ``--seconds``.
 
-Run: ``.venv/bin/python benchmarks/serving.py [--legacy benchmarks/legacy_serving.py]``
+Run: ``.venv/bin/python benchmarks/serving.py [--legacy OTHER/serving.py]``
 """
 
 from __future__ import annotations
