@@ -5,7 +5,7 @@ records the lineage that ties code, data, model and evidence together::
 
     manifest.json        {"format", "version", "name", "files": {path: "sha256:..."}, "lineage"}
     model.onnx           the model (ONNX only: nothing is ever unpickled)
-    serving.py           the Open Inference Protocol v2 server
+    serving/             the Open Inference Protocol v2 server (a package: python -m serving)
     Dockerfile           the serving image (base image configurable, non-root, HEALTHCHECK)
     smoke.json           rows of the current data as an inference request, and expected outputs
     evidence/report.json the JSON test report the model passed (when one was given)
@@ -188,7 +188,7 @@ def _fill(
     data = _data_lineage(ctx)
     sample = data.pop("_sample")
     export = _export(ctx, config, sample, out / "model.onnx")
-    shutil.copyfile(Path(__file__).with_name("serving.py"), out / "serving.py")
+    _copy_server(out / "serving")
     (out / "smoke.json").write_bytes(canonical_json(_smoke_set(out / "model.onnx", sample)))
     lineage = {
         "code": _git(config.base_dir),
@@ -235,6 +235,14 @@ def _check_replaceable(out: Path) -> None:
             f"the bundle output {str(out)!r} exists and is not a bundle: choose an empty or new "
             "directory (nothing was deleted)"
         ) from None
+
+
+def _copy_server(dest: Path) -> None:
+    """The serving package's sources (nothing compiled, nothing else of pytest-mlops)."""
+    source = Path(__file__).with_name("serving")
+    dest.mkdir()
+    for file in sorted(source.glob("*.py")):
+        shutil.copyfile(file, dest / file.name)
 
 
 def _export(ctx: GateContext, config: ProjectConfig, sample: Any, path: Path) -> Any:

@@ -224,8 +224,14 @@ def _add_history(sub: Any) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pytest_mlops.deploy import serving
     from pytest_mlops.deploy.registry import _resolve
+
+    try:
+        from pytest_mlops.deploy import serving
+    except ImportError as exc:
+        raise DeployError(
+            f"serving needs {exc.name or 'a package'}: pip install 'pytest-mlops[deploy,onnxruntime]'"
+        ) from None
 
     _, settings = _project(args)
     registry = _registry(settings)
@@ -240,6 +246,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             prediction_log=args.prediction_log or settings.prediction_log,
+            drain_seconds=settings.drain_seconds,
+            shutdown_timeout=settings.shutdown_timeout,
         )
         serving.run_server(options)
     return EXIT_OK
@@ -269,6 +277,8 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
     version = registry.stage(settings.name, args.stage)
     if version is None:
         raise DeployError(f"nothing of {settings.name!r} is in {args.stage}: deploy it first")
+    if args.runtime == "triton":
+        return _triton_manifests(args, settings, registry, version)
     image = args.image or version.image
     if not image:
         raise DeployError(
@@ -291,10 +301,51 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _triton_manifests(
+    args: argparse.Namespace, settings: DeploySettings, registry: RegistryBackend, version: Any
+) -> int:
+    """A Triton model repository of the version and a KServe InferenceService serving it."""
+    import tempfile
+
+    from pytest_mlops.deploy.k8s import render_inference_service, write_manifests
+    from pytest_mlops.deploy.triton import write_repository
+
+    if not args.storage_uri:
+        raise DeployError(
+            "--runtime triton needs --storage-uri: where you will upload the model repository "
+            "(s3://..., gs://..., pvc://...), which the InferenceService reads"
+        )
+    out = Path(args.output or f"build/k8s/{settings.name}-{args.stage}-kserve.yaml")
+    repository = out.parent / "triton"
+    with tempfile.TemporaryDirectory(prefix="mlops-triton-") as tmp:
+        bundle = registry.checkout(version, Path(tmp) / "bundle")
+        config = write_repository(
+            bundle.model_path, repository, settings.name, version.version, settings
+        )
+    doc = render_inference_service(settings, args.stage, version, args.storage_uri)
+    write_manifests([doc], out)
+    print(
+        f"Triton model repository of {version.label}: {config.parent} (upload it to {args.storage_uri})"
+    )
+    print(f"KServe InferenceService for {args.stage}: {out}")
+    return EXIT_OK
+
+
 def _add_manifests(sub: Any) -> None:
-    p = sub.add_parser("manifests", help="Kubernetes Deployment and Service for a stage")
+    p = sub.add_parser(
+        "manifests",
+        help="Kubernetes Deployment and Service for a stage (or Triton + a KServe InferenceService)",
+    )
     _common(p)
     p.add_argument("--stage", default="production", choices=("staging", "production"))
+    p.add_argument(
+        "--runtime",
+        choices=("oip", "triton"),
+        default="oip",
+        help="oip: our serving image (default); triton: a Triton model repository and a KServe "
+        "InferenceService",
+    )
+    p.add_argument("--storage-uri", dest="storage_uri", help="where the Triton repository goes")
     p.add_argument("--image", help="image reference (default: the version's pushed image)")
     p.add_argument("--canary-image", dest="canary_image", help="image of the canary (staging)")
     p.add_argument("--output", help="YAML file (default: build/k8s/NAME-STAGE.yaml)")

@@ -1,7 +1,7 @@
 """The serving image: its Dockerfile, the wheels it installs offline, and the build.
 
-The build is hermetic: the Python packages the server needs (NumPy, ONNX Runtime and their
-dependencies) are downloaded on the host with ``pip download`` into a cache outside the project
+The build is hermetic: the Python packages the server needs (NumPy, ONNX Runtime, httptools
+and their dependencies) are downloaded on the host with ``pip download`` into a cache outside the project
 (``~/.cache/pytest-mlops/wheels``, or ``MLOPS_WHEEL_CACHE``), copied into the build context, and
 installed with ``pip install --no-index``: nothing is fetched from inside the build. The image is
 built through the Python ``docker`` SDK against whatever engine ``DOCKER_HOST`` names.
@@ -75,7 +75,8 @@ RUN python3 -m venv /opt/serve \\
       --disable-pip-version-check -q -r /tmp/wheels/requirements.txt \\
  && rm -rf /tmp/wheels
 LABEL {labels}
-COPY model.onnx serving.py manifest.json smoke.json /app/
+COPY model.onnx manifest.json smoke.json /app/
+COPY serving/ /app/serving/
 ENV MLOPS_SERVE_MODEL=/app/model.onnx \\
     MLOPS_SERVE_NAME={settings.name} \\
     MLOPS_SERVE_HOST=0.0.0.0 \\
@@ -86,7 +87,8 @@ WORKDIR /app
 EXPOSE {port}
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \\
   CMD ["/opt/serve/bin/python", "-c", {json.dumps(probe)}]
-CMD ["/opt/serve/bin/python", "/app/serving.py"]
+STOPSIGNAL SIGTERM
+CMD ["/opt/serve/bin/python", "-m", "serving"]
 """
 
 
@@ -95,7 +97,7 @@ def serving_requirements() -> list[str]:
     from importlib import metadata
 
     out = []
-    for name in ("numpy", "onnxruntime", "orjson"):
+    for name in ("numpy", "onnxruntime", "httptools", "orjson"):
         try:
             out.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:

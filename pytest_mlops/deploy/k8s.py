@@ -2,6 +2,12 @@
 
 Per stage: a ``Deployment`` (probes on the OIP health endpoints, resources, a GPU request when the
 model needs one, a non-root read-only container, the lineage in annotations) and a ``Service``.
+
+Rolling updates lose no request: on SIGTERM the server fails readiness at once and keeps
+accepting connections for ``drain_seconds`` (what the usual ``preStop: sleep`` does, so there is
+no preStop hook, which would only add its sleep to the drain), then answers what is in flight
+within ``shutdown_timeout``; ``terminationGracePeriodSeconds`` is their sum plus 5 s, and the
+container gets both through ``MLOPS_SERVE_DRAIN_SECONDS`` and ``MLOPS_SERVE_SHUTDOWN_TIMEOUT``.
 With ``canary_percent`` set, production gets a second ``Deployment`` running the candidate (the
 version in staging) behind the same Service; the traffic splits by replica count.
 """
@@ -18,7 +24,7 @@ if TYPE_CHECKING:
     from pytest_mlops.deploy.registry import Version
     from pytest_mlops.deploy.settings import DeploySettings
 
-__all__ = ["render_manifests", "write_manifests"]
+__all__ = ["render_inference_service", "render_manifests", "write_manifests"]
 
 _ANNOTATION = "pytest-mlops.io"
 
@@ -64,25 +70,28 @@ def _annotations(version: Version) -> dict[str, str]:
     }
 
 
-def _deployment(
-    settings: DeploySettings, stage: str, version: Version, image: str, replicas: int, track: str
-) -> dict[str, Any]:
-    name = f"{settings.name}-{stage}" + ("-canary" if track == "canary" else "")
-    labels = {**_labels(settings, stage), "pytest-mlops.io/track": track}
+def _resources(settings: DeploySettings) -> dict[str, Any]:
     resources: dict[str, Any] = {
         "requests": {"cpu": settings.cpu, "memory": settings.memory},
         "limits": {"memory": settings.memory},
     }
     if settings.gpu:
         resources["limits"]["nvidia.com/gpu"] = 1
+    return resources
+
+
+def _container(settings: DeploySettings, version: Version, image: str) -> dict[str, Any]:
     probe = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5}
-    container = {
+    return {
         "name": "server",
         "image": image,
         "ports": [{"name": "http", "containerPort": settings.port}],
         "env": [
             {"name": "MLOPS_SERVE_VERSION", "value": str(version.version)},
             {"name": "MLOPS_SERVE_PORT", "value": str(settings.port)},
+            # the drain on SIGTERM; the pod's terminationGracePeriodSeconds covers both
+            {"name": "MLOPS_SERVE_DRAIN_SECONDS", "value": f"{settings.drain_seconds:g}"},
+            {"name": "MLOPS_SERVE_SHUTDOWN_TIMEOUT", "value": f"{settings.shutdown_timeout:g}"},
         ],
         "readinessProbe": {**probe, "initialDelaySeconds": 2},
         "livenessProbe": {
@@ -91,7 +100,7 @@ def _deployment(
             "failureThreshold": 3,
         },
         "startupProbe": {**probe, "failureThreshold": 30},
-        "resources": resources,
+        "resources": _resources(settings),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
@@ -99,6 +108,17 @@ def _deployment(
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
+    }
+
+
+def _deployment(
+    settings: DeploySettings, stage: str, version: Version, image: str, replicas: int, track: str
+) -> dict[str, Any]:
+    name = f"{settings.name}-{stage}" + ("-canary" if track == "canary" else "")
+    labels = {**_labels(settings, stage), "pytest-mlops.io/track": track}
+    pod = {
+        "containers": [_container(settings, version, image)],
+        "terminationGracePeriodSeconds": settings.grace_seconds,
     }
     return {
         "apiVersion": "apps/v1",
@@ -113,7 +133,7 @@ def _deployment(
             },
             "template": {
                 "metadata": {"labels": labels, "annotations": _annotations(version)},
-                "spec": {"containers": [container]},
+                "spec": pod,
             },
         },
     }
@@ -128,6 +148,34 @@ def _service(settings: DeploySettings, stage: str) -> dict[str, Any]:
             "selector": _labels(settings, stage),
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
         },
+    }
+
+
+def render_inference_service(
+    settings: DeploySettings, stage: str, version: Version, storage_uri: str
+) -> dict[str, Any]:
+    """The KServe InferenceService of *stage*: Triton serving *version*'s model repository (see
+    :mod:`pytest_mlops.deploy.triton`) from *storage_uri*, with the lineage in annotations."""
+    annotations = {k: v for k, v in _annotations(version).items() if k.startswith(_ANNOTATION)}
+    model = {
+        "modelFormat": {"name": "triton"},
+        "runtime": "kserve-tritonserver",
+        "protocolVersion": "v2",
+        "storageUri": storage_uri,
+        "args": ["--disable-auto-complete-config"],  # config.pbtxt is complete
+        "resources": _resources(settings),
+    }
+    metadata = {
+        "name": f"{settings.name}-{stage}",
+        "labels": _labels(settings, stage),
+        "annotations": annotations,
+    }
+    replicas = settings.replicas if stage == "production" else 1
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": metadata,
+        "spec": {"predictor": {"minReplicas": replicas, "model": model}},
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -80,6 +81,27 @@ DEPLOY_PARAMS: tuple[Param, ...] = (
         maximum=100,
     ),
     Param("prediction_log", "str", "the server's prediction log (JSON lines), if any"),
+    Param(
+        "max_batch_rows",
+        "int",
+        "rows per model call at most under dynamic batching (Triton's max_batch_size)",
+        default=256,
+        minimum=1,
+    ),
+    Param(
+        "drain_seconds",
+        "number",
+        "after SIGTERM, seconds the server still accepts connections while readiness fails",
+        default=5.0,
+        minimum=0,
+    ),
+    Param(
+        "shutdown_timeout",
+        "number",
+        "after the drain period, seconds requests in flight get to finish",
+        default=25.0,
+        minimum=0,
+    ),
 )
 
 
@@ -99,11 +121,19 @@ class DeploySettings:
     gpu: bool
     canary_percent: int
     prediction_log: str | None
+    max_batch_rows: int
+    drain_seconds: float
+    shutdown_timeout: float
     base_dir: Path
     ca_bundle: str | None = None
     insecure: bool = False
     timeout: float = 60.0
     retries: int = 4
+
+    @property
+    def grace_seconds(self) -> int:
+        """Kubernetes' terminationGracePeriodSeconds: the drain, the shutdown and 5 s to spare."""
+        return math.ceil(self.drain_seconds + self.shutdown_timeout) + 5
 
     @property
     def is_oci(self) -> bool:

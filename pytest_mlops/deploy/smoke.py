@@ -88,11 +88,16 @@ def serve_in_process(
     timeout: float = 30.0,
 ) -> Iterator[str]:
     """Run the bundle's serving app in a child process; yield its base URL; stop it on exit."""
+    root = bundle.path.resolve()
+    # the serving package (python -m serving); bundles made before it carry serving.py
+    server = [str(root / "serving.py")]
+    if (root / "serving").is_dir():  # a child stopped here has nothing to drain
+        server = ["-m", "serving", "--drain-seconds", "0"]
     command = [
         sys.executable,
-        str(bundle.path / "serving.py"),
+        *server,
         "--model",
-        str(bundle.model_path),
+        str(root / "model.onnx"),
         "--name",
         bundle.name,
         "--model-version",
@@ -105,7 +110,7 @@ def serve_in_process(
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_SERVE_")}
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root
     )
     try:
         url = _announced_url(process, timeout)

@@ -19,6 +19,8 @@ from pytest_mlops.deploy.bundle import Bundle, build_bundle, verify_bundle
 from pytest_mlops.deploy.client import http_call
 from pytest_mlops.errors import DeployError
 
+SERVING = Path(__file__).resolve().parents[2] / "pytest_mlops" / "deploy" / "serving"
+
 
 def sha(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
@@ -41,13 +43,11 @@ def test_manifest_ties_code_data_model_and_evidence(
     assert set(lineage["code"]) >= {"commit", "dirty"}
     assert lineage["created"]["by"] and lineage["created"]["at"]
     files = json.loads((tiny_bundle.path / "manifest.json").read_text())["files"]
-    assert sorted(files) == [
-        "Dockerfile",
-        "evidence/report.json",
-        "model.onnx",
-        "serving.py",
-        "smoke.json",
-    ]
+    server = sorted(f"serving/{p.name}" for p in SERVING.glob("*.py"))
+    assert "serving/__main__.py" in server and "serving/http.py" in server
+    assert sorted(files) == sorted(
+        ["Dockerfile", "evidence/report.json", "model.onnx", "smoke.json", *server]
+    )
 
 
 def test_dockerfile_is_hermetic_non_root_and_labelled(tiny_bundle: Bundle) -> None:

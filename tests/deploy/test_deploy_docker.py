@@ -154,6 +154,17 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
                 break
             time.sleep(0.5)
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
+        # docker stop / a rolling update: readiness fails at once while the server still
+        # answers (the drain period), then the process exits 0, before any SIGKILL
+        container.kill(signal="SIGTERM")
+        status, deadline = 200, time.monotonic() + 10
+        while status == 200 and time.monotonic() < deadline:
+            status = http_call(url + "/v2/health/ready").status
+        assert status == 503
+        assert http_call(url + "/v2/health/live").status == 200
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        logs = container.logs().decode()
+        assert "draining" in logs and "stopped" in logs
 
 
 def test_links_the_registry_lost_are_put_back_from_the_ledger(oci_project: Path) -> None:

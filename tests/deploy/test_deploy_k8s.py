@@ -97,3 +97,203 @@ def test_cli_writes_manifests(
     docs = [d for d in yaml.safe_load_all((tiny_project / "k.yaml").read_text()) if d]
     validate(docs)
     assert docs[0]["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/tiny:1"
+
+
+# --- graceful shutdown --------------------------------------------------------------------------
+
+
+def test_grace_period_covers_the_drain_the_server_is_told(
+    tiny_project: Path, versions: tuple[Version, Version], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = deploy_settings(
+        project_config(tiny_project), {"drain_seconds": 7, "shutdown_timeout": 20.5}
+    )
+    (deployment, _) = render_manifests(settings, "staging", versions[1], "img")
+    validate([deployment])
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["MLOPS_SERVE_DRAIN_SECONDS"] == "7"
+    assert env["MLOPS_SERVE_SHUTDOWN_TIMEOUT"] == "20.5"
+    # the server needs drain + shutdown at most; the kubelet SIGKILLs after the grace period
+    assert pod["terminationGracePeriodSeconds"] == 33 >= 7 + 20.5
+    # no preStop sleep: the server itself keeps accepting during the drain after SIGTERM
+    assert "lifecycle" not in pod["containers"][0]
+
+    from pytest_mlops.deploy.serving.cli import parse_args
+
+    for name, value in env.items():  # what the container reads
+        monkeypatch.setenv(name, value)
+    options = parse_args([])
+    assert (options.drain_seconds, options.shutdown_timeout) == (7.0, 20.5)
+    assert options.grace_seconds <= pod["terminationGracePeriodSeconds"]
+
+
+# --- Triton and KServe --------------------------------------------------------------------------
+
+
+def triton_message(text: str):  # type: ignore[no-untyped-def]
+    from pytest_mlops.deploy.triton import check_triton_config
+
+    return check_triton_config(text)
+
+
+def test_triton_config_follows_the_onnx_signature_and_parses_as_triton_s_protobuf(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    from pytest_mlops.deploy.triton import write_repository
+
+    settings = deploy_settings(project_config(tiny_project), {"gpu": True, "max_batch_rows": 64})
+    config = write_repository(tiny_project / "model.onnx", tmp_path / "triton", "tiny", 3, settings)
+    assert config == tmp_path / "triton" / "tiny" / "config.pbtxt"
+    assert (tmp_path / "triton" / "tiny" / "3" / "model.onnx").read_bytes() == (
+        tiny_project / "model.onnx"
+    ).read_bytes()
+    message = triton_message(config.read_text())
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    assert message.name == "tiny" and message.backend == "onnxruntime"
+    assert message.max_batch_size == 64
+    assert list(message.version_policy.specific.versions) == [3]
+    assert message.dynamic_batching.max_queue_delay_microseconds == 100
+    (group,) = message.instance_group
+    assert group.kind == pb.ModelInstanceGroup.KIND_GPU and group.count == 1 and not group.gpus
+    session = ort.InferenceSession(str(tiny_project / "model.onnx"))
+    assert [(i.name, list(i.dims)) for i in message.input] == [
+        (i.name, [d for d in i.shape[1:]]) for i in session.get_inputs()
+    ]
+    assert message.input[0].data_type == pb.TYPE_FP32
+    label, proba = message.output
+    assert (label.name, label.data_type, list(label.dims)) == ("label", pb.TYPE_INT64, [1])
+    assert label.HasField("reshape") and list(label.reshape.shape) == []  # the batch dim only
+    assert (proba.name, list(proba.dims)) == ("probabilities", [2])
+    cpu = deploy_settings(project_config(tiny_project))
+    write_repository(tiny_project / "model.onnx", tmp_path / "cpu", "tiny", 1, cpu)
+    message = triton_message((tmp_path / "cpu" / "tiny" / "config.pbtxt").read_text())
+    assert message.instance_group[0].kind == pb.ModelInstanceGroup.KIND_CPU
+
+
+def test_triton_config_of_a_fixed_batch_multi_input_model(
+    tiny_project: Path, tmp_path: Path
+) -> None:
+    """Inputs of several types, one with a fixed first dimension: no batching, full shapes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from pytest_mlops.deploy.triton import triton_config
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["ids"], ["as_float"], to=TensorProto.FLOAT),
+         helper.make_node("Add", ["as_float", "x"], ["y"])],
+        "two",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3]),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+    )  # fmt: skip
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    text = triton_config(path, "two", 1, deploy_settings(project_config(tiny_project)))
+    message = triton_message(text)
+    from tritonclient.grpc import model_config_pb2 as pb
+
+    assert message.max_batch_size == 0 and not message.HasField("dynamic_batching")
+    assert [(i.name, i.data_type, list(i.dims)) for i in message.input] == [
+        ("ids", pb.TYPE_INT64, [1, 3]),
+        ("x", pb.TYPE_FP32, [1, 3]),
+    ]
+
+
+def test_a_broken_triton_config_is_refused(tiny_project: Path) -> None:
+    from pytest_mlops.deploy.triton import triton_config
+    from pytest_mlops.errors import DeployError
+
+    good = triton_config(
+        tiny_project / "model.onnx", "tiny", 1, deploy_settings(project_config(tiny_project))
+    )
+    for broken, why in (
+        (good.replace("KIND_CPU", "KIND_TPU"), "KIND_TPU"),
+        (good.replace("data_type: TYPE_FP32", "data_type: FP32"), "FP32"),
+        (good.replace("max_batch_size", "max_batch"), "max_batch"),
+        (good.replace('backend: "onnxruntime"', ""), "no backend"),
+    ):
+        with pytest.raises(DeployError, match=why):
+            triton_message(broken)
+
+
+def test_a_zipmap_output_cannot_go_to_triton(tmp_path: Path, tiny_project: Path) -> None:
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    from pytest_mlops.deploy.triton import triton_config
+    from pytest_mlops.errors import DeployError
+
+    X = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    model = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    (tmp_path / "zipmap.onnx").write_bytes(to_onnx(model, X[:2]).SerializeToString())
+    with pytest.raises(DeployError, match=r"not a tensor .*without ZipMap"):
+        triton_config(
+            tmp_path / "zipmap.onnx", "z", 1, deploy_settings(project_config(tiny_project))
+        )
+
+
+def validate_inference_service(doc: dict) -> None:
+    """kubernetes-validate has no KServe schema: validate the Kubernetes types an
+    InferenceService embeds (its metadata, and its predictor's pod spec with the model as a
+    container) against the Kubernetes schemas, strictly."""
+    predictor = dict(doc["spec"]["predictor"])
+    model = dict(predictor.pop("model"))
+    kserve = {k: model.pop(k) for k in ("modelFormat", "runtime", "protocolVersion", "storageUri")}
+    assert set(predictor) <= {"minReplicas", "maxReplicas"}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": doc["metadata"],
+        "spec": {"containers": [{"name": "kserve-container", "image": "triton", **model}]},
+    }
+    validate([pod])
+    assert doc["apiVersion"] == "serving.kserve.io/v1beta1" and doc["kind"] == "InferenceService"
+    assert kserve["modelFormat"] == {"name": "triton"} and kserve["protocolVersion"] == "v2"
+    assert kserve["runtime"] == "kserve-tritonserver" and kserve["storageUri"]
+
+
+def test_cli_writes_a_triton_repository_and_an_inference_service(
+    tiny_project: Path, versions: tuple[Version, Version], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tiny_project)
+    assert main(["manifests", "--runtime", "triton"]) == 2  # where does the repository go?
+    code = main(
+        ["manifests", "--runtime", "triton", "--stage", "production",
+         "--storage-uri", "s3://models/tiny", "--output", "out/kserve.yaml"]
+    )  # fmt: skip
+    assert code == 0
+    import yaml
+
+    (doc,) = [
+        d for d in yaml.safe_load_all((tiny_project / "out" / "kserve.yaml").read_text()) if d
+    ]
+    validate_inference_service(doc)
+    assert doc["metadata"]["name"] == "tiny-production"
+    assert (
+        doc["metadata"]["annotations"]["pytest-mlops.io/model-sha256"] == versions[0].model_sha256
+    )
+    assert doc["spec"]["predictor"]["model"]["storageUri"] == "s3://models/tiny"
+    config = tiny_project / "out" / "triton" / "tiny" / "config.pbtxt"
+    message = triton_message(config.read_text())
+    assert list(message.version_policy.specific.versions) == [1]  # production runs v1
+    assert (config.parent / "1" / "model.onnx").is_file()
+
+
+def test_a_broken_inference_service_fails_validation(
+    tiny_project: Path, versions: tuple[Version, Version]
+) -> None:
+    from pytest_mlops.deploy.k8s import render_inference_service
+
+    settings = deploy_settings(project_config(tiny_project), {"gpu": True})
+    doc = render_inference_service(settings, "staging", versions[1], "pvc://models")
+    validate_inference_service(doc)
+    assert doc["spec"]["predictor"]["model"]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    doc["spec"]["predictor"]["model"]["resources"]["requests"]["cpu"] = {"cores": 1}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate_inference_service(doc)

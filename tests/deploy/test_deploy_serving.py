@@ -362,3 +362,53 @@ def test_head_answers_the_get_headers_without_a_body(server: tuple[str, App]) ->
     assert head.startswith(b"HTTP/1.1 200") and length == len(b'{"ready":true}')
     assert rest.startswith(b"HTTP/1.1 200")  # the GET's answer comes next, not a body
     assert rest.endswith(b'\r\n\r\n{"ready":true}')
+
+
+def test_limits_come_from_flags_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_mlops.deploy.serving import parse_args
+
+    defaults = parse_args(["--model", "m.onnx"])
+    assert defaults == ServingOptions(model="m.onnx")
+    assert (defaults.header_timeout, defaults.max_body_bytes, defaults.max_connections) == (
+        10.0,
+        8 << 20,
+        512,
+    )
+    monkeypatch.setenv("MLOPS_SERVE_HEADER_TIMEOUT", "2.5")
+    monkeypatch.setenv("MLOPS_SERVE_MAX_IN_FLIGHT", "7")
+    options = parse_args(["--model", "m.onnx", "--max-headers", "12", "--no-batching"])
+    assert (options.header_timeout, options.max_in_flight, options.max_headers) == (2.5, 7, 12)
+    assert options.batching is False
+    monkeypatch.setenv("MLOPS_SERVE_MAX_CONNECTIONS", "many")
+    with pytest.raises(SystemExit) as exit:
+        parse_args([])
+    assert exit.value.code == 2
+    assert "MLOPS_SERVE_MAX_CONNECTIONS='many' is not a valid int" in capsys.readouterr().err
+    monkeypatch.delenv("MLOPS_SERVE_MAX_CONNECTIONS")
+    with pytest.raises(SystemExit):
+        parse_args(["--max-body-bytes", "0"])
+    assert "--max-body-bytes must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_served_exits_2_saying_why(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_mlops.deploy.serving", "--model", str(tmp_path / "bad.onnx"),
+         "--port", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"cannot serve '{tmp_path / 'bad.onnx'}'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_metrics_show_connections_and_requests_in_flight(server: tuple[str, App]) -> None:
+    url, _ = server
+    text = http_call(url + "/metrics").body.decode()
+    assert re.search(r'mlops_open_connections\{model="tiny",version="1"\} [1-9]', text)
+    assert 'mlops_in_flight_requests{model="tiny",version="1"} 0' in text
