@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+from pytest_mlops import engines as _engines  # noqa: E402  (registers Spark and Dask, lazily)
+
+_engines.register()
+
 # public name -> module that defines it
 _LAZY = {
     "Dataset": "pytest_mlops.data.dataset",

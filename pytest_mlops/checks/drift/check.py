@@ -271,7 +271,8 @@ def check_drift(
         :class:`~pytest_mlops.DriftProfile` (then the comparison runs against the stored profile).
     current:
         A Dataset, a DataFrame or a path (CSV/Parquet; with a profile reference, read chunk by
-        chunk).
+        chunk). A Spark or Dask DataFrame on either side is summarised where it lives (partial
+        profiles merged on the driver) and compared through profiles.
     columns:
         The columns to compare (default: the reference's features, or all its columns).
     categorical:
@@ -292,7 +293,13 @@ def check_drift(
     """
     from pytest_mlops.checks.drift.profile import DriftProfile
 
+    from pytest_mlops._engines import engine_for
+
     options = DriftSettings.from_kwargs(settings)
+    if not isinstance(reference, DriftProfile) and (
+        engine_for(reference) is not None or engine_for(current) is not None
+    ):  # a Spark or Dask DataFrame on either side: compare profiles, counted where the data is
+        reference = DriftProfile.fit(reference, columns=columns, categorical=categorical)
     if isinstance(reference, DriftProfile):
         return reference.compare(current, columns=columns, name=name, kind=kind, settings=options)
     ref_frame, ref_features = as_frame(reference, "reference")

@@ -83,7 +83,9 @@ class NumericProfile:
         n_a, n_b = self.count, other.count
         n = n_a + n_b
         delta = other.mean - self.mean if n_a and n_b else 0.0
-        mean = (self.mean * n_a + other.mean * n_b) / n if n else math.nan
+        # A side without values (an all-missing partition) has a NaN mean: it must not count.
+        total = (self.mean * n_a if n_a else 0.0) + (other.mean * n_b if n_b else 0.0)
+        mean = total / n if n else math.nan
         m2 = (
             (self.m2 if n_a else 0.0)
             + (other.m2 if n_b else 0.0)
@@ -175,12 +177,127 @@ class DriftProfile:
             Count on the grid (and columns) of this profile instead of making a new grid, so
             that the result merges with it.
         """
+        from pytest_mlops._engines import engine_for
         from pytest_mlops.checks.drift.check import as_frame
 
+        engine = engine_for(data)
+        if engine is not None:  # a Spark or Dask DataFrame: partial profiles merged here
+            return engine.fit_profile(
+                data, columns=columns, categorical=categorical, bins=bins, grid=grid
+            )
         frame, features = as_frame(data, "reference" if grid is None else "current")
         if columns is None and features is not None and grid is None:
             columns = list(features)
         return cls._fit_frame(frame, columns, tuple(categorical), bins, grid)
+
+    @classmethod
+    def fit_spark(
+        cls,
+        df: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        bins: int = DEFAULT_BINS,
+        grid: DriftProfile | None = None,
+    ) -> DriftProfile:
+        """Summarise a Spark DataFrame where it lives: partial profiles per partition, merged.
+
+        The grid comes from the data (exact quantiles where the values that pin them are few
+        enough to bring to the driver, otherwise ``approxQuantile``'s; the KS bound reported at
+        comparison is computed from the counts, so it covers either), unless *grid* is given.
+        Needs ``pip install 'pytest-mlops[spark]'`` and Java. See ``docs/scale.md``.
+        """
+        return cls._fit_engine("spark", df, columns, categorical, bins, grid)
+
+    @classmethod
+    def fit_dask(
+        cls,
+        ddf: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        bins: int = DEFAULT_BINS,
+        grid: DriftProfile | None = None,
+    ) -> DriftProfile:
+        """:meth:`fit_spark` for a ``dask.dataframe`` (``pip install 'pytest-mlops[dask]'``)."""
+        return cls._fit_engine("dask", ddf, columns, categorical, bins, grid)
+
+    @classmethod
+    def _fit_engine(
+        cls,
+        name: str,
+        data: Any,
+        columns: Sequence[str] | None,
+        categorical: Sequence[str],
+        bins: int,
+        grid: DriftProfile | None,
+    ) -> DriftProfile:
+        from pytest_mlops._engines import engine_for, get_engine
+
+        engine = get_engine(name)
+        if engine_for(data) is not engine:
+            raise DataError(
+                f"DriftProfile.fit_{name}: expected a {name.capitalize()} DataFrame, got "
+                f"{type(data).__module__}.{type(data).__name__}"
+            )
+        profile: DriftProfile = engine.fit_profile(
+            data, columns=columns, categorical=categorical, bins=bins, grid=grid
+        )
+        return profile
+
+    @classmethod
+    def fit_partition(cls, frame: pd.DataFrame, grid: DriftProfile) -> DriftProfile:
+        """One partition counted on *grid*: what an engine's executors run (any number of rows).
+
+        Columns of the grid the partition lacks, or holds with another type, are listed in
+        ``problems``; merging keeps both, so the driver can tell a column missing everywhere
+        from one missing in some partitions.
+        """
+        if len(frame) == 0:
+            return grid.empty_like()
+        return cls._fit_frame(frame, None, (), grid.bins, grid)
+
+    def empty_like(self) -> DriftProfile:
+        """This profile's grid and columns with every count at zero (the merge's identity)."""
+        import numpy as np
+
+        columns: dict[str, ColumnProfile] = {}
+        for name, column in self.columns.items():
+            if isinstance(column, NumericProfile):
+                m = len(column.edges)
+                columns[name] = NumericProfile(
+                    column.edges,
+                    np.zeros(m, dtype=np.int64),
+                    np.zeros(m + 1, dtype=np.int64),
+                    np.zeros(m + 1),
+                    0,
+                    math.nan,
+                    0.0,
+                    math.nan,
+                    math.nan,
+                )
+            else:
+                columns[name] = CategoricalProfile({}, 0, 0)
+        return DriftProfile(columns, 0, self.bins)
+
+    @classmethod
+    def on_grid(
+        cls, edges: Mapping[str, Any], categorical: Sequence[str], *, bins: int = DEFAULT_BINS
+    ) -> DriftProfile:
+        """An empty profile with these numeric grids (column -> sorted edges) and categorical
+        columns, in that order: a grid to count partitions on."""
+        import numpy as np
+
+        columns: dict[str, ColumnProfile] = {}
+        for name, values in edges.items():
+            grid = np.unique(np.asarray(values, dtype=np.float64))
+            columns[str(name)] = NumericProfile(
+                grid, grid[:0].astype(np.int64), np.zeros(1, np.int64), np.zeros(1), 0,
+                math.nan, 0.0, math.nan, math.nan,
+            )  # fmt: skip
+        for name in categorical:
+            columns[str(name)] = CategoricalProfile({}, 0, 0)
+        return DriftProfile(columns, 0, bins).empty_like()
 
     @classmethod
     def fit_chunks(
@@ -235,7 +352,7 @@ class DriftProfile:
             return data
         if isinstance(data, str | Path):
             return DriftProfile.fit_path(data, grid=self)
-        return DriftProfile.fit(data, grid=self)
+        return DriftProfile.fit(data, grid=self)  # engines' DataFrames included
 
     @classmethod
     def _fit_frame(
