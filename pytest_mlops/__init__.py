@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-from pytest_mlops import engines as _engines  # noqa: E402  (registers Spark and Dask, lazily)
+from pytest_mlops import engines as _engines
 
 _engines.register()
 

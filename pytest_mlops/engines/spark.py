@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any
 from pytest_mlops.checks.drift.partial import (
     EXACT_LIMIT,
     GridReport,
-    check_partitions,
     counts_from_bytes,
-    exact_grid,
     from_bytes,
+    grid_from_bytes,
     inside_bytes,
     merge_bytes,
     merge_counts_bytes,
@@ -35,6 +34,7 @@ from pytest_mlops.checks.drift.partial import (
     to_bytes,
 )
 from pytest_mlops.checks.drift.profile import DEFAULT_BINS, DriftProfile
+from pytest_mlops.engines._common import fit_from_source, on_grid
 from pytest_mlops.errors import ConfigError, DataError, did_you_mean
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def _blob_batch(blob: bytes) -> pa.RecordBatch:
 def _count_partition(
     grid: bytes, chunk_rows: int, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    yield _blob_batch(partial_bytes(_frames(batches, chunk_rows), from_bytes(grid)))
+    yield _blob_batch(partial_bytes(_frames(batches, chunk_rows), grid_from_bytes(grid)))
 
 
 def _inside_partition(
@@ -223,7 +223,9 @@ def map_in_arrow(df: Any, run: Callable[..., Iterator[pa.RecordBatch]]) -> Any:
     import warnings
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+        warnings.filterwarnings(
+            "ignore", "PySpark does not yet fully support pandas", FutureWarning
+        )
         return df.mapInArrow(run, "blob binary")
 
 
@@ -297,52 +299,26 @@ class SparkEngine:
         grid: DriftProfile | None = None,
     ) -> DriftProfile:
         """The profile of *data* (on *grid* when given), like :meth:`DriftProfile.fit`."""
+        what = "drift profile of the Spark DataFrame"
         if grid is not None:
-            return self._count_on(data, grid, columns)
-        what = "drift profile of the Spark DataFrame"
+            wanted = [c for c in grid.columns if columns is None or c in columns]
+            present = set(data.columns)
+            spark_kinds(data, [c for c in wanted if c in present], what)  # refuses nested types
+            df = data.select([column_ref(c) for c in wanted if c in present])
+            return on_grid(_Source(df, self.chunk_rows, 0.0), grid, wanted, present, what)
         kinds = spark_kinds(data, columns, what)
-        if bins < 2:
-            raise DataError(f"drift profile: 'bins' must be >= 2, got {bins}")
-        numeric = [c for c, k in kinds.items() if k == "numeric" and c not in categorical]
-        cats = [c for c in kinds if c not in numeric]
         df = data.select([column_ref(c) for c in kinds])
-        source = _Source(df, self.chunk_rows, 1.0 / (4 * bins))
-        made, counted, self.last_grid = exact_grid(
-            source, numeric, cats, bins=bins, relative_error=source.relative_error,
+        source = _Source(df, self.chunk_rows, 1.0 / (4 * max(bins, 2)))
+        profile, self.last_grid = fit_from_source(
+            source,
+            kinds,
+            categorical,
+            bins=bins,
+            relative_error=source.relative_error,
             exact_limit=self.exact_limit,
-        )  # fmt: skip
-        profile = counted if counted is not None else source.count(made)
-        if profile.n_rows == 0:
-            raise DataError(f"{what}: the data has no rows")
-        return _ordered(check_partitions(profile, what), list(kinds))
-
-    def _count_on(
-        self, data: Any, grid: DriftProfile, columns: Sequence[str] | None
-    ) -> DriftProfile:
-        what = "drift profile of the Spark DataFrame"
-        wanted = [c for c in grid.columns if columns is None or c in columns]
-        present = set(data.columns)
-        spark_kinds(data, [c for c in wanted if c in present], what)  # refuses nested types
-        sub = DriftProfile({c: grid.columns[c] for c in wanted}, 0, grid.bins)
-        df = data.select([column_ref(c) for c in wanted if c in present])
-        profile = _Source(df, self.chunk_rows, 0.0).count(sub)
-        return _ordered(check_partitions(_missing(profile, wanted, present), what), wanted)
-
-
-def _missing(profile: DriftProfile, wanted: Sequence[str], present: set[str]) -> DriftProfile:
-    """Columns the DataFrame lacks altogether: a problem, as in the single-process profile."""
-    problems = dict(profile.problems)
-    columns = dict(profile.columns)
-    for column in wanted:
-        if column not in present:
-            problems[column] = "missing from the current data"
-            columns.pop(column, None)
-    return DriftProfile(columns, profile.n_rows, profile.bins, problems)
-
-
-def _ordered(profile: DriftProfile, order: Sequence[str]) -> DriftProfile:
-    columns = {c: profile.columns[c] for c in order if c in profile.columns}
-    return DriftProfile(columns, profile.n_rows, profile.bins, dict(profile.problems))
+            what=what,
+        )
+        return profile
 
 
 ENGINE = SparkEngine()

@@ -291,9 +291,8 @@ def check_drift(
         ``columns`` (one row per column: test, statistic, p_value, p_adjusted, effect, threshold,
         drifted, missing rates, unseen share, note) and ``histograms`` (up to 11 bins per column).
     """
-    from pytest_mlops.checks.drift.profile import DriftProfile
-
     from pytest_mlops._engines import engine_for
+    from pytest_mlops.checks.drift.profile import DriftProfile
 
     options = DriftSettings.from_kwargs(settings)
     if not isinstance(reference, DriftProfile) and (

@@ -198,9 +198,7 @@ def _empty(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
         std_r = float(ref.std()) if len(ref) else 0.0
         std_c = float(cur.std()) if len(cur) else 0.0
     zeros = np.zeros(bins)
-    return _Column(
-        0.0, 0.0, len(ref), len(cur), mean, std_r, std_c, low, high, zeros, zeros, zeros
-    )
+    return _Column(0.0, 0.0, len(ref), len(cur), mean, std_r, std_c, low, high, zeros, zeros, zeros)
 
 
 def _grid(r: _Side, c: _Side, bins: int, width: float, low: float, high: float) -> _Grid:

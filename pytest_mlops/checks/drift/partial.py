@@ -17,6 +17,9 @@ approximation's rank error.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,8 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXACT_LIMIT",
-    "GridSource",
     "GridReport",
+    "GridSource",
     "check_partitions",
     "exact_grid",
     "from_bytes",
@@ -47,20 +50,35 @@ EXACT_LIMIT = 2_000_000
 """Values (per column) the driver may receive to make a grid exact; beyond, it stays approximate."""
 
 
+def _scratch() -> str | None:
+    """A memory-backed folder for the short-lived ``.npz`` files, where there is one."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+
+
 def to_bytes(profile: DriftProfile) -> bytes:
     """*profile* as the bytes of its ``.npz`` file (:meth:`DriftProfile.save`)."""
-    with tempfile.TemporaryDirectory(prefix="pytest-mlops-") as folder:
-        path = Path(folder) / "partial.npz"
-        profile.save(path)
-        return path.read_bytes()
+    with tempfile.NamedTemporaryFile(prefix="pytest-mlops-", suffix=".npz", dir=_scratch()) as f:
+        profile.save(f.name)
+        return Path(f.name).read_bytes()
 
 
 def from_bytes(data: bytes) -> DriftProfile:
     """The profile in *data* (:meth:`DriftProfile.load`: no pickle, checked)."""
-    with tempfile.TemporaryDirectory(prefix="pytest-mlops-") as folder:
-        path = Path(folder) / "partial.npz"
-        path.write_bytes(data)
-        return DriftProfile.load(path)
+    with tempfile.NamedTemporaryFile(prefix="pytest-mlops-", suffix=".npz", dir=_scratch()) as f:
+        f.write(data)
+        f.flush()
+        return DriftProfile.load(f.name)
+
+
+def grid_from_bytes(data: bytes) -> DriftProfile:
+    """:func:`from_bytes` for the grid every partition of a pass receives: read once per worker."""
+    return _grid_cache(hashlib.sha256(data).hexdigest(), data)
+
+
+@functools.lru_cache(maxsize=4)
+def _grid_cache(digest: str, data: bytes) -> DriftProfile:
+    return from_bytes(data)
 
 
 def merge_bytes(*blobs: bytes) -> bytes:
