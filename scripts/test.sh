@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 echo "== set-up ($(date +%T))"
 bash scripts/setup.sh
 bash scripts/install-chromium.sh   # the HTML report is looked at in headless chromium
+bash scripts/install-java.sh       # the Spark engine runs local[2] Spark (a JVM)
 # dockerd, an OCI registry on 127.0.0.1 and a Python base image for the deploy tests
 if bash scripts/services.sh; then
   source "${MLOPS_SERVICES_DIR:-$HOME/.cache/pytest-mlops/services}/env"

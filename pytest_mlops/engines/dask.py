@@ -9,19 +9,18 @@ the workers once, as bytes. Runs on whatever scheduler the collection uses (thre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.checks.drift.partial import (
     EXACT_LIMIT,
     GridReport,
+    count_task,
     counts_from_bytes,
     from_bytes,
-    grid_from_bytes,
     inside_bytes,
     merge_bytes,
     merge_counts_bytes,
-    partial_bytes,
     requests_bytes,
     to_bytes,
 )
@@ -37,15 +36,19 @@ __all__ = ["ENGINE", "DaskEngine", "tree_merge"]
 
 INSTALL = "pip install 'pytest-mlops[dask]'"
 SPLIT_EVERY = 8
+Task = Callable[[Iterable["pd.DataFrame"], bytes], bytes]
+Merge = Callable[..., bytes]
 
 
 def _dask() -> Any:
+    """The ``dask`` module (typed loosely: its annotations are partial)."""
+    import importlib
+
     try:
-        import dask
-        import dask.dataframe
+        importlib.import_module("dask.dataframe")
     except ImportError:
         raise ConfigError(f"the Dask engine needs dask.dataframe: {INSTALL}") from None
-    return dask
+    return importlib.import_module("dask")
 
 
 def dask_kinds(ddf: Any, columns: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -66,16 +69,10 @@ def dask_kinds(ddf: Any, columns: Sequence[str] | None, what: str) -> dict[str, 
 # --- what runs on the workers ----------------------------------------------------------------
 
 
-def _count_partition(frame: pd.DataFrame, grid: bytes) -> pd.Series:
+def _task_partition(frame: pd.DataFrame, task: Task, payload: bytes) -> pd.Series:
     import pandas as pd
 
-    return pd.Series([partial_bytes([frame], grid_from_bytes(grid))], dtype=object)
-
-
-def _inside_partition(frame: pd.DataFrame, requests: bytes) -> pd.Series:
-    import pandas as pd
-
-    return pd.Series([inside_bytes([frame], requests)], dtype=object)
+    return pd.Series([task([frame], payload)], dtype=object)
 
 
 def _finite(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -108,7 +105,7 @@ def tree_merge(
     blobs: Any, merge: Callable[..., bytes], *, split_every: int = SPLIT_EVERY
 ) -> bytes | None:
     """Merge a Series of blobs (one per partition) ``split_every`` at a time, up to one."""
-    import dask
+    dask = _dask()
 
     level: list[Any] = list(blobs.to_delayed())
     if not level:
@@ -122,6 +119,18 @@ def tree_merge(
     return bytes(result)
 
 
+def map_merge(ddf: Any, task: Task, payload: bytes, merge: Merge) -> bytes | None:
+    """``task(frames, payload)`` on every partition, the resulting blobs merged by *merge*."""
+    dask = _dask()
+    import pandas as pd
+
+    shared = dask.delayed(payload, pure=True)  # one copy in the graph, not one per task
+    # Dask turns object columns into Arrow strings by default: our blobs are bytes.
+    with dask.config.set({"dataframe.convert-string": False}):
+        blobs = ddf.map_partitions(_task_partition, task, shared, meta=pd.Series(dtype=object))
+        return tree_merge(blobs, merge)
+
+
 # --- the engine ------------------------------------------------------------------------------
 
 
@@ -132,7 +141,7 @@ class _Source:
         self.ddf = ddf
 
     def quantiles(self, columns: Sequence[str], levels: Sequence[float]) -> dict[str, Any]:
-        import dask
+        dask = _dask()
         import numpy as np
         import pandas as pd
 
@@ -144,25 +153,14 @@ class _Source:
         return {c: np.asarray(q, dtype=np.float64) for c, q in zip(columns, found, strict=True)}
 
     def count(self, grid: DriftProfile) -> DriftProfile:
-        blob = self._run(_count_partition, to_bytes(grid), merge_bytes)
+        blob = map_merge(self.ddf, count_task, to_bytes(grid), merge_bytes)
         return from_bytes(blob) if blob is not None else grid.empty_like()
 
     def inside(
         self, requests: Mapping[str, tuple[np.ndarray, np.ndarray]]
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        blob = self._run(_inside_partition, requests_bytes(requests), merge_counts_bytes)
+        blob = map_merge(self.ddf, inside_bytes, requests_bytes(requests), merge_counts_bytes)
         return counts_from_bytes(blob) if blob is not None else {}
-
-    def _run(self, task: Callable[..., Any], payload: bytes, merge: Callable[..., bytes]) -> Any:
-        import dask
-        import pandas as pd
-
-        shared = dask.delayed(payload, pure=True)  # one copy in the graph, not one per task
-        meta = pd.Series(dtype=object)
-        # Dask turns object columns into Arrow strings by default: our blobs are bytes.
-        with dask.config.set({"dataframe.convert-string": False}):
-            blobs = self.ddf.map_partitions(task, shared, meta=meta)
-            return tree_merge(blobs, merge)
 
 
 class DaskEngine:

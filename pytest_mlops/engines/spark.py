@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 from pytest_mlops.checks.drift.partial import (
     EXACT_LIMIT,
     GridReport,
+    count_task,
     counts_from_bytes,
     from_bytes,
-    grid_from_bytes,
     inside_bytes,
     merge_bytes,
     merge_counts_bytes,
-    partial_bytes,
     requests_bytes,
     to_bytes,
 )
@@ -50,6 +49,8 @@ JAVA = (
     "JAVA_HOME to a JDK/JRE"
 )
 CHUNK_ROWS = 250_000
+Task = Callable[[Iterable["pd.DataFrame"], bytes], bytes]
+Merge = Callable[..., bytes]
 FAN_IN = 16
 
 
@@ -197,16 +198,10 @@ def _blob_batch(blob: bytes) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([blob], pa.binary())], names=["blob"])
 
 
-def _count_partition(
-    grid: bytes, chunk_rows: int, batches: Iterator[pa.RecordBatch]
+def _task_partition(
+    task: Task, payload: bytes, chunk_rows: int, batches: Iterator[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    yield _blob_batch(partial_bytes(_frames(batches, chunk_rows), grid_from_bytes(grid)))
-
-
-def _inside_partition(
-    requests: bytes, chunk_rows: int, batches: Iterator[pa.RecordBatch]
-) -> Iterator[pa.RecordBatch]:
-    yield _blob_batch(inside_bytes(_frames(batches, chunk_rows), requests))
+    yield _blob_batch(task(_frames(batches, chunk_rows), payload))
 
 
 def _merge_partition(
@@ -242,6 +237,14 @@ def tree_merge(blobs: Any, merge: Callable[..., bytes], *, fan_in: int = FAN_IN)
     return merge(*found) if found else None
 
 
+def map_merge(
+    df: Any, task: Task, payload: bytes, merge: Merge, chunk_rows: int = CHUNK_ROWS
+) -> bytes | None:
+    """``task(frames, payload)`` on every partition, the resulting blobs merged by *merge*."""
+    run = functools.partial(_task_partition, task, payload, chunk_rows)
+    return tree_merge(map_in_arrow(df, run), merge)
+
+
 # --- the engine ------------------------------------------------------------------------------
 
 
@@ -267,15 +270,14 @@ class _Source:
         return dict(zip(columns, found, strict=True))
 
     def count(self, grid: DriftProfile) -> DriftProfile:
-        run = functools.partial(_count_partition, to_bytes(grid), self.chunk_rows)
-        blob = tree_merge(map_in_arrow(self.df, run), merge_bytes)
+        blob = map_merge(self.df, count_task, to_bytes(grid), merge_bytes, self.chunk_rows)
         return from_bytes(blob) if blob is not None else grid.empty_like()
 
     def inside(
         self, requests: Mapping[str, tuple[np.ndarray, np.ndarray]]
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        run = functools.partial(_inside_partition, requests_bytes(requests), self.chunk_rows)
-        blob = tree_merge(map_in_arrow(self.df, run), merge_counts_bytes)
+        payload = requests_bytes(requests)
+        blob = map_merge(self.df, inside_bytes, payload, merge_counts_bytes, self.chunk_rows)
         return counts_from_bytes(blob) if blob is not None else {}
 
 

@@ -81,7 +81,8 @@ def _present(values: np.ndarray) -> np.ndarray:
 
     if math.isfinite(float(np.add.reduce(values))):
         return values
-    return values[np.isfinite(values)]
+    finite: np.ndarray = values[np.isfinite(values)]
+    return finite
 
 
 @dataclass

@@ -38,6 +38,7 @@ __all__ = [
     "GridReport",
     "GridSource",
     "check_partitions",
+    "count_task",
     "exact_grid",
     "from_bytes",
     "merge_bytes",
@@ -99,6 +100,11 @@ def partial_bytes(frames: Iterable[pd.DataFrame], grid: DriftProfile) -> bytes:
     return to_bytes(total)
 
 
+def count_task(frames: Iterable[pd.DataFrame], grid: bytes) -> bytes:
+    """The counting pass as an engine task: frames and a serialised grid in, a profile out."""
+    return partial_bytes(frames, grid_from_bytes(grid))
+
+
 def check_partitions(profile: DriftProfile, what: str) -> DriftProfile:
     """Refuse a merged profile whose partitions disagree about a column.
 
@@ -109,11 +115,12 @@ def check_partitions(profile: DriftProfile, what: str) -> DriftProfile:
     mixed = [c for c in profile.problems if c in profile.columns]
     if mixed:
         column = mixed[0]
+        how = "missing" if profile.problems[column].startswith("missing") else "of another type"
+        others = f" (also {', '.join(map(repr, mixed[1:5]))})" if len(mixed) > 1 else ""
         raise DataError(
-            f"{what}: column {column!r} is {profile.problems[column].split(':')[0]} in some "
-            "partitions and present in others (files written with different schemas?); read "
-            "the data with one schema (e.g. Spark's mergeSchema, or cast and fill the column) "
-            f"or leave the column out{' - also ' + ', '.join(map(repr, mixed[1:5])) if len(mixed) > 1 else ''}"
+            f"{what}: column {column!r} is {how} in some partitions and present in others"
+            f"{others}: the data's files do not share one schema; read them with one schema "
+            "(e.g. Spark's mergeSchema, or cast and fill the column) or leave the column out"
         )
     return profile
 
@@ -308,7 +315,8 @@ def _fetched_rank_offset(plan: _Plan, known: np.ndarray, cumulative: np.ndarray)
     below = np.concatenate([[0], np.cumsum(unfetched)])[np.minimum(slot, len(unfetched))]
     # slot counts intervals entirely below a value on an edge; a value inside interval j has
     # slot == j and intervals 0..j-1 below it.
-    return cumulative + below
+    ranks: np.ndarray = cumulative + below
+    return ranks
 
 
 # --- values inside intervals, as bytes ---------------------------------------------------------

@@ -182,9 +182,10 @@ class DriftProfile:
 
         engine = engine_for(data)
         if engine is not None:  # a Spark or Dask DataFrame: partial profiles merged here
-            return engine.fit_profile(
+            fitted: DriftProfile = engine.fit_profile(
                 data, columns=columns, categorical=categorical, bins=bins, grid=grid
             )
+            return fitted
         frame, features = as_frame(data, "reference" if grid is None else "current")
         if columns is None and features is not None and grid is None:
             columns = list(features)
