@@ -202,5 +202,49 @@ class DaskEngine:
         )
         return profile
 
+    def map_merge(self, data: Any, task: Task, payload: bytes, merge: Merge) -> bytes | None:
+        """``task(frames, payload)`` per partition, the blobs merged in a tree."""
+        return map_merge(data, task, payload, merge)
+
+    def duplicate_rows(self, data: Any, columns: Sequence[str]) -> int:
+        """Rows equal to an earlier row, by our row hash: counted after a shuffle of hashes."""
+        import pandas as pd
+
+        dask = _dask()
+        hashes = data.map_partitions(_hash_partition, list(columns), meta=pd.Series(dtype="uint64"))
+        counts = hashes.value_counts(split_out=max(1, data.npartitions // 8))
+        (found,) = dask.compute((counts[counts > 1] - 1).sum())
+        return int(found)
+
+
+def _hash_partition(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    import pandas as pd
+
+    from pytest_mlops.engines.counts import row_hashes
+
+    return pd.Series(row_hashes(frame, columns), dtype="uint64")
+
 
 ENGINE = DaskEngine()
+
+
+def read_parquet(path: str, *, scheduler: str | None = None) -> Any:
+    """A Parquet file or folder as a Dask DataFrame; *scheduler* is a distributed address."""
+    _dask()
+    import dask.dataframe as dd
+
+    if scheduler:
+        try:
+            import importlib
+
+            client: Any = importlib.import_module("distributed").Client
+        except ImportError:
+            raise ConfigError(f"--dask-scheduler needs distributed: {INSTALL}") from None
+        try:
+            client(scheduler, timeout="10s", set_as_default=True)
+        except OSError as exc:
+            raise ConfigError(f"--dask-scheduler: cannot reach {scheduler!r}: {exc}") from None
+    try:
+        return dd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path!r} as Parquet: {exc}") from None

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -215,8 +216,6 @@ def _merge_partition(
 def map_in_arrow(df: Any, run: Callable[..., Iterator[pa.RecordBatch]]) -> Any:
     """``df.mapInArrow(run)`` to one binary column. PySpark warns there that it does not fully
     support pandas 3; this path hands Arrow batches to our code and no pandas to PySpark."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", "PySpark does not yet fully support pandas", FutureWarning
@@ -321,6 +320,34 @@ class SparkEngine:
             what=what,
         )
         return profile
+
+    def map_merge(self, data: Any, task: Task, payload: bytes, merge: Merge) -> bytes | None:
+        """``task(frames, payload)`` per partition, the blobs merged in a tree."""
+        return map_merge(data, task, payload, merge, self.chunk_rows)
+
+    def duplicate_rows(self, data: Any, columns: Sequence[str]) -> int:
+        """Rows equal to an earlier row, by our row hash: hashes shuffled, counted by Spark."""
+        from pyspark.sql import functions as F
+
+        run = functools.partial(_hash_partition, list(columns), self.chunk_rows)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "PySpark does not yet", FutureWarning)
+            hashes = data.select([column_ref(c) for c in columns]).mapInArrow(run, "h long")
+        repeats = hashes.groupBy("h").count().where(F.col("count") > 1)
+        found = repeats.agg(F.sum(F.col("count") - 1)).collect()[0][0]
+        return int(found or 0)
+
+
+def _hash_partition(
+    columns: list[str], chunk_rows: int, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    from pytest_mlops.engines.counts import row_hashes
+
+    for frame in _frames(batches, chunk_rows):
+        hashes = row_hashes(frame, columns).view("int64")
+        yield pa.RecordBatch.from_arrays([pa.array(hashes, pa.int64())], names=["h"])
 
 
 ENGINE = SparkEngine()

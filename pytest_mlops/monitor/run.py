@@ -64,6 +64,15 @@ MONITOR_PARAMS: tuple[Param, ...] = (
     Param("command_timeout_s", "number", "seconds the on-drift command may run", minimum=0.001),
     Param("drift", "table", "settings passed to DriftProfile.compare", default={}),
     Param("encoding", "str", "text encoding of CSV and log files", default="utf-8"),
+    Param(
+        "engine",
+        "str",
+        "where to summarise the current data: native (this process), spark or dask",
+        default="native",
+        choices=("native", "spark", "dask"),
+    ),
+    Param("spark_conf", "table", "Spark settings for --engine spark (key = value)", default={}),
+    Param("dask_scheduler", "str", "address of a Dask scheduler for --engine dask"),
 )
 _PATHS = ("profile", "current", "report", "state")
 
@@ -88,6 +97,9 @@ class MonitorOptions:
     command_timeout_s: float | None = None
     drift: Mapping[str, Any] = field(default_factory=dict)
     encoding: str = "utf-8"
+    engine: str = "native"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    dask_scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ def options_from_config(
         ).items():
             if key in _PATHS and layer is table:
                 value = str(_resolve(base_dir, value))
-            values[key] = dict(value) if key == "drift" else value
+            values[key] = dict(value) if key in ("drift", "spark_conf") else value
     return MonitorOptions(**values)
 
 
@@ -150,6 +162,24 @@ def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) 
         current = current[known]
         settings.setdefault("columns", known)  # e.g. the target is not logged
     return profile.compare(current, **settings)
+
+
+def compare_on_engine(current: pd.DataFrame | Path, options: MonitorOptions) -> CheckResult:
+    """The comparer for ``--engine spark|dask``: the current data summarised where it lives."""
+    from pytest_mlops.checks.drift import DriftProfile
+    from pytest_mlops.engines.current import compare_on_engine as compare
+    from pytest_mlops.engines.current import open_current
+
+    assert options.profile is not None and options.current is not None
+    profile = DriftProfile.load(options.profile)
+    frame = open_current(
+        options.engine,
+        options.current,
+        spark_conf={str(k): str(v) for k, v in options.spark_conf.items()},
+        dask_scheduler=options.dask_scheduler,
+    )
+    result: CheckResult = compare(profile, frame, options.drift)
+    return result
 
 
 def run_monitor(
@@ -199,7 +229,10 @@ def _run_locked(
     }
     delivered_now, still_pending, errors = _deliver_pending(store, delivery, log)
     try:
-        result = _measure(options, compare or compare_with_profile)
+        native = options.engine == "native"
+        result = _measure(
+            options, compare or (compare_with_profile if native else compare_on_engine)
+        )
     except MlopsError as exc:
         log(f"monitor: error: {exc}")
         log("monitor: nothing triggered (the data could not be judged)")
@@ -285,8 +318,16 @@ def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
     if not Path(options.profile).exists():
         raise ConfigError(f"--profile: the file {options.profile!r} does not exist")
     current = Path(options.current)
-    if not current.exists():
+    remote = "://" in options.current  # a lake URI the engine reads (s3a://, abfss://...)
+    if not remote and not current.exists():
         raise DataError(f"--current: the file {options.current!r} does not exist")
+    if options.engine != "native":
+        if is_prediction_log(current):
+            raise ConfigError(
+                f"--engine {options.engine}: reads Parquet (or Delta) tables; a prediction log "
+                f"({options.current!r}) is read with the native engine"
+            )
+        return compare(current, options)
     if is_prediction_log(current):
         return compare(read_prediction_log(current, encoding=options.encoding), options)
     return compare(current, options)
@@ -386,6 +427,19 @@ def add_monitor(sub: Any) -> None:
     parser.add_argument(
         "--state", help="directory of pending triggers (default .pytest-mlops/monitor)"
     )
+    engines = parser.add_argument_group("engines (past one machine)")
+    engines.add_argument(
+        "--engine",
+        choices=("native", "spark", "dask"),
+        help="summarise the current data in this process (native, default), on Spark or on Dask",
+    )
+    engines.add_argument(
+        "--spark-conf",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a Spark setting (repeatable), e.g. spark.master=yarn",
+    )
+    engines.add_argument("--dask-scheduler", metavar="ADDRESS", help="a Dask scheduler to use")
     parser.set_defaults(func=_cmd_monitor)
 
 
@@ -399,6 +453,12 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name, None) for f in fields(MonitorOptions)}
     overrides.pop("drift", None)
     overrides.pop("encoding", None)
+    if args.spark_conf:
+        from pytest_mlops.engines.spark import parse_conf
+
+        overrides["spark_conf"] = {**table.get("spark_conf", {}), **parse_conf(args.spark_conf)}
+    else:
+        overrides.pop("spark_conf", None)
     options = options_from_config(
         table,
         overrides,
