@@ -50,6 +50,8 @@ def on_grid(
     """Data counted on *grid*'s columns *wanted*; those absent from the data are problems."""
     sub = DriftProfile({c: grid.columns[c] for c in wanted}, 0, grid.bins)
     profile = source.count(sub)
+    if profile.n_rows == 0:
+        raise DataError(f"{what}: the data has no rows")
     problems = dict(profile.problems)
     columns = dict(profile.columns)
     for column in wanted:

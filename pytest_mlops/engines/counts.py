@@ -174,8 +174,9 @@ def _column_result(column: ColumnSchema, found: Mapping[str, Any], n: int) -> li
     if not column.nullable and nulls:
         examples = (None,) * min(nulls, N_EXAMPLES)
         out.append(Violation(column.name, "not_null", nulls, n, "no missing values", examples))
-    for rule, (count, values, expected, examples) in found["rules"].items():
-        out.append(Violation(column.name, rule, int(count), int(values), expected, tuple(examples)))
+    for rule, (count, _, expected, examples) in found["rules"].items():
+        # the rules after not_null judge the values present (as in one process)
+        out.append(Violation(column.name, rule, int(count), n - nulls, expected, tuple(examples)))
     return out
 
 

@@ -94,7 +94,7 @@ def merge_bytes(*blobs: bytes) -> bytes:
 
 def partial_bytes(frames: Iterable[pd.DataFrame], grid: DriftProfile) -> bytes:
     """One partition (as frames) counted on *grid* and serialised: an executor's whole job."""
-    total = grid.empty_like()
+    total = DriftProfile({}, 0, grid.bins)  # no rows, no columns: the merge's identity
     for frame in frames:
         total = total.merge(DriftProfile.fit_partition(frame, grid))
     return to_bytes(total)
@@ -194,6 +194,12 @@ def exact_grid(
     approx = source.quantiles(list(numeric), [float(v) for v in levels])
     seed = DriftProfile.on_grid({c: approx[c] for c in numeric}, categorical, bins=bins)
     counted = source.count(seed)
+    if counted.n_rows == 0:
+        raise DataError("drift profile: the data has no rows")
+    check_partitions(counted, "drift profile")
+    for column in seed.columns:
+        if column in counted.problems:
+            raise DataError(f"drift profile: column {column!r}: {counted.problems[column]}")
     plans = {c: _plan(_as_numeric(counted.columns.get(c)), bins, exact_limit) for c in numeric}
     requests = {c: (p.edges, p.wanted) for c, p in plans.items() if p.wanted is not None}
     found = source.inside(requests) if requests else {}
@@ -213,8 +219,7 @@ def exact_grid(
 
 
 def _as_numeric(column: Any) -> NumericProfile:
-    if not isinstance(column, NumericProfile):
-        raise DataError("drift profile: a numeric column vanished while its grid was made")
+    assert isinstance(column, NumericProfile)
     return column
 
 

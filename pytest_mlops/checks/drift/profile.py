@@ -252,10 +252,11 @@ class DriftProfile:
 
         Columns of the grid the partition lacks, or holds with another type, are listed in
         ``problems``; merging keeps both, so the driver can tell a column missing everywhere
-        from one missing in some partitions.
+        from one missing in some partitions. A partition without rows says nothing: it comes
+        back without columns (merging with it changes nothing).
         """
         if len(frame) == 0:
-            return grid.empty_like()
+            return DriftProfile({}, 0, grid.bins)
         return cls._fit_frame(frame, None, (), grid.bins, grid)
 
     def empty_like(self) -> DriftProfile:
@@ -776,50 +777,41 @@ def _make_grids(sorted_block: np.ndarray, bins: int) -> list[np.ndarray]:
 
 
 def _count_on_grids(sorted_block: np.ndarray, grids: list[np.ndarray]) -> list[NumericProfile]:
+    """Each sorted row (NaN last) counted on its grid: at and between the edges, with sums."""
     import numpy as np
 
-    from pytest_mlops.checks.drift.univariate import batched_searchsorted
-
-    k, n = sorted_block.shape
-    width = max((len(g) for g in grids), default=0)
-    padded = np.full((k, max(width, 1)), np.inf)
-    for i, g in enumerate(grids):
-        padded[i, : len(g)] = g
+    n = sorted_block.shape[1]
     valid = n - np.isnan(sorted_block).sum(axis=1)
-    le = batched_searchsorted(sorted_block, padded, "right")
-    lt = batched_searchsorted(sorted_block, padded, "left")
-    cumsum = np.concatenate(
-        [np.zeros((k, 1)), np.cumsum(np.nan_to_num(sorted_block, nan=0.0), axis=1)], axis=1
+    return [
+        _count_row(sorted_block[i, : int(valid[i])], np.asarray(g, dtype=np.float64), n)
+        for i, g in enumerate(grids)
+    ]
+
+
+def _count_row(values: np.ndarray, edges: np.ndarray, n: int) -> NumericProfile:
+    import numpy as np
+
+    count = len(values)
+    le = np.searchsorted(values, edges, "right")
+    lt = np.searchsorted(values, edges, "left")
+    at = (le - lt).astype(np.int64)
+    inside = (np.concatenate([lt, [count]]) - np.concatenate([[0], le])).astype(np.int64)
+    # Sums segment by segment (not differences of a running sum): each is exact to the
+    # rounding of its own few values, so partitions merge to the same sums.
+    segment = np.repeat(np.arange(2 * len(edges) + 1), _interleave(inside, at).astype(np.int64))
+    sums = np.bincount(segment, weights=values, minlength=2 * len(edges) + 1)
+    mean = float(values.mean()) if count else math.nan
+    return NumericProfile(
+        edges=edges,
+        at=at,
+        inside=inside,
+        inside_sum=sums[0::2].astype(np.float64),
+        n_missing=int(n - count),
+        mean=mean,
+        m2=float(((values - mean) ** 2).sum()) if count else 0.0,
+        min=float(values[0]) if count else math.nan,
+        max=float(values[-1]) if count else math.nan,
     )
-    rows = np.arange(k)[:, None]
-    sum_le = cumsum[rows, le]
-    sum_lt = cumsum[rows, lt]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.nansum(sorted_block, axis=1) / valid
-        m2 = np.nansum((sorted_block - means[:, None]) ** 2, axis=1)
-    out = []
-    for i, g in enumerate(grids):
-        m = len(g)
-        le_i, lt_i = le[i, :m], lt[i, :m]
-        starts = np.concatenate([[0], le_i])
-        stops = np.concatenate([lt_i, [valid[i]]])
-        s_starts = np.concatenate([[0.0], sum_le[i, :m]])
-        s_stops = np.concatenate([sum_lt[i, :m], [cumsum[i, valid[i]]]])
-        count = int(valid[i])
-        out.append(
-            NumericProfile(
-                edges=np.asarray(g, dtype=np.float64),
-                at=(le_i - lt_i).astype(np.int64),
-                inside=(stops - starts).astype(np.int64),
-                inside_sum=(s_stops - s_starts).astype(np.float64),
-                n_missing=int(n - valid[i]),
-                mean=float(means[i]) if count else math.nan,
-                m2=float(m2[i]) if count else 0.0,
-                min=float(sorted_block[i, 0]) if count else math.nan,
-                max=float(sorted_block[i, count - 1]) if count else math.nan,
-            )
-        )
-    return out
 
 
 def _interleave(inside: np.ndarray, at: np.ndarray) -> np.ndarray:
