@@ -127,13 +127,14 @@ def _exact_numeric(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> 
 
     from pytest_mlops.checks.drift.univariate import numeric_block
 
-    per_block = max(1, BLOCK_BYTES // (8 * (len(ref) + len(cur))))
-    if per_block < len(columns):  # large data: keep the working set below the data's own size
-        per_block = max(1, min(per_block, len(columns) // 8))
+    def values(frame: pd.DataFrame, column: str) -> np.ndarray:
+        # a view where the column is already float64: the kernel reads it, never writes
+        return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+
     parts: list[dict[str, np.ndarray]] = []
-    for start in range(0, len(columns), per_block):
-        names = columns[start : start + per_block]
-        part = numeric_block(numeric_matrix(ref, names), numeric_matrix(cur, names))
+    for start in range(0, len(columns), 8):  # the per-bin outputs of 8 columns at a time
+        names = columns[start : start + 8]
+        part = numeric_block([values(ref, c) for c in names], [values(cur, c) for c in names])
         parts.append(part)
     joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return NumericStats(

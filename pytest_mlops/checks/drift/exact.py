@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,19 +37,22 @@ __all__ = ["FINE_BINS", "ks_wasserstein"]
 
 FINE_BINS = 1 << 17
 SUBSAMPLE = 4096
-VALUES_PER_BIN = 16
+VALUES_PER_BIN = 32
 
 
 def fine_bins(n_values: int) -> int:
-    """About 16 values per bin, a power of two between 1024 and ``FINE_BINS``."""
+    """About 32 values per bin, a power of two between 1024 and ``FINE_BINS``."""
     wanted = n_values // VALUES_PER_BIN
     return int(min(FINE_BINS, max(1024, 1 << max(wanted, 1).bit_length())))
 
 
-def ks_wasserstein(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
-    """Exact KS ``D``, 1-Wasserstein and moments for each row of a block (arrays are modified).
+def ks_wasserstein(
+    ref: np.ndarray | Sequence[np.ndarray], cur: np.ndarray | Sequence[np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Exact KS ``D``, 1-Wasserstein and moments for each row of a block (read, not modified).
 
-    *ref* ``(k, n1)`` and *cur* ``(k, n2)`` are float64 with NaN for missing values.
+    *ref* ``(k, n1)`` and *cur* ``(k, n2)`` are float64 with NaN for missing values: 2-D arrays
+    or ``k`` rows each (views of a frame's columns, say).
 
     Returns ``(k,)`` arrays ``ks``, ``wasserstein``, ``n_ref``, ``n_cur``, ``mean_ref``,
     ``std_ref``, ``std_cur``, ``min``, ``max``, and ``ref_cum``/``cur_cum`` (cumulative counts at
@@ -56,8 +60,8 @@ def ks_wasserstein(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
     """
     import numpy as np
 
-    k = ref.shape[0]
-    bins = fine_bins(ref.shape[1] + cur.shape[1])
+    k = len(ref)
+    bins = fine_bins((len(ref[0]) + len(cur[0])) if k else 0)
     scalars = ("ks", "wasserstein", "n_ref", "n_cur", "mean_ref", "std_ref", "std_cur")
     out = {name: np.zeros(k) for name in (*scalars, "min", "max")}
     out["ref_cum"] = np.zeros((k, bins))
@@ -137,11 +141,11 @@ def _range(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
 
 
 def _side(values: np.ndarray, lo: float, inv: float, bins: int) -> _Side:
-    """Shift *values* in place by ``lo`` and bin them: bin 0 below ``lo``, the last above."""
+    """*values* shifted by ``lo`` (a new array) and binned: bin 0 below ``lo``, the last above."""
     import numpy as np
 
     n = len(values)
-    values -= lo
+    values = np.subtract(values, lo)
     # floor(v * inv) + 1, clipped to the outer bins; rounding may move a value on a boundary to
     # the next bin, which keeps the assignment monotone (all the method needs).
     position = np.multiply(values, inv)
