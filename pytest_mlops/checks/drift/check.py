@@ -129,7 +129,8 @@ def _exact_numeric(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> 
 
     def values(frame: pd.DataFrame, column: str) -> np.ndarray:
         # a view where the column is already float64: the kernel reads it, never writes
-        return frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        column_values: np.ndarray = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        return column_values
 
     parts: list[dict[str, np.ndarray]] = []
     for start in range(0, len(columns), 8):  # the per-bin outputs of 8 columns at a time
