@@ -229,10 +229,7 @@ def _run_locked(
     }
     delivered_now, still_pending, errors = _deliver_pending(store, delivery, log)
     try:
-        native = options.engine == "native"
-        result = _measure(
-            options, compare or (compare_with_profile if native else compare_on_engine)
-        )
+        result = _measure(options, compare)
     except MlopsError as exc:
         log(f"monitor: error: {exc}")
         log("monitor: nothing triggered (the data could not be judged)")
@@ -304,7 +301,7 @@ def _same_action(a: Trigger, b: Trigger) -> bool:
     return (a.kind, a.target) == (b.kind, b.target)
 
 
-def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
+def _measure(options: MonitorOptions, compare: Comparer | None) -> CheckResult:
     from pytest_mlops.monitor.current import is_prediction_log, read_prediction_log
 
     if not options.profile:
@@ -317,6 +314,8 @@ def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
         )
     if not Path(options.profile).exists():
         raise ConfigError(f"--profile: the file {options.profile!r} does not exist")
+    if compare is None:
+        compare = compare_with_profile if options.engine == "native" else compare_on_engine
     current = Path(options.current)
     remote = "://" in options.current  # a lake URI the engine reads (s3a://, abfss://...)
     if not remote and not current.exists():
@@ -427,6 +426,12 @@ def add_monitor(sub: Any) -> None:
     parser.add_argument(
         "--state", help="directory of pending triggers (default .pytest-mlops/monitor)"
     )
+    _add_engine_arguments(parser)
+    parser.set_defaults(func=_cmd_monitor)
+
+
+def _add_engine_arguments(parser: Any) -> None:
+    """--engine, --spark-conf, --dask-scheduler."""
     engines = parser.add_argument_group("engines (past one machine)")
     engines.add_argument(
         "--engine",
@@ -440,7 +445,6 @@ def add_monitor(sub: Any) -> None:
         help="a Spark setting (repeatable), e.g. spark.master=yarn",
     )
     engines.add_argument("--dask-scheduler", metavar="ADDRESS", help="a Dask scheduler to use")
-    parser.set_defaults(func=_cmd_monitor)
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:

@@ -194,3 +194,15 @@ def test_monitor_on_a_lake_finds_the_drifted_column(spark, data, tmp_path, capsy
     assert drifted == ["x"]
     assert main(["monitor", "--engine", "spark", "--profile", str(tmp_path / "profile.npz"),
                  "--current", str(tmp_path / "nowhere"), "--state", str(tmp_path / "s")]) == 2  # fmt: skip
+
+
+def test_a_delta_table_without_delta_spark_names_what_to_install(spark, data, tmp_path, capsys):
+    ref, cur, _, _ = data
+    DriftProfile.fit(ref, bins=BINS).save(tmp_path / "profile.npz")
+    table = write_parquet(cur, tmp_path / "table", files=2)
+    (table / "_delta_log").mkdir()  # a Delta table's layout; this session has no Delta reader
+    args = ["monitor", "--engine", "spark", "--profile", str(tmp_path / "profile.npz")]
+    args += ["--current", str(table), "--state", str(tmp_path / "state")]
+    assert main(args) == 2
+    out = capsys.readouterr().out
+    assert "is a Delta table" in out and "pip install delta-spark" in out
