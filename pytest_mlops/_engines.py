@@ -43,7 +43,6 @@ class EngineEntry:
     name: str
     modules: tuple[str, ...]
     loader: Callable[[], DriftEngine]
-    install: str
 
 
 _ENGINES: dict[str, EngineEntry] = {}

@@ -31,8 +31,6 @@ def register() -> None:
             "spark",
             ("pyspark.sql",),
             lazy("pytest_mlops.engines.spark", "ENGINE"),
-            "pip install 'pytest-mlops[spark]' and a Java runtime (apt-get install "
-            "default-jre-headless)",
         )
     )
     register_engine(
@@ -40,6 +38,5 @@ def register() -> None:
             "dask",
             ("dask.dataframe", "dask_expr"),
             lazy("pytest_mlops.engines.dask", "ENGINE"),
-            "pip install 'pytest-mlops[dask]'",
         )
     )

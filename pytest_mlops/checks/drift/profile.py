@@ -293,6 +293,7 @@ class DriftProfile:
         columns: dict[str, ColumnProfile] = {}
         for name, values in edges.items():
             grid = np.unique(np.asarray(values, dtype=np.float64))
+            grid = grid[np.isfinite(grid)]  # an approximate quantile of no value is NaN
             columns[str(name)] = NumericProfile(
                 grid, grid[:0].astype(np.int64), np.zeros(1, np.int64), np.zeros(1), 0,
                 math.nan, 0.0, math.nan, math.nan,
