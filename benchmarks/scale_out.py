@@ -171,24 +171,28 @@ OURS_CHILD = textwrap.dedent(
 )
 
 
-def versus_evidently(python: Path, ref: list[Path], cur: list[Path]) -> dict[str, Any]:
-    out = {}
+def versus_evidently(
+    python: Path, ref: list[Path], cur: list[Path], timeout: float
+) -> dict[str, Any]:
+    """Ours, then Evidently, on the same files; each figure printed as soon as it is known."""
+    out: dict[str, Any] = {}
     for who, exe, code in (
         ("ours", sys.executable, OURS_CHILD),
         ("evidently", str(python), EVIDENTLY_CHILD),
     ):
-        args = [
-            exe,
-            "-c",
-            code,
-            json.dumps([str(p) for p in ref]),
-            json.dumps([str(p) for p in cur]),
-        ]
-        done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
-        if done.returncode != 0:
-            out[who] = {"error": done.stderr.strip().splitlines()[-1][:300]}
+        paths = [json.dumps([str(p) for p in ref]), json.dumps([str(p) for p in cur])]
+        try:
+            done = subprocess.run(
+                [exe, "-c", code, *paths], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            out[who] = {"error": f"did not finish in {timeout:.0f} s", "load": load()}
         else:
-            out[who] = json.loads(done.stdout.strip().splitlines()[-1]) | {"load": load()}
+            if done.returncode != 0:
+                out[who] = {"error": done.stderr.strip().splitlines()[-1][:300]}
+            else:
+                out[who] = json.loads(done.stdout.strip().splitlines()[-1]) | {"load": load()}
+        print(f"  {who:<9} {json.dumps(out[who])}", flush=True)
     return out
 
 
@@ -250,6 +254,7 @@ def main() -> None:
     parser.add_argument("--evidently-rows", type=int, default=1_000_000)
     parser.add_argument("--evidently-python", type=Path, default=EVIDENTLY)
     parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument("--evidently-timeout", type=float, default=1800.0)
     parser.add_argument("--engines", default="native,spark,dask")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -332,9 +337,9 @@ def report_evidently(args: argparse.Namespace, ref_dir: Path, cur_dir: Path) -> 
         print(f"  skipped: {args.evidently_python} does not exist (see the docstring)")
         return
     make_data(cur_dir, rows, args.columns, seed=1, shift=0.2)
-    found = versus_evidently(args.evidently_python, files(ref_dir, rows), files(cur_dir, rows))
-    for who, value in found.items():
-        print(f"  {who:<9} {json.dumps(value)}")
+    found = versus_evidently(
+        args.evidently_python, files(ref_dir, rows), files(cur_dir, rows), args.evidently_timeout
+    )
     if "seconds" in found.get("ours", {}) and "seconds" in found.get("evidently", {}):
         print(
             f"  Evidently / ours = {found['evidently']['seconds'] / found['ours']['seconds']:.1f}x"
