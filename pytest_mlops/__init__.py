@@ -63,6 +63,10 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+from pytest_mlops import engines as _engines
+
+_engines.register()
+
 # public name -> module that defines it
 _LAZY = {
     "Dataset": "pytest_mlops.data.dataset",

@@ -14,6 +14,7 @@ elif [[ ${CI:-} == true ]]; then
 else
   echo "test.sh: no gitlab-ci-local; the pipeline tests will skip" >&2
 fi
+bash scripts/install-java.sh       # the Spark engine runs local[2] Spark (a JVM)
 # dockerd, an OCI registry on 127.0.0.1 and a Python base image for the deploy tests
 if bash scripts/services.sh; then
   source "${MLOPS_SERVICES_DIR:-$HOME/.cache/pytest-mlops/services}/env"

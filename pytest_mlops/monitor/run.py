@@ -68,6 +68,15 @@ MONITOR_PARAMS: tuple[Param, ...] = (
     Param("command_timeout_s", "number", "seconds the on-drift command may run", minimum=0.001),
     Param("drift", "table", "settings passed to DriftProfile.compare", default={}),
     Param("encoding", "str", "text encoding of CSV and log files", default="utf-8"),
+    Param(
+        "engine",
+        "str",
+        "where to summarise the current data: native (this process), spark or dask",
+        default="native",
+        choices=("native", "spark", "dask"),
+    ),
+    Param("spark_conf", "table", "Spark settings for --engine spark (key = value)", default={}),
+    Param("dask_scheduler", "str", "address of a Dask scheduler for --engine dask"),
 )
 _PATHS = ("profile", "current", "report", "state")
 
@@ -92,6 +101,9 @@ class MonitorOptions:
     command_timeout_s: float | None = None
     drift: Mapping[str, Any] = field(default_factory=dict)
     encoding: str = "utf-8"
+    engine: str = "native"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    dask_scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,7 @@ def options_from_config(
         ).items():
             if key in _PATHS and layer is table:
                 value = str(_resolve(base_dir, value))
-            values[key] = dict(value) if key == "drift" else value
+            values[key] = dict(value) if key in ("drift", "spark_conf") else value
     return MonitorOptions(**values)
 
 
@@ -154,6 +166,24 @@ def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) 
         current = current[known]
         settings.setdefault("columns", known)  # e.g. the target is not logged
     return profile.compare(current, **settings)
+
+
+def compare_on_engine(current: pd.DataFrame | Path, options: MonitorOptions) -> CheckResult:
+    """The comparer for ``--engine spark|dask``: the current data summarised where it lives."""
+    from pytest_mlops.checks.drift import DriftProfile
+    from pytest_mlops.engines.current import compare_on_engine as compare
+    from pytest_mlops.engines.current import open_current
+
+    assert options.profile is not None and options.current is not None
+    profile = DriftProfile.load(options.profile)
+    frame = open_current(
+        options.engine,
+        options.current,
+        spark_conf={str(k): str(v) for k, v in options.spark_conf.items()},
+        dask_scheduler=options.dask_scheduler,
+    )
+    result: CheckResult = compare(profile, frame, options.drift)
+    return result
 
 
 def run_monitor(
@@ -205,7 +235,7 @@ def _run_locked(
     try:
         if options.report:
             probe_writable(Path(options.report), what="the monitor report (--report)")
-        result = _measure(options, compare or compare_with_profile)
+        result = _measure(options, compare)
     except MlopsError as exc:
         log(f"monitor: error: {exc}")
         log("monitor: nothing triggered (the data could not be judged)")
@@ -312,13 +342,20 @@ def _same_action(a: Trigger, b: Trigger) -> bool:
     return (a.kind, a.target) == (b.kind, b.target)
 
 
-def _measure(options: MonitorOptions, compare: Comparer) -> CheckResult:
+def _measure(options: MonitorOptions, compare: Comparer | None) -> CheckResult:
     from pytest_mlops.monitor.current import is_prediction_log, read_prediction_log
 
     current = _inputs(options)
-    if is_prediction_log(current):
-        return compare(read_prediction_log(current, encoding=options.encoding), options)
-    return compare(current, options)
+    if compare is None:
+        compare = compare_with_profile if options.engine == "native" else compare_on_engine
+    if not is_prediction_log(current):
+        return compare(current, options)
+    if options.engine != "native":
+        raise ConfigError(
+            f"--engine {options.engine}: reads Parquet (or Delta) tables; a prediction log "
+            f"({options.current!r}) is read with the native engine"
+        )
+    return compare(read_prediction_log(current, encoding=options.encoding), options)
 
 
 def _inputs(options: MonitorOptions) -> Path:
@@ -334,7 +371,8 @@ def _inputs(options: MonitorOptions) -> Path:
     if not Path(options.profile).exists():
         raise ConfigError(f"--profile: the file {options.profile!r} does not exist")
     current = Path(options.current)
-    if not current.exists():
+    remote = "://" in options.current  # a lake URI the engine reads (s3a://, abfss://...)
+    if not remote and not current.exists():
         raise DataError(f"--current: the file {options.current!r} does not exist")
     return current
 
@@ -431,7 +469,25 @@ def add_monitor(sub: Any) -> None:
     parser.add_argument(
         "--state", help="directory of pending triggers (default .pytest-mlops/monitor)"
     )
+    _add_engine_arguments(parser)
     parser.set_defaults(func=_cmd_monitor)
+
+
+def _add_engine_arguments(parser: Any) -> None:
+    """--engine, --spark-conf, --dask-scheduler."""
+    engines = parser.add_argument_group("engines (past one machine)")
+    engines.add_argument(
+        "--engine",
+        choices=("native", "spark", "dask"),
+        help="summarise the current data in this process (native, default), on Spark or on Dask",
+    )
+    engines.add_argument(
+        "--spark-conf",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a Spark setting (repeatable), e.g. spark.master=yarn",
+    )
+    engines.add_argument("--dask-scheduler", metavar="ADDRESS", help="a Dask scheduler to use")
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
@@ -444,6 +500,12 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name, None) for f in fields(MonitorOptions)}
     overrides.pop("drift", None)
     overrides.pop("encoding", None)
+    if args.spark_conf:
+        from pytest_mlops.engines.spark import parse_conf
+
+        overrides["spark_conf"] = {**table.get("spark_conf", {}), **parse_conf(args.spark_conf)}
+    else:
+        overrides.pop("spark_conf", None)
     options = options_from_config(
         table,
         overrides,

@@ -127,13 +127,15 @@ def _exact_numeric(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> 
 
     from pytest_mlops.checks.drift.univariate import numeric_block
 
-    per_block = max(1, BLOCK_BYTES // (8 * (len(ref) + len(cur))))
-    if per_block < len(columns):  # large data: keep the working set below the data's own size
-        per_block = max(1, min(per_block, len(columns) // 8))
+    def values(frame: pd.DataFrame, column: str) -> np.ndarray:
+        # a view where the column is already float64: the kernel reads it, never writes
+        column_values: np.ndarray = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        return column_values
+
     parts: list[dict[str, np.ndarray]] = []
-    for start in range(0, len(columns), per_block):
-        names = columns[start : start + per_block]
-        part = numeric_block(numeric_matrix(ref, names), numeric_matrix(cur, names))
+    for start in range(0, len(columns), 8):  # the per-bin outputs of 8 columns at a time
+        names = columns[start : start + 8]
+        part = numeric_block([values(ref, c) for c in names], [values(cur, c) for c in names])
         parts.append(part)
     joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return NumericStats(
@@ -271,7 +273,8 @@ def check_drift(
         :class:`~pytest_mlops.DriftProfile` (then the comparison runs against the stored profile).
     current:
         A Dataset, a DataFrame or a path (CSV/Parquet; with a profile reference, read chunk by
-        chunk).
+        chunk). A Spark or Dask DataFrame on either side is summarised where it lives (partial
+        profiles merged on the driver) and compared through profiles.
     columns:
         The columns to compare (default: the reference's features, or all its columns).
     categorical:
@@ -290,9 +293,14 @@ def check_drift(
         ``columns`` (one row per column: test, statistic, p_value, p_adjusted, effect, threshold,
         drifted, missing rates, unseen share, note) and ``histograms`` (up to 11 bins per column).
     """
+    from pytest_mlops._engines import engine_for
     from pytest_mlops.checks.drift.profile import DriftProfile
 
     options = DriftSettings.from_kwargs(settings)
+    if not isinstance(reference, DriftProfile) and (
+        engine_for(reference) is not None or engine_for(current) is not None
+    ):  # a Spark or Dask DataFrame on either side: compare profiles, counted where the data is
+        reference = DriftProfile.fit(reference, columns=columns, categorical=categorical)
     if isinstance(reference, DriftProfile):
         return reference.compare(current, columns=columns, name=name, kind=kind, settings=options)
     ref_frame, ref_features = as_frame(reference, "reference")

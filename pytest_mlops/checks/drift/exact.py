@@ -1,9 +1,9 @@
 """Exact KS and 1-Wasserstein without sorting the samples: a fine histogram, refined where needed.
 
-For a block of columns (``(k, n)`` arrays, NaN for missing) every value is placed in one of
-up to ``FINE_BINS`` bins per column (equal width between the 0.1% and 99.9% quantiles of a strided
-subsample, plus two outer bins up to the minimum and maximum) with one multiply and one
-``bincount``: linear time, vectorised across the block.
+Columns are processed one at a time (a column's working set stays in the CPU's cache; a block of
+columns would not). Every value is placed in one of up to ``FINE_BINS`` bins (equal width between
+the 0.1% and 99.9% quantiles of a strided subsample, plus two outer bins down to the minimum and up
+to the maximum) with a few vectorised passes and one ``bincount``: linear time.
 
 The empirical CDFs are then known exactly at every bin boundary, and inside bin ``i`` the
 difference ``F_ref - F_cur`` stays within ``[d_i - c_i, d_i + r_i]`` (``d_i`` its value at the
@@ -13,8 +13,10 @@ bin's left edge, ``r_i``/``c_i`` the bin's shares). So:
   ``D``; only bins whose bound exceeds ``D_low`` can hold the maximum. Their values (few) are
   sorted and merged exactly.
 - Wasserstein-1: where ``F_ref - F_cur`` cannot change sign inside a bin, the integral of its
-  absolute value is the absolute value of its integral, which per-bin counts and sums give
-  exactly; the bins where it may change sign are merged exactly like the KS candidates.
+  absolute value is the sign times the integral, and the sum of those signed integrals over all
+  such bins needs only the per-bin counts and one weighted sum of the values; the bins where it
+  may change sign are merged exactly like the KS candidates. A bin holding a single distinct value
+  (discrete data) is exact without sorting: ``F`` jumps once, at that value.
 
 Both statistics are therefore exact (up to floating-point rounding), whatever the data; data that
 defeats the histogram (everything in a few bins) only makes more bins exact ones, i.e. slower.
@@ -22,7 +24,10 @@ defeats the histogram (everything in a few bins) only makes more bins exact ones
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,55 +36,23 @@ if TYPE_CHECKING:
 __all__ = ["FINE_BINS", "ks_wasserstein"]
 
 FINE_BINS = 1 << 17
-SUBSAMPLE = 20_000
+SUBSAMPLE = 4096
+VALUES_PER_BIN = 32
 
 
-def _range(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row 0.1% / 99.9% quantiles of a strided subsample of both samples."""
-    import numpy as np
-
-    step_r = max(1, ref.shape[1] // SUBSAMPLE)
-    step_c = max(1, cur.shape[1] // SUBSAMPLE)
-    sample = np.concatenate([ref[:, ::step_r], cur[:, ::step_c]], axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing rows
-        lo, hi = np.nanquantile(sample, [0.001, 0.999], axis=1)
-    lo = np.where(np.isfinite(lo), lo, 0.0)
-    hi = np.where(np.isfinite(hi), hi, 0.0)
-    return lo, hi
+def fine_bins(n_values: int) -> int:
+    """About 32 values per bin, a power of two between 1024 and ``FINE_BINS``."""
+    wanted = n_values // VALUES_PER_BIN
+    return int(min(FINE_BINS, max(1024, 1 << max(wanted, 1).bit_length())))
 
 
-def _bin(
-    values: np.ndarray, lo: np.ndarray, inv_width: np.ndarray, bins: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Shift *values* in place to ``values - lo``; return the flat bin index per value
-    (row * (bins + 1) + bin; NaN -> the row's sentinel ``bins``), counts and sums per bin."""
-    import numpy as np
+def ks_wasserstein(
+    ref: np.ndarray | Sequence[np.ndarray], cur: np.ndarray | Sequence[np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Exact KS ``D``, 1-Wasserstein and moments for each row of a block (read, not modified).
 
-    k = values.shape[0]
-    values -= lo[:, None]
-    position = values * inv_width[:, None]
-    np.floor(position, out=position)
-    np.clip(position, -1, bins - 2, out=position)
-    position += 1
-    missing = np.isnan(values)
-    any_missing = bool(missing.any())
-    if any_missing:
-        position[missing] = bins
-    # intp, not int32: bincount and fancy indexing would convert a copy each time.
-    flat = position.astype(np.intp)
-    del position
-    flat += (np.arange(k, dtype=np.intp) * (bins + 1))[:, None]
-    if any_missing:
-        values[missing] = 0.0
-    size = k * (bins + 1)
-    counts = np.bincount(flat.ravel(), minlength=size).reshape(k, bins + 1)[:, :bins]
-    sums = np.bincount(flat.ravel(), weights=values.ravel(), minlength=size)
-    return flat, counts.astype(np.float64), sums.reshape(k, bins + 1)[:, :bins]
-
-
-def ks_wasserstein(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
-    """Exact KS ``D``, 1-Wasserstein and moments for each row of a block (arrays are modified).
+    *ref* ``(k, n1)`` and *cur* ``(k, n2)`` are float64 with NaN for missing values: 2-D arrays
+    or ``k`` rows each (views of a frame's columns, say).
 
     Returns ``(k,)`` arrays ``ks``, ``wasserstein``, ``n_ref``, ``n_cur``, ``mean_ref``,
     ``std_ref``, ``std_cur``, ``min``, ``max``, and ``ref_cum``/``cur_cum`` (cumulative counts at
@@ -87,139 +60,251 @@ def ks_wasserstein(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
     """
     import numpy as np
 
-    # About 16 values per bin, between 1024 and FINE_BINS bins (any partition keeps it exact).
-    wanted = (ref.shape[1] + cur.shape[1]) // 16
-    bins = int(min(FINE_BINS, max(1024, 1 << max(wanted, 1).bit_length())))
-    k = ref.shape[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low = np.fmin(np.nanmin(ref, axis=1), np.nanmin(cur, axis=1))
-        high = np.fmax(np.nanmax(ref, axis=1), np.nanmax(cur, axis=1))
+    k = len(ref)
+    bins = fine_bins((len(ref[0]) + len(cur[0])) if k else 0)
+    scalars = ("ks", "wasserstein", "n_ref", "n_cur", "mean_ref", "std_ref", "std_cur")
+    out = {name: np.zeros(k) for name in (*scalars, "min", "max")}
+    out["ref_cum"] = np.zeros((k, bins))
+    out["cur_cum"] = np.zeros((k, bins))
+    out["right_edges"] = np.zeros((k, bins))
+    for i in range(k):
+        column = _column(_present(ref[i]), _present(cur[i]), bins)
+        for name in scalars:
+            out[name][i] = getattr(column, name)
+        out["min"][i], out["max"][i] = column.low, column.high
+        out["ref_cum"][i], out["cur_cum"][i] = column.ref_cum, column.cur_cum
+        out["right_edges"][i] = column.right_edges
+    out["n_ref"] = out["n_ref"].astype(np.int64)
+    out["n_cur"] = out["n_cur"].astype(np.int64)
+    return out
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    """The finite values (one pass to learn that there is nothing to drop, the usual case)."""
+    import numpy as np
+
+    if math.isfinite(float(np.add.reduce(values))):
+        return values
+    finite: np.ndarray = values[np.isfinite(values)]
+    return finite
+
+
+@dataclass
+class _Column:
+    ks: float
+    wasserstein: float
+    n_ref: int
+    n_cur: int
+    mean_ref: float
+    std_ref: float
+    std_cur: float
+    low: float
+    high: float
+    ref_cum: np.ndarray
+    cur_cum: np.ndarray
+    right_edges: np.ndarray
+
+
+@dataclass
+class _Side:
+    """One sample on the fine grid: bin per value (values shifted by ``lo``), counts, moments."""
+
+    shifted: np.ndarray
+    index: np.ndarray
+    counts: np.ndarray
+    n: int
+    mean: float  # of the shifted values
+    var: float
+
+
+@dataclass
+class _Grid:
+    """The fine grid's boundaries (shifted units) and the CDF differences at them."""
+
+    left: np.ndarray
+    right: np.ndarray
+    d_left: np.ndarray
+    d_right: np.ndarray
+    inv1: float
+    inv2: float
+
+
+def _range(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """0.1% / 99.9% quantiles of a strided subsample of both samples."""
+    import numpy as np
+
+    step_r = max(1, len(ref) // SUBSAMPLE)
+    step_c = max(1, len(cur) // SUBSAMPLE)
+    sample = np.sort(np.concatenate([ref[::step_r], cur[::step_c]]))
+    last = len(sample) - 1
+    return float(sample[round(0.001 * last)]), float(sample[round(0.999 * last)])
+
+
+def _side(values: np.ndarray, lo: float, inv: float, bins: int) -> _Side:
+    """*values* shifted by ``lo`` (a new array) and binned: bin 0 below ``lo``, the last above."""
+    import numpy as np
+
+    n = len(values)
+    values = np.subtract(values, lo)
+    # floor(v * inv) + 1, clipped to the outer bins; rounding may move a value on a boundary to
+    # the next bin, which keeps the assignment monotone (all the method needs).
+    position = np.multiply(values, inv)
+    position += 1.0
+    np.clip(position, 0, bins - 1, out=position)
+    index = position.astype(np.intp)
+    del position
+    counts = np.bincount(index, minlength=bins)
+    mean = float(np.add.reduce(values)) / n
+    var = max(float(np.einsum("i,i->", values, values)) / n - mean * mean, 0.0)
+    return _Side(values, index, counts, n, mean, var)
+
+
+def _column(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
+    import numpy as np
+
+    n1, n2 = len(ref), len(cur)
+    if n1 == 0 or n2 == 0:
+        return _empty(ref, cur, bins)
+    low = float(min(ref.min(), cur.min()))
+    high = float(max(ref.max(), cur.max()))
     lo, hi = _range(ref, cur)
     width = (hi - lo) / (bins - 2)
-    width = np.where(width > 0, width, 1.0)
-    inv = 1.0 / width
-    flat_r, counts_r, sums_r = _bin(ref, lo, inv, bins)
-    flat_c, counts_c, sums_c = _bin(cur, lo, inv, bins)
-    m1 = counts_r.sum(axis=1)
-    m2 = counts_c.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv1, inv2 = 1.0 / m1, 1.0 / m2
-        mean_t_r = sums_r.sum(axis=1) * inv1
-        var_r = np.einsum("ij,ij->i", ref, ref) * inv1 - mean_t_r**2
-        mean_t_c = sums_c.sum(axis=1) * inv2
-        var_c = np.einsum("ij,ij->i", cur, cur) * inv2 - mean_t_c**2
-    # Bin boundaries in shifted units: bin 0 = [low, lo), bin b = [(b-1)w, bw), last up to high.
+    width = width if width > 0 else 1.0
+    r = _side(ref, lo, 1.0 / width, bins)
+    c = _side(cur, lo, 1.0 / width, bins)
+    grid = _grid(r, c, bins, width, low - lo, high - lo)
+    ks, w1 = _statistics(r, c, grid, bins)
+    return _Column(
+        ks=ks,
+        wasserstein=w1,
+        n_ref=n1,
+        n_cur=n2,
+        mean_ref=r.mean + lo,
+        std_ref=math.sqrt(r.var),
+        std_cur=math.sqrt(c.var),
+        low=low,
+        high=high,
+        ref_cum=np.cumsum(r.counts).astype(np.float64),
+        cur_cum=np.cumsum(c.counts).astype(np.float64),
+        right_edges=grid.right + lo,
+    )
+
+
+def _empty(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
+    """A side without values: counts only (the verdict leaves the column out)."""
+    import numpy as np
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        both = np.concatenate([ref, cur])
+        low = float(both.min()) if len(both) else math.nan
+        high = float(both.max()) if len(both) else math.nan
+        mean = float(ref.mean()) if len(ref) else math.nan
+        std_r = float(ref.std()) if len(ref) else 0.0
+        std_c = float(cur.std()) if len(cur) else 0.0
+    zeros = np.zeros(bins)
+    return _Column(0.0, 0.0, len(ref), len(cur), mean, std_r, std_c, low, high, zeros, zeros, zeros)
+
+
+def _grid(r: _Side, c: _Side, bins: int, width: float, low: float, high: float) -> _Grid:
+    """Boundaries in shifted units: bin 0 = [low, 0), bin b = [(b-1)w, bw), the last up to high."""
+    import numpy as np
+
     b = np.arange(bins, dtype=np.float64)
-    left = (b[None, :] - 1) * width[:, None]
-    right = b[None, :] * width[:, None]
-    left[:, 0] = np.minimum(low - lo, 0.0)
-    right[:, 0] = 0.0
-    right[:, -1] = np.maximum(high - lo, left[:, -1])
-    cum_r = np.cumsum(counts_r, axis=1)
-    cum_c = np.cumsum(counts_c, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = counts_r * inv1[:, None]
-        c = counts_c * inv2[:, None]
-        d_right = cum_r * inv1[:, None] - cum_c * inv2[:, None]
-    d_left = np.concatenate([np.zeros((k, 1)), d_right[:, :-1]], axis=1)
-    d_low = np.abs(d_right).max(axis=1)
-    occupied = (counts_r > 0) | (counts_c > 0)
-    may_exceed = np.maximum(np.abs(d_left + r), np.abs(d_left - c)) > d_low[:, None]
-    may_cross = (d_left - c < 0) & (d_left + r > 0)
-    exact = occupied & (may_exceed | may_cross)
-    # Analytic W1 where the sign is fixed: |integral of F_ref - F_cur| over the bin.
-    span = right - left
-    with np.errstate(invalid="ignore", divide="ignore"):
-        integral = d_left * span + (
-            (counts_r * right - sums_r) * inv1[:, None]
-            - (counts_c * right - sums_c) * inv2[:, None]
-        )
-    w1 = np.where(exact, 0.0, np.abs(integral)).sum(axis=1)
-    ks = d_low.copy()
+    left = (b - 1) * width
+    right = b * width
+    left[0] = min(low, 0.0)
+    right[0] = 0.0
+    right[-1] = max(high, left[-1])
+    inv1, inv2 = 1.0 / r.n, 1.0 / c.n
+    d_right = np.cumsum(r.counts) * inv1 - np.cumsum(c.counts) * inv2
+    d_left = np.empty_like(d_right)
+    d_left[0] = 0.0
+    d_left[1:] = d_right[:-1]
+    return _Grid(left, right, d_left, d_right, inv1, inv2)
+
+
+def _statistics(r: _Side, c: _Side, grid: _Grid, bins: int) -> tuple[float, float]:
+    """KS and W1: analytic where the sign of ``F_ref - F_cur`` is fixed in a bin, exact elsewhere."""
+    import numpy as np
+
+    share_r = r.counts * grid.inv1
+    share_c = c.counts * grid.inv2
+    upper = grid.d_left + share_r  # F_ref - F_cur inside the bin stays in [lower, upper]
+    lower = grid.d_left - share_c
+    d_low = float(np.abs(grid.d_right).max())
+    # An empty bin has lower == upper == d_left, within D_low and of one sign: never exact.
+    exact = (upper > d_low) | (lower < -d_low) | ((lower < 0) & (upper > 0))
+    # Where the sign is fixed, |integral| = sign * integral over the bin; summed over those bins
+    # the values enter through one weighted sum per sample. Exact bins get the weight 0.
+    sign = np.where(lower >= 0, 1.0, -1.0)
+    sign[exact] = 0.0
+    per_bin = grid.d_left * (grid.right - grid.left)
+    per_bin += (share_r - share_c) * grid.right
+    w1 = float(np.einsum("i,i->", sign, per_bin))
+    weight_r = sign[r.index]
+    weight_c = sign[c.index]
+    w1 -= float(np.einsum("i,i->", weight_r, r.shifted)) * grid.inv1
+    w1 += float(np.einsum("i,i->", weight_c, c.shifted)) * grid.inv2
+    ks = d_low
     if exact.any():
-        _refine(
-            ref,
-            cur,
-            flat_r,
-            flat_c,
-            exact,
-            (d_left, d_right),
-            left,
-            right,
-            inv1,
-            inv2,
-            ks,
-            w1,
-            bins,
-        )
-    return {
-        "ks": ks,
-        "wasserstein": w1,
-        "n_ref": m1.astype(np.int64),
-        "n_cur": m2.astype(np.int64),
-        "mean_ref": mean_t_r + lo,
-        "std_ref": np.sqrt(np.maximum(var_r, 0.0)),
-        "std_cur": np.sqrt(np.maximum(var_c, 0.0)),
-        "min": low,
-        "max": high,
-        "ref_cum": cum_r,
-        "cur_cum": cum_c,
-        "right_edges": right + lo[:, None],
-    }
+        pick_r = np.flatnonzero(weight_r == 0.0)
+        pick_c = np.flatnonzero(weight_c == 0.0)
+        ks, extra = _refine(r, c, (pick_r, pick_c), exact, grid, d_low, bins)
+        w1 += extra
+    return ks, max(w1, 0.0)
 
 
 def _refine(
-    ref: np.ndarray,
-    cur: np.ndarray,
-    flat_r: np.ndarray,
-    flat_c: np.ndarray,
+    r: _Side,
+    c: _Side,
+    picks: tuple[np.ndarray, np.ndarray],
     exact: np.ndarray,
-    differences: tuple[np.ndarray, np.ndarray],
-    left: np.ndarray,
-    right: np.ndarray,
-    inv1: np.ndarray,
-    inv2: np.ndarray,
-    ks: np.ndarray,
-    w1: np.ndarray,
+    grid: _Grid,
+    d_low: float,
     bins: int,
-) -> None:
-    """Merge the values of the *exact* bins (both samples) and update *ks* and *w1* in place."""
+) -> tuple[float, float]:
+    """KS and the W1 area of the *exact* bins, from their values (both samples)."""
     import numpy as np
 
-    k = exact.shape[0]
-    lut = np.zeros(k * (bins + 1), dtype=bool)
-    lut.reshape(k, bins + 1)[:, :bins] = exact
-    picks_r = np.flatnonzero(lut[flat_r.ravel()])
-    picks_c = np.flatnonzero(lut[flat_c.ravel()])
-    key = np.concatenate([flat_r.ravel()[picks_r], flat_c.ravel()[picks_c]])
-    value = np.concatenate([ref.ravel()[picks_r], cur.ravel()[picks_c]])
-    d_left, d_right = differences
-    row = key // (bins + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.concatenate([inv1[row[: len(picks_r)]], -inv2[row[len(picks_r) :]]])
-    # Bins holding a single distinct value (discrete data): F jumps once, at that value.
-    low = np.full(k * (bins + 1), np.inf)
-    high = np.full(k * (bins + 1), -np.inf)
-    np.minimum.at(low, key, value)
-    np.maximum.at(high, key, value)
-    point = low == high
-    keys = np.flatnonzero(point)
-    if len(keys):
-        p_row = keys // (bins + 1)
-        p_bin = keys - p_row * (bins + 1)
-        v = low[keys]
-        area = np.abs(d_left[p_row, p_bin]) * np.maximum(v - left[p_row, p_bin], 0.0) + np.abs(
-            d_right[p_row, p_bin]
-        ) * np.maximum(right[p_row, p_bin] - v, 0.0)
-        w1 += np.bincount(p_row, weights=area, minlength=k)
-        keep = ~point[key]
-        key, value, weight, row = key[keep], value[keep], weight[keep], row[keep]
-        if not len(key):
-            return
-    order = np.lexsort((value, key))
-    key, value, weight, row = key[order], value[order], weight[order], row[order]
-    local = key - row * (bins + 1)
+    pick_r, pick_c = picks
+    key = np.concatenate([r.index[pick_r], c.index[pick_c]])
+    value = np.concatenate([r.shifted[pick_r], c.shifted[pick_c]])
+    weight = np.empty(len(key))
+    weight[: len(pick_r)] = grid.inv1
+    weight[len(pick_r) :] = -grid.inv2
+    # Bins holding one distinct value: F jumps once there, no sorting needed.
+    first = np.empty(bins)
+    first[key] = value
+    mixed = np.zeros(bins, dtype=bool)
+    mixed[key[value != first[key]]] = True
+    point = exact & ~mixed
+    area = 0.0
+    if point.any():
+        at = np.flatnonzero(point)
+        v = first[at]
+        area += float(
+            (
+                np.abs(grid.d_left[at]) * np.maximum(v - grid.left[at], 0.0)
+                + np.abs(grid.d_right[at]) * np.maximum(grid.right[at] - v, 0.0)
+            ).sum()
+        )
+        keep = mixed[key]
+        key, value, weight = key[keep], value[keep], weight[keep]
+    if not len(key):
+        return d_low, area
+    order = np.argsort(value)  # the bin grows with the value: sorted by bin too
+    key, value, weight = key[order], value[order], weight[order]
+    ks, walked = _walk(key, value, weight, grid)
+    return max(d_low, ks), area + walked
+
+
+def _walk(
+    key: np.ndarray, value: np.ndarray, weight: np.ndarray, grid: _Grid
+) -> tuple[float, float]:
+    """Merge the sorted values of the mixed exact bins: KS at tie ends, W1 between values."""
+    import numpy as np
+
     start = np.ones(len(key), dtype=bool)
     start[1:] = key[1:] != key[:-1]
     end = np.ones(len(key), dtype=bool)
@@ -228,20 +313,14 @@ def _refine(
     first = np.flatnonzero(start)
     base = (running - weight)[first]
     group = np.cumsum(start) - 1
-    diff = d_left[row, local] + running - base[group]
+    diff = grid.d_left[key] + running - base[group]
     tie_end = end.copy()
     tie_end[:-1] |= value[1:] != value[:-1]
-    present, row_start = np.unique(row, return_index=True)  # rows are sorted
-    best = np.maximum.reduceat(np.where(tie_end, np.abs(diff), 0.0), row_start)
-    ks[present] = np.maximum(ks[present], best)
-    # W1 inside the exact bins: left edge -> first value -> ... -> last value -> right edge.
+    ks = float(np.abs(diff[tie_end]).max())
+    # W1 inside the bins: left edge -> first value -> ... -> last value -> right edge.
     nxt = np.empty_like(value)
     nxt[:-1] = value[1:]
-    nxt[end] = right[row[end], local[end]]
-    area = np.abs(diff) * np.maximum(nxt - value, 0.0)
-    head = np.abs(d_left[row[start], local[start]]) * np.maximum(
-        value[start] - left[row[start], local[start]], 0.0
-    )
-    w1 += np.bincount(row, weights=area, minlength=k)
-    w1 += np.bincount(row[start], weights=head, minlength=k)
-    # Exact bins without values on either side cannot occur (they are occupied by definition).
+    nxt[end] = grid.right[key[end]]
+    area = float((np.abs(diff) * np.maximum(nxt - value, 0.0)).sum())
+    head = np.abs(grid.d_left[key[start]]) * np.maximum(value[start] - grid.left[key[start]], 0.0)
+    return ks, area + float(head.sum())

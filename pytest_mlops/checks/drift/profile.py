@@ -84,7 +84,9 @@ class NumericProfile:
         n_a, n_b = self.count, other.count
         n = n_a + n_b
         delta = other.mean - self.mean if n_a and n_b else 0.0
-        mean = (self.mean * n_a + other.mean * n_b) / n if n else math.nan
+        # A side without values (an all-missing partition) has a NaN mean: it must not count.
+        total = (self.mean * n_a if n_a else 0.0) + (other.mean * n_b if n_b else 0.0)
+        mean = total / n if n else math.nan
         m2 = (
             (self.m2 if n_a else 0.0)
             + (other.m2 if n_b else 0.0)
@@ -176,12 +178,130 @@ class DriftProfile:
             Count on the grid (and columns) of this profile instead of making a new grid, so
             that the result merges with it.
         """
+        from pytest_mlops._engines import engine_for
         from pytest_mlops.checks.drift.check import as_frame
 
+        engine = engine_for(data)
+        if engine is not None:  # a Spark or Dask DataFrame: partial profiles merged here
+            fitted: DriftProfile = engine.fit_profile(
+                data, columns=columns, categorical=categorical, bins=bins, grid=grid
+            )
+            return fitted
         frame, features = as_frame(data, "reference" if grid is None else "current")
         if columns is None and features is not None and grid is None:
             columns = list(features)
         return cls._fit_frame(frame, columns, tuple(categorical), bins, grid)
+
+    @classmethod
+    def fit_spark(
+        cls,
+        df: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        bins: int = DEFAULT_BINS,
+        grid: DriftProfile | None = None,
+    ) -> DriftProfile:
+        """Summarise a Spark DataFrame where it lives: partial profiles per partition, merged.
+
+        The grid comes from the data (exact quantiles where the values that pin them are few
+        enough to bring to the driver, otherwise ``approxQuantile``'s; the KS bound reported at
+        comparison is computed from the counts, so it covers either), unless *grid* is given.
+        Needs ``pip install 'pytest-mlops[spark]'`` and Java. See ``docs/scale.md``.
+        """
+        return cls._fit_engine("spark", df, columns, categorical, bins, grid)
+
+    @classmethod
+    def fit_dask(
+        cls,
+        ddf: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        bins: int = DEFAULT_BINS,
+        grid: DriftProfile | None = None,
+    ) -> DriftProfile:
+        """:meth:`fit_spark` for a ``dask.dataframe`` (``pip install 'pytest-mlops[dask]'``)."""
+        return cls._fit_engine("dask", ddf, columns, categorical, bins, grid)
+
+    @classmethod
+    def _fit_engine(
+        cls,
+        name: str,
+        data: Any,
+        columns: Sequence[str] | None,
+        categorical: Sequence[str],
+        bins: int,
+        grid: DriftProfile | None,
+    ) -> DriftProfile:
+        from pytest_mlops._engines import engine_for, get_engine
+
+        engine = get_engine(name)
+        if engine_for(data) is not engine:
+            raise DataError(
+                f"DriftProfile.fit_{name}: expected a {name.capitalize()} DataFrame, got "
+                f"{type(data).__module__}.{type(data).__name__}"
+            )
+        profile: DriftProfile = engine.fit_profile(
+            data, columns=columns, categorical=categorical, bins=bins, grid=grid
+        )
+        return profile
+
+    @classmethod
+    def fit_partition(cls, frame: pd.DataFrame, grid: DriftProfile) -> DriftProfile:
+        """One partition counted on *grid*: what an engine's executors run (any number of rows).
+
+        Columns of the grid the partition lacks, or holds with another type, are listed in
+        ``problems``; merging keeps both, so the driver can tell a column missing everywhere
+        from one missing in some partitions. A partition without rows says nothing: it comes
+        back without columns (merging with it changes nothing).
+        """
+        if len(frame) == 0:
+            return DriftProfile({}, 0, grid.bins)
+        return cls._fit_frame(frame, None, (), grid.bins, grid)
+
+    def empty_like(self) -> DriftProfile:
+        """This profile's grid and columns with every count at zero (the merge's identity)."""
+        import numpy as np
+
+        columns: dict[str, ColumnProfile] = {}
+        for name, column in self.columns.items():
+            if isinstance(column, NumericProfile):
+                m = len(column.edges)
+                columns[name] = NumericProfile(
+                    column.edges,
+                    np.zeros(m, dtype=np.int64),
+                    np.zeros(m + 1, dtype=np.int64),
+                    np.zeros(m + 1),
+                    0,
+                    math.nan,
+                    0.0,
+                    math.nan,
+                    math.nan,
+                )
+            else:
+                columns[name] = CategoricalProfile({}, 0, 0)
+        return DriftProfile(columns, 0, self.bins)
+
+    @classmethod
+    def on_grid(
+        cls, edges: Mapping[str, Any], categorical: Sequence[str], *, bins: int = DEFAULT_BINS
+    ) -> DriftProfile:
+        """An empty profile with these numeric grids (column -> sorted edges) and categorical
+        columns, in that order: a grid to count partitions on."""
+        import numpy as np
+
+        columns: dict[str, ColumnProfile] = {}
+        for name, values in edges.items():
+            grid = np.unique(np.asarray(values, dtype=np.float64))
+            grid = grid[np.isfinite(grid)]  # an approximate quantile of no value is NaN
+            columns[str(name)] = NumericProfile(
+                grid, grid[:0].astype(np.int64), np.zeros(1, np.int64), np.zeros(1), 0,
+                math.nan, 0.0, math.nan, math.nan,
+            )  # fmt: skip
+        for name in categorical:
+            columns[str(name)] = CategoricalProfile({}, 0, 0)
+        return DriftProfile(columns, 0, bins).empty_like()
 
     @classmethod
     def fit_chunks(
@@ -236,7 +356,7 @@ class DriftProfile:
             return data
         if isinstance(data, str | Path):
             return DriftProfile.fit_path(data, grid=self)
-        return DriftProfile.fit(data, grid=self)
+        return DriftProfile.fit(data, grid=self)  # engines' DataFrames included
 
     @classmethod
     def _fit_frame(
@@ -661,50 +781,41 @@ def _make_grids(sorted_block: np.ndarray, bins: int) -> list[np.ndarray]:
 
 
 def _count_on_grids(sorted_block: np.ndarray, grids: list[np.ndarray]) -> list[NumericProfile]:
+    """Each sorted row (NaN last) counted on its grid: at and between the edges, with sums."""
     import numpy as np
 
-    from pytest_mlops.checks.drift.univariate import batched_searchsorted
-
-    k, n = sorted_block.shape
-    width = max((len(g) for g in grids), default=0)
-    padded = np.full((k, max(width, 1)), np.inf)
-    for i, g in enumerate(grids):
-        padded[i, : len(g)] = g
+    n = sorted_block.shape[1]
     valid = n - np.isnan(sorted_block).sum(axis=1)
-    le = batched_searchsorted(sorted_block, padded, "right")
-    lt = batched_searchsorted(sorted_block, padded, "left")
-    cumsum = np.concatenate(
-        [np.zeros((k, 1)), np.cumsum(np.nan_to_num(sorted_block, nan=0.0), axis=1)], axis=1
+    return [
+        _count_row(sorted_block[i, : int(valid[i])], np.asarray(g, dtype=np.float64), n)
+        for i, g in enumerate(grids)
+    ]
+
+
+def _count_row(values: np.ndarray, edges: np.ndarray, n: int) -> NumericProfile:
+    import numpy as np
+
+    count = len(values)
+    le = np.searchsorted(values, edges, "right")
+    lt = np.searchsorted(values, edges, "left")
+    at = (le - lt).astype(np.int64)
+    inside = (np.concatenate([lt, [count]]) - np.concatenate([[0], le])).astype(np.int64)
+    # Sums segment by segment (not differences of a running sum): each is exact to the
+    # rounding of its own few values, so partitions merge to the same sums.
+    segment = np.repeat(np.arange(2 * len(edges) + 1), _interleave(inside, at).astype(np.int64))
+    sums = np.bincount(segment, weights=values, minlength=2 * len(edges) + 1)
+    mean = float(values.mean()) if count else math.nan
+    return NumericProfile(
+        edges=edges,
+        at=at,
+        inside=inside,
+        inside_sum=sums[0::2].astype(np.float64),
+        n_missing=int(n - count),
+        mean=mean,
+        m2=float(((values - mean) ** 2).sum()) if count else 0.0,
+        min=float(values[0]) if count else math.nan,
+        max=float(values[-1]) if count else math.nan,
     )
-    rows = np.arange(k)[:, None]
-    sum_le = cumsum[rows, le]
-    sum_lt = cumsum[rows, lt]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.nansum(sorted_block, axis=1) / valid
-        m2 = np.nansum((sorted_block - means[:, None]) ** 2, axis=1)
-    out = []
-    for i, g in enumerate(grids):
-        m = len(g)
-        le_i, lt_i = le[i, :m], lt[i, :m]
-        starts = np.concatenate([[0], le_i])
-        stops = np.concatenate([lt_i, [valid[i]]])
-        s_starts = np.concatenate([[0.0], sum_le[i, :m]])
-        s_stops = np.concatenate([sum_lt[i, :m], [cumsum[i, valid[i]]]])
-        count = int(valid[i])
-        out.append(
-            NumericProfile(
-                edges=np.asarray(g, dtype=np.float64),
-                at=(le_i - lt_i).astype(np.int64),
-                inside=(stops - starts).astype(np.int64),
-                inside_sum=(s_stops - s_starts).astype(np.float64),
-                n_missing=int(n - valid[i]),
-                mean=float(means[i]) if count else math.nan,
-                m2=float(m2[i]) if count else 0.0,
-                min=float(sorted_block[i, 0]) if count else math.nan,
-                max=float(sorted_block[i, count - 1]) if count else math.nan,
-            )
-        )
-    return out
 
 
 def _interleave(inside: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ Wasserstein distance are exact, equal to ``scipy.stats.ks_2samp`` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -79,10 +80,13 @@ def batched_searchsorted(
     return lo
 
 
-def numeric_block(ref: np.ndarray, cur: np.ndarray) -> dict[str, np.ndarray]:
+def numeric_block(
+    ref: np.ndarray | Sequence[np.ndarray], cur: np.ndarray | Sequence[np.ndarray]
+) -> dict[str, np.ndarray]:
     """Exact two-sample statistics for every row of a ``(k, n)`` block.
 
-    *ref* ``(k, n1)`` and *cur* ``(k, n2)`` are float64, NaN for missing; they are modified.
+    *ref* ``(k, n1)`` and *cur* ``(k, n2)`` are float64, NaN for missing (2-D arrays, or ``k``
+    rows each); they are read, not modified.
     ``D`` and the Wasserstein distance are exact (see :mod:`.exact`: a fine histogram refined
     where it cannot decide, no full sort).
 
