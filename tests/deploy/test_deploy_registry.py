@@ -221,7 +221,7 @@ def _stored(root: Path) -> list[str]:
     ("damage", "words"),
     [
         (lambda db: db.write_bytes(b""), "is empty (0 bytes)"),
-        (lambda db: db.unlink(), "is missing, but 6 artifact(s) are stored under"),
+        (lambda db: db.unlink(), "is missing, but {n} artifact(s) are stored under"),
         (lambda db: db.write_bytes(b"SQLite format 3\x00" + b"\x00" * 84), "unreadable or corrupt"),
     ],
     ids=["empty", "missing", "corrupt"],
@@ -237,6 +237,7 @@ def test_a_lost_database_is_an_error_never_an_empty_registry(
         (root / f"registry.db{suffix}").unlink(missing_ok=True)
     damage(root / "registry.db")
     before = (root / "registry.db").read_bytes() if (root / "registry.db").exists() else None
+    words = words.format(n=len(blobs))
     with pytest.raises(DeployError, match=re.escape(words)) as caught:
         LocalRegistry(root).history("tiny")
     assert str(root / "registry.db") in str(caught.value)

@@ -28,7 +28,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRAS = "onnxruntime,sklearn-onnx"
+EXTRAS = "onnxruntime,sklearn-onnx,deploy"
 
 
 def require(what: str, reason: str | None) -> None:
@@ -133,11 +133,13 @@ def _image_site(deps: Path) -> Path:
 def runner_image(tmp_path_factory: pytest.TempPathFactory) -> RunnerImage:
     """The jobs' image (see RunnerImage) and pytest-mlops built from this checkout."""
     own = tmp_path_factory.mktemp("wheel")
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
-         "-w", str(own), str(ROOT)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-mlops"
+    with _locked(cache / "pipeline-wheels" / "checkout-build.lock"):  # setuptools builds in ROOT/build
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
+             "-w", str(own), str(ROOT)],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
     assert done.returncode == 0, done.stderr
     (wheel,) = own.glob("pytest_mlops-*.whl")
     deps = _dependency_wheels(wheel)

@@ -32,7 +32,7 @@ class RunnerImage:
     """What the jobs' image provides: ``python`` (bin) with the project's dependencies (site).
 
     Teams run their model pipelines on an image with the scientific stack installed; here that
-    is this interpreter's base Python and the dependencies of pytest-mlops[onnxruntime,sklearn-onnx] installed from
+    is this interpreter's base Python and the dependencies of pytest-mlops[onnxruntime,sklearn-onnx,deploy] installed from
     wheels into one directory (on the jobs' PYTHONPATH), once, kept outside the clone. The jobs
     then install pytest-mlops itself, built from this checkout, into the template's cached venv.
     """

@@ -17,20 +17,23 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "ci-templates"
 
 
-def _login_step(job: dict[str, object]) -> str:
+def _registry_step(job: dict[str, object]) -> str:
     steps = job["steps"]
     assert isinstance(steps, list)
-    return next(s["run"] for s in steps if "docker login ghcr.io" in s.get("run", ""))
+    return next(s["run"] for s in steps if "MLOPS_DEFAULT_REGISTRY" in s.get("run", ""))
 
 
 @pytest.mark.parametrize("job", ["staging", "production"])
-def test_github_deploy_jobs_log_in_to_ghcr_with_the_job_token(job: str, tmp_path: Path) -> None:
+def test_github_deploy_jobs_default_to_ghcr_with_the_job_token(job: str, tmp_path: Path) -> None:
     gates = yaml.safe_load((TEMPLATES / "github/workflows/mlops-gates.yml").read_text())
     spec = gates["jobs"][job]
     assert spec["permissions"] == {"contents": "read", "packages": "write"}
     assert spec["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
-    step = _login_step(spec)
-    assert 'docker login ghcr.io --username "$GITHUB_ACTOR" --password-stdin' in step
+    step = _registry_step(spec)
+    # no `docker login`: the job token reaches ghcr.io through pytest-mlops's own credentials
+    assert "docker login" not in step
+    found = registry_credentials("ghcr.io", {"GITHUB_TOKEN": "t", "GITHUB_ACTOR": "octo"})
+    assert (found.username, found.password, found.source) == ("octo", "t", "GITHUB_TOKEN")
     # the caller grants what the reusable workflow's jobs ask for
     caller = yaml.safe_load((TEMPLATES / "github/workflows/mlops.yml").read_text())
     assert caller["permissions"]["packages"] == "write"
