@@ -31,6 +31,8 @@ echo "== ruff ($(date +%T))"
 ruff check pytest_mlops tests benchmarks examples
 echo "== mypy (strict) ($(date +%T))"
 mypy
+echo "== mypy over tests ($(date +%T))"
+bash scripts/typecheck-tests.sh
 echo "== pytest ($(date +%T))"
 set +e
 python -m pytest -n 2 "$@"

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "credit_scoring"
 
@@ -24,14 +25,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 _TIMED = ("message", "value", "metrics", "tables", "details")
 
 
-def _stable_result(result: dict) -> dict:
+def _stable_result(result: dict[str, Any]) -> dict[str, Any]:
     if result["kind"] == "latency":
         return {k: v for k, v in result.items() if k not in _TIMED}
     metrics = {k: v for k, v in result["metrics"].items() if k != "seconds"}
     return {**result, "metrics": metrics}
 
 
-def _stable(report: dict) -> dict:
+def _stable(report: dict[str, Any]) -> dict[str, Any]:
     stable = {k: v for k, v in report.items() if k not in ("created", "environment")}
     stable["results"] = [_stable_result(r) for r in report["results"]]
     return stable

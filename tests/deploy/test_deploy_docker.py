@@ -22,9 +22,15 @@ from net_helpers import assert_serves, tls_services
 from pytest_mlops.cli import main
 from pytest_mlops.deploy.client import http_call
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
+from pytest_mlops.deploy.registry import Version
 from pytest_mlops.deploy.settings import deploy_settings
 from pytest_mlops.errors import DeployError
 
+
+def digest_of(version: Version) -> str:
+    """The digest of the serving image a registry version points at."""
+    assert version.image is not None, f"version {version.version} has no serving image"
+    return version.image.split("@")[1]
 
 def _missing() -> str | None:
     for var in ("MLOPS_TEST_REGISTRY", "MLOPS_TEST_BASE_IMAGE"):
@@ -82,28 +88,29 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
 
     registry = OciRegistry(deploy_settings(project_config(oci_project)))
     first = deploy_to_staging(registry, fresh_bundle(oci_project, 1))
-    assert first.smoke is not None and first.smoke.passed, first.smoke.message
+    assert first.smoke is not None
+    assert first.smoke.passed, first.smoke.message
     v1 = first.version
     assert v1.image is not None and v1.image.startswith(
         f"{registry.host}/{registry.repository}@sha256:"
     )
-    assert registry.tag_digest("staging") == v1.image.split("@")[1]
+    assert registry.tag_digest("staging") == digest_of(v1)
 
     promote(registry, "tiny")
-    assert registry.tag_digest("production") == v1.image.split("@")[1]
+    assert registry.tag_digest("production") == digest_of(v1)
 
     second = deploy_to_staging(registry, fresh_bundle(oci_project, 2))
     v2 = second.version
-    assert registry.tag_digest("staging") == v2.image.split("@")[1] != v1.image.split("@")[1]
-    assert registry.tag_digest("production") == v1.image.split("@")[1]
+    assert registry.tag_digest("staging") == digest_of(v2) != digest_of(v1)
+    assert registry.tag_digest("production") == digest_of(v1)
     promote(registry, "tiny")
-    assert registry.tag_digest("production") == v2.image.split("@")[1]
+    assert registry.tag_digest("production") == digest_of(v2)
     rollback(registry, "tiny", why="test")
-    assert registry.tag_digest("production") == v1.image.split("@")[1]
+    assert registry.tag_digest("production") == digest_of(v1)
     # A tag moved without its audit event (a process killed in between) follows the log again.
-    registry.retag(v2.image.split("@")[1], "production")
+    registry.retag(digest_of(v2), "production")
     assert registry.reconcile("tiny", "production") is True
-    assert registry.tag_digest("production") == v1.image.split("@")[1]
+    assert registry.tag_digest("production") == digest_of(v1)
     assert [e.action for e in registry.history("tiny")] == [
         "deploy", "promote", "deploy", "promote", "rollback",
     ]  # fmt: skip
@@ -117,7 +124,7 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
     assert fresh.stage("tiny", "production") == registry.stage("tiny", "production")
     assert fresh.model_bytes(v2) == registry.model_bytes(v2)
     promote(fresh, "tiny", version=v2.version)
-    assert registry.tag_digest("production") == v2.image.split("@")[1]
+    assert registry.tag_digest("production") == digest_of(v2)
     assert registry.history("tiny")[-1].action == "promote"  # the first runner sees it too
 
     # The commands on another fresh runner: history, then serve production's verified files.
@@ -179,7 +186,8 @@ def test_links_the_registry_lost_are_put_back_from_the_ledger(oci_project: Path)
     registry = OciRegistry(deploy_settings(project_config(oci_project)))
     v1 = deploy_to_staging(registry, fresh_bundle(oci_project, 1)).version
     promote(registry, "tiny")
-    digest = v1.image.split("@")[1]
+    digest = digest_of(v1)
+    assert storage is not None
     manifests = Path(storage, "docker/registry/v2/repositories", registry.repository, "_manifests")
     revision = manifests / "revisions" / "sha256" / digest.split(":")[1] / "link"
     tag = manifests / "tags" / "production" / "current" / "link"

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from raw_http import Client, exchange, request, serving_process
 
@@ -73,7 +74,9 @@ def _readiness(address: tuple[str, int], stop: threading.Event, dropped: list[fl
 def test_sigterm_under_load_fails_no_accepted_request(tiny_template: Path) -> None:
     args = ("--drain-seconds", "3", "--shutdown-timeout", "15", "--batch-delay-ms", "50")
     with serving_process(tiny_template / "model.onnx", "tiny", *args) as server:
-        stop, log, dropped = threading.Event(), [], []
+        stop = threading.Event()
+        log: list[Any] = []
+        dropped: list[Any] = []
         workers = [
             threading.Thread(target=_worker, args=(server.address, stop, log)) for _ in range(8)
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -36,7 +37,7 @@ def versions(tiny_project: Path) -> tuple[Version, Version]:
     return registry.get("tiny", 1), registry.get("tiny", 2)
 
 
-def validate(docs: list[dict]) -> None:
+def validate(docs: list[dict[str, Any]]) -> None:
     for doc in docs:
         kubernetes_validate.validate(doc, K8S, strict=True)
 
@@ -131,7 +132,7 @@ def test_grace_period_covers_the_drain_the_server_is_told(
 # --- Triton and KServe --------------------------------------------------------------------------
 
 
-def triton_message(text: str):  # type: ignore[no-untyped-def]
+def triton_message(text: str):
     from pytest_mlops.deploy.triton import check_triton_config
 
     return check_triton_config(text)
@@ -238,7 +239,7 @@ def test_a_zipmap_output_cannot_go_to_triton(tmp_path: Path, tiny_project: Path)
         )
 
 
-def validate_inference_service(doc: dict) -> None:
+def validate_inference_service(doc: dict[str, Any]) -> None:
     """kubernetes-validate has no KServe schema: validate the Kubernetes types an
     InferenceService embeds (its metadata, and its predictor's pod spec with the model as a
     container) against the Kubernetes schemas, strictly."""

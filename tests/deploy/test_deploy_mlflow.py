@@ -19,6 +19,7 @@ from mlflow_helpers import MlflowServer, mlflow_server_of
 from net_helpers import assert_serves
 
 from pytest_mlops.cli import main
+from pytest_mlops.deploy.mlflow_registry import MlflowRegistry
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
 from pytest_mlops.deploy.registry import open_registry
 from pytest_mlops.deploy.settings import deploy_settings
@@ -76,7 +77,8 @@ def test_versions_aliases_promotion_rollback_and_reconcile(
     registry = open_registry(deploy_settings(project_config(mlflow_project)))
     assert isinstance(registry, MlflowRegistry)
     first = deploy_to_staging(registry, fresh_bundle(mlflow_project, 1))
-    assert first.smoke is not None and first.smoke.passed, first.smoke.message
+    assert first.smoke is not None
+    assert first.smoke.passed, first.smoke.message
     v1 = first.version
     name = v1.name
     assert v1.ref is not None and registry.alias(name, "staging") == v1.ref
@@ -142,6 +144,7 @@ def test_a_fresh_runner_sees_what_the_previous_job_left(
     other = tmp_path / "production-job"
     shutil.copytree(mlflow_project, other, ignore=shutil.ignore_patterns(".mlops", "build"))
     production_job = open_registry(deploy_settings(project_config(other)))
+    assert isinstance(production_job, MlflowRegistry)
     assert not (other / ".mlops").exists()
     assert [v.digest for v in production_job.versions(name)] == [v1.digest]
     promote(production_job, name)  # verifies v1: its files come from MLflow
@@ -183,6 +186,7 @@ def test_tampered_files_in_mlflow_are_refused_and_the_alias_stays(
         assert http.put(artifact, content=bytes(data)).status_code == 200
     with pytest.raises(DeployError, match=r"in MLflow .* do not match its digests"):
         promote(registry, name)
+    assert isinstance(registry, MlflowRegistry)
     assert registry.alias(name, "production") is None
     assert [e.action for e in registry.history(name)] == ["deploy"]
 

@@ -27,6 +27,12 @@ def registry_of(root: Path) -> LocalRegistry:
     return LocalRegistry(root / "registry")
 
 
+def production_version(registry: LocalRegistry) -> int:
+    version = registry.stage("tiny", "production")
+    assert version is not None, "nothing in production"
+    return version.version
+
+
 def test_staging_production_rollback_and_history(tiny_project: Path) -> None:
     registry = registry_of(tiny_project)
     first = deploy_to_staging(registry, fresh_bundle(tiny_project, 1), why="first")
@@ -34,12 +40,12 @@ def test_staging_production_rollback_and_history(tiny_project: Path) -> None:
     assert promote(registry, "tiny", why="ship it").event is not None
     second = deploy_to_staging(registry, fresh_bundle(tiny_project, 2))
     assert second.version.version == 2
-    assert registry.stage("tiny", "production").version == 1  # staging moved, production not
+    assert production_version(registry) == 1  # staging moved, production not
     promote(registry, "tiny")
-    assert registry.stage("tiny", "production").version == 2
+    assert production_version(registry) == 2
     back = rollback(registry, "tiny", why="bad canary")
     assert back.version.version == 1
-    assert registry.stage("tiny", "production").version == 1
+    assert production_version(registry) == 1
     history = registry.history("tiny")
     assert [(e.stage, e.action, e.version, e.previous_version) for e in history] == [
         ("staging", "deploy", 1, None),
@@ -111,7 +117,7 @@ def test_promotion_needs_the_report_the_version_was_packaged_with(tiny_project: 
     with pytest.raises(DeployError, match="not the evidence this version was packaged with"):
         promote(registry, "tiny", report=other)
     promote(registry, "tiny", report=tiny_project / "report-1.json")
-    assert registry.stage("tiny", "production").version == 1
+    assert production_version(registry) == 1
 
 
 def test_byte_flipped_bundle_is_refused_before_push(tiny_project: Path) -> None:
@@ -207,7 +213,7 @@ def test_concurrent_promotions_serialise(tiny_project: Path) -> None:
     # Each move saw the pointer the previous move left: no two promotions interleaved.
     for before, after in itertools.pairwise(events):
         assert after.previous_version == before.version
-    assert events[-1].version == registry.stage("tiny", "production").version
+    assert events[-1].version == production_version(registry)
     seqs = [e.seq for e in registry.history("tiny")]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert json.loads(json.dumps([e.to_dict() for e in events]))  # the log is plain JSON

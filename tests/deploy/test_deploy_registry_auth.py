@@ -265,7 +265,8 @@ def staged(
             patch.setenv("DOCKER_CONFIG", str(root / "docker-config"))
             writer(patch, env)
             result = deploy_to_staging(open_oci(root), fresh_bundle(root, 1))
-        assert result.smoke is not None and result.smoke.passed, result.smoke.message
+        assert result.smoke is not None
+        assert result.smoke.passed, result.smoke.message
         made[kind] = root
         return root
 

@@ -246,7 +246,9 @@ def test_concurrent_requests_are_batched_and_answered_correctly(
         got = answer["outputs"][1]
         # a batch may take another SIMD path than a single row: float32 rounding only
         np.testing.assert_allclose(np.asarray(got["data"]).reshape(got["shape"]), want, atol=1e-6)
-    calls = int(re.search(r"mlops_batch_rows_count\{[^}]*\} (\d+)", metrics).group(1))
+    found = re.search(r"mlops_batch_rows_count\{[^}]*\} (\d+)", metrics)
+    assert found is not None, metrics
+    calls = int(found.group(1))
     assert calls < len(inputs)  # a 20 ms window merges concurrent requests
 
 
@@ -255,6 +257,7 @@ def test_openapi_has_no_server_errors(server: tuple[str, App]) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from schemathesis.checks import not_a_server_error
+    from schemathesis.core.result import Ok
 
     url, _ = server
     document = http_call(url + "/openapi.json").json()
@@ -262,6 +265,7 @@ def test_openapi_has_no_server_errors(server: tuple[str, App]) -> None:
     schema = schemathesis.openapi.from_dict(document)
     tested = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
         operation = result.ok()
 
         @given(case=operation.as_strategy())

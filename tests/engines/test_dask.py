@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-import dask
 import dask.dataframe as dd
 import numpy as np
 import pytest
+from dask.delayed import delayed
 from engine_helpers import assert_same_profile, make_frame, write_parquet
 
 from pytest_mlops import DataError, DriftProfile, check_drift, check_integrity
@@ -63,7 +63,7 @@ def test_drift_and_count_based_checks(dask_client, frames):
 def test_a_column_missing_in_some_partitions_is_refused(dask_client, frames):
     ref, _ = frames
     a, b = ref.iloc[:100], ref.iloc[100:200].drop(columns="x")
-    ddf = dd.from_delayed([dask.delayed(a), dask.delayed(b)], meta=a.iloc[:0], verify_meta=False)
+    ddf = dd.from_delayed([delayed(a), delayed(b)], meta=a.iloc[:0], verify_meta=False)
     with pytest.raises(DataError, match="column 'x' is missing in some partitions"):
         DriftProfile.fit_dask(ddf, bins=64)
     grid = DriftProfile.fit(ref, bins=64)

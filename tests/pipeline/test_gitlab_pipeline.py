@@ -73,7 +73,7 @@ class Project:
             unset=("CI_COMMIT_BRANCH",),
         )
 
-    def _registry(self):  # type: ignore[no-untyped-def]
+    def _registry(self):
         from pytest_mlops.config import find_config_file, load_config
         from pytest_mlops.deploy.registry import open_registry
         from pytest_mlops.deploy.settings import deploy_settings
@@ -98,7 +98,7 @@ class Project:
         registry = self._registry()
         version = registry.stage(self.name, stage)
         assert version is not None, f"nothing in {stage}"
-        return registry.model_bytes(version)
+        return bytes(registry.model_bytes(version))
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +141,16 @@ def project(
     gitlab.close()
 
 
-def _note_requests(project: Project, iid: int) -> list:
+def _note_requests(project: Project, iid: int) -> list[Any]:
     path = f"/api/v4/projects/{PROJECT_ID}/merge_requests/{iid}/notes"
     return [r for r in project.gitlab.requests if r.path.startswith(path)]
 
 
-def _merged_report(run: PipelineRun) -> dict:
-    return json.loads(run.artifact("mlops-report", "build/mlops-report.json").read_text())
+def _merged_report(run: PipelineRun) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(
+        run.artifact("mlops-report", "build/mlops-report.json").read_text()
+    )
+    return report
 
 
 def test_merge_request_with_a_better_model_passes_and_posts_the_report(project: Project) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import toy_frame
@@ -40,8 +41,9 @@ def test_plain():
 """
 
 
-def _report(project: pytest.Pytester, name: str = "r.json") -> dict:
-    return json.loads((project.path / name).read_text())
+def _report(project: pytest.Pytester, name: str = "r.json") -> dict[str, Any]:
+    report: dict[str, Any] = json.loads((project.path / name).read_text())
+    return report
 
 
 def _nan_labels(project: pytest.Pytester) -> None:

@@ -96,9 +96,9 @@ def test_junit_properties_carry_the_measured_values(project):
         for p in case.iter("property")
     }
     assert props["mlops.accuracy.status"] == "passed"
-    assert 0.9 < float(props["mlops.accuracy.roc_auc"]) <= 1.0
+    assert 0.9 < float(str(props["mlops.accuracy.roc_auc"])) <= 1.0
     assert props["mlops.accuracy.bound"] == ">= 0.8"
-    assert json.loads(props["mlops.result"])["metric"] == "roc_auc"
+    assert json.loads(str(props["mlops.result"]))["metric"] == "roc_auc"
 
 
 def test_markers_are_registered_with_help(pytester):

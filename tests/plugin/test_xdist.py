@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 pytest.importorskip("xdist")
 
 
-def _stable(report: dict) -> dict:
+def _stable(report: dict[str, Any]) -> dict[str, Any]:
     report = dict(report)
     for key in ("created", "environment"):
         report.pop(key)

@@ -20,7 +20,7 @@ TEMPLATES = ROOT / "ci-templates"
 def _registry_step(job: dict[str, object]) -> str:
     steps = job["steps"]
     assert isinstance(steps, list)
-    return next(s["run"] for s in steps if "MLOPS_DEFAULT_REGISTRY" in s.get("run", ""))
+    return str(next(s["run"] for s in steps if "MLOPS_DEFAULT_REGISTRY" in s.get("run", "")))
 
 
 @pytest.mark.parametrize("job", ["staging", "production"])

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -89,11 +90,12 @@ def test_gitlab_template_matches_the_published_schema(tmp_path):
     assert broken.returncode == 1, "the schema check must catch an invalid 'when'"
 
 
-def _github(repo: Path, name: str) -> dict:
-    return yaml.safe_load((repo / ".github" / "workflows" / name).read_text())
+def _github(repo: Path, name: str) -> dict[Any, Any]:
+    workflow: dict[Any, Any] = yaml.safe_load((repo / ".github" / "workflows" / name).read_text())
+    return workflow
 
 
-def _runs(job: dict) -> str:
+def _runs(job: dict[str, Any]) -> str:
     return "\n".join(step.get("run", "") for step in job["steps"])
 
 
@@ -236,7 +238,7 @@ class _NotesApi:
                 self.wfile.write(data)
 
             def _body(self) -> str:
-                return json.loads(self.rfile.read(int(self.headers["Content-Length"])))["body"]
+                return str(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["body"])
 
             def do_GET(self) -> None:
                 api.calls.append(("GET", self.path, self.headers["PRIVATE-TOKEN"]))

@@ -13,6 +13,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from pytest_mlops import CheckError, DataError, DriftProfile, check_drift, check_multivariate_drift
+from pytest_mlops.checks.drift.profile import CategoricalProfile, NumericProfile
 from pytest_mlops.checks.drift.univariate import (
     adjust_pvalues,
     batched_searchsorted,
@@ -27,6 +28,12 @@ COLUMN_KEYS = {
     "threshold", "drifted", "missing_ref", "missing_cur", "unseen",
 }  # fmt: skip
 
+
+
+def numeric(profile: DriftProfile, column: str) -> NumericProfile:
+    found = profile.columns[column]
+    assert isinstance(found, NumericProfile), f"{column} is not profiled as numeric"
+    return found
 
 def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -256,16 +263,18 @@ def test_profiles_merge_exactly_and_associatively(adult_train):
         assert merged.n_rows == len(frame)
         for name, column in whole.columns.items():
             other = merged.columns[name]
-            if hasattr(column, "edges"):
+            if isinstance(column, NumericProfile):
+                assert isinstance(other, NumericProfile)
                 np.testing.assert_array_equal(column.at, other.at)
                 np.testing.assert_array_equal(column.inside, other.inside)
                 assert column.std == pytest.approx(other.std, rel=1e-9)
             else:
+                assert isinstance(other, CategoricalProfile)
                 assert dict(column.counts) == dict(other.counts)
     chunks = DriftProfile.fit_chunks(
         (frame.iloc[i : i + 7000] for i in range(0, len(frame), 7000)), grid=grid
     )
-    assert chunks.columns["age"].count == whole.columns["age"].count
+    assert numeric(chunks, "age").count == numeric(whole, "age").count
     with pytest.raises(CheckError, match="different grids"):
         DriftProfile.fit(frame.iloc[:100], bins=256).merge(grid)
 

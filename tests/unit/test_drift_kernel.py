@@ -10,8 +10,14 @@ from scipy import stats
 
 from pytest_mlops import DataError, DriftProfile
 from pytest_mlops.checks.drift import partial
+from pytest_mlops.checks.drift.profile import NumericProfile
 from pytest_mlops.checks.drift.univariate import ks_pvalue, numeric_block
 
+
+def numeric(profile: DriftProfile, column: str) -> NumericProfile:
+    found = profile.columns[column]
+    assert isinstance(found, NumericProfile), f"{column} is not profiled as numeric"
+    return found
 
 def _cases(n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(n)
@@ -103,11 +109,11 @@ def test_grids_from_rough_quantiles_are_the_exact_ones(bins):
     )
     whole = DriftProfile.fit(frame, bins=bins)
     for column in ("x", "k", "t", "rare"):
-        np.testing.assert_array_equal(grid.columns[column].edges, whole.columns[column].edges)
+        np.testing.assert_array_equal(numeric(grid, column).edges, numeric(whole, column).edges)
     assert report.exact == ("x", "k", "t", "rare") and not report.approximate
     counted = _Partitions(parts).count(grid)
     for column in ("x", "k", "t", "rare"):
-        a, b = whole.columns[column], counted.columns[column]
+        a, b = numeric(whole, column), numeric(counted, column)
         np.testing.assert_array_equal(a.inside, b.inside)
         assert b.mean == pytest.approx(a.mean, abs=1e-12) and b.n_missing == a.n_missing
 
@@ -132,8 +138,9 @@ def test_merging_all_missing_partitions_keeps_the_statistics():
     )
     single = DriftProfile.fit(frame, grid=grid)
     for column in ("x", "t"):  # t: the first 1000 rows are all missing
-        assert merged.columns[column].mean == pytest.approx(single.columns[column].mean, abs=1e-12)
-        assert merged.columns[column].m2 == pytest.approx(single.columns[column].m2, rel=1e-12)
+        mine, theirs = numeric(merged, column), numeric(single, column)
+        assert mine.mean == pytest.approx(theirs.mean, abs=1e-12)
+        assert mine.m2 == pytest.approx(theirs.m2, rel=1e-12)
 
 
 def test_partitions_that_disagree_about_a_column_are_refused():

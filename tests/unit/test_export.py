@@ -75,6 +75,7 @@ def test_credit_onnx_decides_like_the_pipeline(
     np.testing.assert_array_equal(labels, credit_pipeline.predict(X))
     model = load_model(credit_onnx.path)
     assert isinstance(model, OnnxModel)
+    assert model.classes is not None
     assert model.classes.tolist() == [0, 1]
     np.testing.assert_allclose(model.predict_proba(adult_holdout), proba, rtol=0, atol=0)
     np.testing.assert_array_equal(model.predict(adult_holdout), credit_pipeline.predict(X))
@@ -121,10 +122,10 @@ def test_metadata_must_be_strings_and_not_ours(credit_pipeline, adult_holdout, t
         )
     with pytest.raises(ConfigError, match="'rows' maps to int"):
         export_onnx(
-            credit_pipeline, adult_holdout.head(5), tmp_path / "m.onnx", metadata={"rows": 3}
+            credit_pipeline, adult_holdout.head(5), tmp_path / "m.onnx", metadata={"rows": 3},  # type: ignore[dict-item]
         )
     with pytest.raises(ConfigError, match="dtype must be 'float32' or 'float64', got 'float16'"):
-        export_onnx(credit_pipeline, adult_holdout.head(5), tmp_path / "m.onnx", dtype="float16")
+        export_onnx(credit_pipeline, adult_holdout.head(5), tmp_path / "m.onnx", dtype="float16")  # type: ignore[arg-type]
 
 
 def test_existing_onnx_passes_through_with_new_lineage(credit_onnx, adult_holdout, tmp_path):
@@ -208,9 +209,10 @@ class _Branchy(torch.nn.Module):
         self.linear = torch.nn.Linear(30, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.linear(x)
         if x.sum() > 0:  # data-dependent control flow
-            return self.linear(x) * 2
-        return self.linear(x)
+            return out * 2
+        return out
 
 
 def test_torch_data_dependent_control_flow_is_refused_clearly(cancer, tmp_path):
@@ -236,7 +238,7 @@ def test_torch_sample_of_the_wrong_dtype(tmp_path):
 # --- bad input -----------------------------------------------------------------------------
 
 
-class HandRolled(ClassifierMixin, BaseEstimator):
+class HandRolled(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def fit(self, X, y):
         self.classes_ = np.unique(y)
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from pytest_mlops import CheckError, DataError, load_dataset
 from pytest_mlops.data.integrity import check_integrity, feature_power, roc_auc
 
 
-def checks(result) -> dict[str, dict]:
+def checks(result) -> dict[str, dict[str, Any]]:
     return {row["check"]: row for row in result.tables["checks"]}
 
 

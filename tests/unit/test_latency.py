@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from pytest_mlops.checks.latency._stats import (
 )
 from pytest_mlops.errors import CheckError, DataError, ModelError, ReportError
 
-FAST = {
+FAST: dict[str, Any] = {
     "warmup": 2,
     "min_runs": 30,
     "min_duration_s": 0.02,
@@ -182,7 +183,10 @@ def test_onnx_session_threads_are_pinned(tmp_path, rows):
 
 
 def test_max_duration_and_max_runs_bound_the_measurement():
-    slow = lambda X: time.sleep(0.002) or np.zeros(len(X))  # noqa: E731
+    def slow(X):
+        time.sleep(0.002)
+        return np.zeros(len(X))
+
     report = measure_latency(
         slow, np.zeros((4, 2)), warmup=0, min_runs=10_000, min_duration_s=0.0, max_duration_s=0.1
     )
@@ -196,7 +200,7 @@ def test_max_duration_and_max_runs_bound_the_measurement():
 
 def test_tail_stopping_rule_runs_until_the_p99_bound_is_known():
     fast = lambda X: X.sum()  # noqa: E731
-    kwargs = {"warmup": 0, "min_runs": 10, "min_duration_s": 0.0, "max_duration_s": 5.0}
+    kwargs: dict[str, Any] = {"warmup": 0, "min_runs": 10, "min_duration_s": 0.0, "max_duration_s": 5.0}
     only_minimums = measure_latency(fast, np.ones((2, 2)), stop_percentile=None, **kwargs)
     assert only_minimums[1].n < 299
     tail = measure_latency(fast, np.ones((2, 2)), stop_percentile=99.0, tolerance=10.0, **kwargs)
@@ -241,7 +245,7 @@ def test_server_latency_counts_queueing():
         time.sleep(0.002)
         return np.zeros(len(X))
 
-    kwargs = {"warmup": 0, "min_runs": 40, "min_duration_s": 0.0, "stop_percentile": None}
+    kwargs: dict[str, Any] = {"warmup": 0, "min_runs": 40, "min_duration_s": 0.0, "stop_percentile": None}
     light = measure_latency(service, np.zeros((1, 2)), scenario="server", target_qps=50, **kwargs)
     heavy = measure_latency(service, np.zeros((1, 2)), scenario="server", target_qps=5000, **kwargs)
     assert light[1].min_ms >= 2.0 and heavy[1].min_ms >= 2.0

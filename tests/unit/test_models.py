@@ -41,7 +41,9 @@ def test_sklearn_pipeline_matches_the_estimator(credit_pipeline, credit_module, 
     np.testing.assert_allclose(
         model.predict_proba(small), credit_pipeline.predict_proba(small[credit_module.FEATURES])
     )
+    assert model.classes is not None
     assert list(model.classes) == [0, 1]
+    assert model.signature is not None
     assert set(credit_module.FEATURES) == set(model.signature.names)
 
 
@@ -60,12 +62,14 @@ def test_onnx_file_matches_sklearn(tmp_path, onnx_friendly, credit_module, small
     path.write_bytes(onx.SerializeToString())
     model = load_model(str(path))
     assert model.kind == "onnx" and model.has_proba
+    assert model.classes is not None
     assert list(model.classes) == [0, 1]
     np.testing.assert_array_equal(model.predict(small), credit_pipeline.predict(small[credit_module.FEATURES]))
     np.testing.assert_allclose(
         model.predict_proba(small), credit_pipeline.predict_proba(small[credit_module.FEATURES]),
         atol=1e-5,
     )
+    assert model.signature is not None
     assert "age" in model.signature.names
     # The same model, given as a session and as a ModelProto
     import onnxruntime as ort
@@ -99,6 +103,7 @@ def test_torch_module_logits():
         expected = torch.softmax(net(torch.from_numpy(X)), dim=1).numpy()
     np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-5)
     np.testing.assert_array_equal(model.predict(X), expected.argmax(axis=1))
+    assert model.signature is not None
     assert model.signature.inputs[0].shape == (None, 3)
 
 

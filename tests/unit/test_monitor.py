@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ from pytest_mlops.monitor import (
     run_monitor,
 )
 from pytest_mlops.monitor.current import rows_of_record
+from pytest_mlops.monitor.run import MonitorOutcome
 from pytest_mlops.monitor.triggers import webhook_request
 from pytest_mlops.report.json import load_report
 from pytest_mlops.results import CheckResult
@@ -50,7 +52,7 @@ FEATURES = [
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, adult_train, adult_holdout) -> Path:
     """A profile of the training features; current data without and with drift."""
-    out = tmp_path_factory.mktemp("monitor")
+    out: Path = tmp_path_factory.mktemp("monitor")
     DriftProfile.fit(adult_train[FEATURES]).save(out / "profile.npz")
     same = adult_holdout[FEATURES].sample(4000, random_state=0)
     same.to_csv(out / "same.csv", index=False)
@@ -60,6 +62,11 @@ def data_dir(tmp_path_factory, adult_train, adult_holdout) -> Path:
     shifted.to_csv(out / "shifted.csv", index=False)
     return out
 
+
+
+def columns_of(outcome: MonitorOutcome) -> list[dict[str, Any]]:
+    assert outcome.result is not None, "the monitor gave no result"
+    return [dict(row) for row in outcome.result.tables["columns"]]
 
 def _options(data_dir: Path, tmp_path: Path, current: str, **kw) -> MonitorOptions:
     settings = {
@@ -83,7 +90,7 @@ def _writer(target: Path) -> str:
     return f'{sys.executable} -c "{code}"'
 
 
-class Lines(list):
+class Lines(list[str]):
     def __call__(self, line: str) -> None:
         self.append(line)
 
@@ -98,7 +105,9 @@ def test_no_drift_exits_0_writes_the_report_and_triggers_nothing(data_dir, tmp_p
         _options(data_dir, tmp_path, "same.csv", on_drift_run=_writer(marker)), log=log
     )
     assert outcome.exit_code == EXIT_NO_DRIFT
-    assert outcome.result.passed and not marker.exists()
+    assert outcome.result is not None
+    assert outcome.result.passed
+    assert not marker.exists()
     assert log[0].startswith("monitor: NO DRIFT - drifted_share must be <=")
     data, entries = load_report(tmp_path / "monitor.json")
     assert entries[0].result.status == "passed"
@@ -197,7 +206,7 @@ class Hook:
 
     def __init__(self, script: list[tuple[int, float]]) -> None:
         self.script = list(script)
-        self.requests: list[tuple[dict[str, str], dict]] = []
+        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -358,9 +367,9 @@ def test_prediction_log_drift_is_detected(data_dir, tmp_path, adult_holdout):
     assert read["age"].tolist() == (frame["age"] + 15.0).tolist()
     outcome = run_monitor(_options(data_dir, tmp_path, str(log_path)), log=Lines())
     assert outcome.exit_code == EXIT_DRIFT
-    drifted = {r["column"] for r in outcome.result.tables["columns"] if r["drifted"]}
+    drifted = {r["column"] for r in columns_of(outcome) if r["drifted"]}
     assert "age" in drifted and "output.label" not in {
-        r["column"] for r in outcome.result.tables["columns"]
+        r["column"] for r in columns_of(outcome)
     }
 
 
@@ -411,7 +420,7 @@ def test_a_single_tensor_models_log_is_spread_over_the_profile_columns(tmp_path)
     )
     outcome = run_monitor(options, log=Lines())
     assert outcome.exit_code == EXIT_DRIFT
-    columns = {r["column"]: r["drifted"] for r in outcome.result.tables["columns"]}
+    columns = {r["column"]: r["drifted"] for r in columns_of(outcome)}
     assert columns == {"a": False, "b": False, "c": True, "d": False}
 
     DriftProfile.fit(reference.assign(e=1.0)).save(tmp_path / "wide.npz")
@@ -490,7 +499,7 @@ def test_a_log_is_compared_on_the_profile_columns_it_holds(data_dir, tmp_path, a
     log_path.write_text("\n".join(_log_lines(frame)) + "\n")
     outcome = run_monitor(_options(data_dir, tmp_path, str(log_path)), log=Lines())
     assert outcome.exit_code == EXIT_NO_DRIFT
-    compared = {r["column"] for r in outcome.result.tables["columns"]}
+    compared = {r["column"] for r in columns_of(outcome)}
     assert compared == set(FEATURES) - {"capital_gain"}
     log_path.write_text('{"inputs": {"unrelated": 1}}\n')
     outcome = run_monitor(_options(data_dir, tmp_path, str(log_path)), log=Lines())

@@ -127,7 +127,7 @@ def _random_ids(n: int, seed: int = 0) -> list[int]:
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return rng.integers(10**15, 10**16, size=n, dtype=np.int64).tolist()
+    return [int(x) for x in rng.integers(10**15, 10**16, size=n, dtype=np.int64)]
 
 
 @pytest.mark.parametrize("as_text", [False, True], ids=["int64", "text"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,7 +49,7 @@ def test_generated_frames_conform_to_their_schema(frame):
 
 
 def test_edge_values_rare_categories_and_missing_values_are_generated():
-    seen: dict[str, set] = {"age": set(), "city": set(), "income_nan": set()}
+    seen: dict[str, set[Any]] = {"age": set(), "city": set(), "income_nan": set()}
 
     @settings(max_examples=200, deadline=None, database=None)
     @given(rows(SCHEMA))

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,7 +119,8 @@ def _fairness() -> CheckResult:
 
 
 def _drift(adult_train, adult_holdout) -> CheckResult:
-    hist_rows, column_rows = [], []
+    hist_rows: list[dict[str, Any]] = []
+    column_rows: list[dict[str, Any]] = []
     for column in ("age", "hours_per_week"):
         ref = adult_train[column].to_numpy(float)
         cur = adult_holdout[column].to_numpy(float) + (8.0 if column == "age" else 0.0)
@@ -303,7 +305,9 @@ def test_html_is_self_contained_and_plots_every_family(view):
     for heading in ("Gates", "Candidate vs production", "Fairness", "Drift", "Latency", "Tables"):
         assert f"<h2>{heading}</h2>" in page
     svgs = re.findall(r"<svg .*?</svg>", page, flags=re.S)
-    titles = [re.search(r"<title>(.*?)</title>", s).group(1) for s in svgs]
+    found = [re.search(r"<title>(.*?)</title>", s) for s in svgs]
+    titles = [m.group(1) for m in found if m is not None]
+    assert len(titles) == len(svgs)
     assert "champion: candidate minus production, 95% interval" in titles
     assert "fairness_sex: selection_rate per group" in titles
     assert "age: reference vs current" in titles and "sex: reference vs current" in titles
