@@ -355,8 +355,6 @@ def feature_power(
     scored: ``2*AUC-1`` for a binary target (for numbers also the AUC of the raw values, whichever
     is larger), normalised accuracy for several classes, R² for a numeric target.
     """
-    import pandas as pd
-
     keep = target.notna().to_numpy()
     x, y = feature[keep].reset_index(drop=True), target[keep].reset_index(drop=True)
     if len(y) < 4 or y.nunique() < 2:
@@ -393,7 +391,6 @@ def feature_power(
 
 def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC by the Mann-Whitney rank sum (ties count half), as scikit-learn computes it."""
-
     positive = np.asarray(positive, dtype=bool)
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
@@ -404,7 +401,6 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
 
 
 def _bin_codes(x: pd.Series, bins: int) -> np.ndarray:
-    import pandas as pd
 
     if (
         pd.api.types.is_numeric_dtype(x)
@@ -420,7 +416,6 @@ def _bin_codes(x: pd.Series, bins: int) -> np.ndarray:
 
 def _out_of_fold_mean(codes: np.ndarray, values: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Each row gets the mean of *values* in its bin, computed on the other fold only."""
-
     out = np.empty(len(values), dtype=float)
     size = int(codes.max()) + 1
     for fold in (0, 1):
