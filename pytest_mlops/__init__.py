@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._version import __version__
 from pytest_mlops.errors import (
     CheckError,
     ConfigError,
@@ -60,8 +61,6 @@ if TYPE_CHECKING:
     from pytest_mlops.report.html import render_html
     from pytest_mlops.report.markdown import render_markdown
     from pytest_mlops.report.merge import load_reports
-
-__version__ = "0.1.0"
 
 from pytest_mlops import engines as _engines
 

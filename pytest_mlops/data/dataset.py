@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from pytest_mlops.errors import DataError, did_you_mean
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "frame_of"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,8 +102,6 @@ class Dataset:
 
     def fingerprint(self) -> str:
         """A sha256 of the contents (column names, dtypes and values), independent of the file."""
-        import pandas as pd
-
         digest = hashlib.sha256()
         digest.update(repr([(str(c), str(t)) for c, t in self.frame.dtypes.items()]).encode())
         hashed = pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
@@ -117,6 +113,31 @@ class Dataset:
             f"Dataset(name={self.name!r}, rows={self.n_rows}, columns={len(self.frame.columns)}, "
             f"target={self.target!r}, sensitive={list(self.sensitive)})"
         )
+
+
+def frame_of(data: Dataset | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows of a :class:`Dataset` or a DataFrame, and how messages name them.
+
+    Parameters
+    ----------
+    data:
+        What a check was given.
+
+    Returns
+    -------
+    tuple
+        The frame, and ``dataset.describe()`` for a Dataset or ``"the data"`` for a DataFrame.
+
+    Raises
+    ------
+    DataError
+        When *data* is neither.
+    """
+    if isinstance(data, Dataset):
+        return data.frame, data.describe()
+    if isinstance(data, pd.DataFrame):
+        return data, "the data"
+    raise DataError(f"expected a Dataset or a pandas DataFrame, got {type(data).__name__}")
 
 
 def _as_tuple(value: str | Sequence[str]) -> tuple[str, ...]:

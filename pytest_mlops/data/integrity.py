@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_mlops.data.dataset import Dataset
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from pytest_mlops.data.dataset import Dataset, frame_of
 from pytest_mlops.errors import CheckError, DataError, did_you_mean
 from pytest_mlops.results import CheckResult, format_value
-
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
 __all__ = ["check_integrity", "feature_power", "roc_auc"]
 
@@ -75,92 +75,134 @@ def check_integrity(
     data:
         A :class:`Dataset` (its target and features are used) or a DataFrame.
     reference:
-        The training data; when given, rows of *data* whose features also appear in it are counted
-        (train/test overlap).
+        The training data; rows of *data* whose features also appear in it count as overlap.
     target, features:
-        Roles for a DataFrame (a Dataset brings its own). Without a target the label checks are
-        skipped.
-    max_duplicate_share:
-        Largest share of rows that repeat an earlier row exactly.
-    max_constant_columns:
-        How many columns may hold a single value.
+        Roles for a DataFrame (a Dataset brings its own). Without a target no label checks run.
+    max_duplicate_share, max_constant_columns:
+        Largest share of rows that repeat an earlier row exactly; how many columns may be constant.
     max_conflicting_share:
         Largest share of rows whose features equal another row's but whose label differs.
-    min_class_share:
-        Smallest share of the rarest class (classification targets only).
-    max_overlap_share:
-        Largest share of rows of *data* found in *reference* (by features).
+    min_class_share, max_overlap_share:
+        Smallest share of the rarest class (classification targets only); largest share of rows
+        of *data* found in *reference* (by features).
     max_feature_power:
-        Largest predictive power of a single feature, out of fold: ``2*AUC-1`` for a binary target,
-        accuracy above the majority class (normalised) for several classes, R² for a numeric
-        target. 1 means the feature alone gives the label away.
+        Largest out-of-fold predictive power of one feature (1: it alone gives the label away):
+        ``2*AUC-1`` for a binary target, accuracy above the majority class (normalised) for
+        several classes, R² for a numeric target.
     seed:
         Seed of the folds used to score single features.
 
     Returns
     -------
     CheckResult
-        Failed when a finding is beyond its bound; inconclusive on a dataset with fewer than two
-        rows. ``tables`` has ``checks`` (every finding), ``duplicates``, ``constant_columns``,
-        ``conflicting_labels``, ``class_balance``, ``overlap`` and ``feature_power``.
+        Failed when a finding is beyond its bound; inconclusive under two rows. ``tables`` has
+        ``checks`` (every finding), ``duplicates``, ``constant_columns``, ``conflicting_labels``,
+        ``class_balance``, ``overlap`` and ``feature_power``.
     """
-    _check_bounds(
-        max_duplicate_share=max_duplicate_share,
-        max_conflicting_share=max_conflicting_share,
-        min_class_share=min_class_share,
-        max_overlap_share=max_overlap_share,
-        max_feature_power=max_feature_power,
+    bounds = _Bounds(
+        max_duplicate_share,
+        max_constant_columns,
+        max_conflicting_share,
+        min_class_share,
+        max_overlap_share,
+        max_feature_power,
     )
+    return _judge(data, reference, target, features, bounds, seed, name)
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """The bound of each finding, the shares checked to lie in [0, 1]."""
+
+    max_duplicate_share: float
+    max_constant_columns: int
+    max_conflicting_share: float
+    min_class_share: float
+    max_overlap_share: float
+    max_feature_power: float
+
+    def __post_init__(self) -> None:
+        for key, value in vars(self).items():
+            if key != "max_constant_columns" and not 0.0 <= value <= 1.0:
+                raise CheckError(
+                    f"check_integrity: {key!r} must be a share in [0, 1], got {value!r}"
+                )
+
+
+def _judge(
+    data: Dataset | pd.DataFrame,
+    reference: Dataset | pd.DataFrame | None,
+    target: str | None,
+    features: Sequence[str] | None,
+    bounds: _Bounds,
+    seed: int,
+    name: str,
+) -> CheckResult:
+    """The findings on *data* (and against *reference*) judged against *bounds*."""
     frame, target, feats, label = _roles(data, target, features)
     if not frame.index.is_unique:  # rows are named by position when labels repeat
         frame = frame.reset_index(drop=True)
-    n = len(frame)
-    context: dict[str, str | int | float | bool | None] = {"n": n, "split": label, "seed": seed}
-    if n < 2:
-        return CheckResult(
-            name=name,
-            kind="integrity",
-            status="inconclusive",
-            message=f"{label} has {n} row: too few to judge duplicates, constant columns or leakage",
-            context=context,
-        )
-    findings: list[_Finding] = []
+    context: dict[str, str | int | float | bool | None] = {"n": len(frame), "split": label}
+    context["seed"] = seed
+    if len(frame) < 2:
+        return _too_few(label, context, name)
     tables: dict[str, list[dict[str, Any]]] = {}
-    findings.append(_duplicates(frame, max_duplicate_share, tables))
-    findings.append(_constant_columns(frame, max_constant_columns, tables))
-    if target is not None:
-        y = frame[target]
-        findings.append(_conflicts(frame, feats, target, max_conflicting_share, tables))
-        balance = _class_balance(y, min_class_share, tables)
-        if balance is not None:
-            findings.append(balance)
-        findings.append(_leaking_features(frame, feats, target, max_feature_power, seed, tables))
+    findings = _findings(frame, feats, target, bounds, seed, tables)
     if reference is not None:
         ref_frame, _, _, ref_label = _roles(reference, None, None)
         context["reference"] = ref_label
-        findings.append(_overlap(frame, ref_frame, feats, max_overlap_share, tables))
+        findings.append(_overlap(frame, ref_frame, feats, bounds.max_overlap_share, tables))
     return _result(findings, tables, context, label, name)
 
 
-def _check_bounds(**bounds: float) -> None:
-    for key, value in bounds.items():
-        if not 0.0 <= value <= 1.0:
-            raise CheckError(f"check_integrity: {key!r} must be a share in [0, 1], got {value!r}")
+def _too_few(
+    label: str, context: dict[str, str | int | float | bool | None], name: str
+) -> CheckResult:
+    """The inconclusive result of data with fewer than two rows."""
+    return CheckResult(
+        name=name,
+        kind="integrity",
+        status="inconclusive",
+        message=(
+            f"{label} has {context['n']} row: "
+            "too few to judge duplicates, constant columns or leakage"
+        ),
+        context=context,
+    )
+
+
+def _findings(
+    frame: pd.DataFrame,
+    feats: list[str],
+    target: str | None,
+    bounds: _Bounds,
+    seed: int,
+    tables: dict[str, list[dict[str, Any]]],
+) -> list[_Finding]:
+    """The findings on *frame* alone: duplicates, constant columns and, with a target, the label
+    checks (conflicts, class balance, single features that leak the target)."""
+    findings = [
+        _duplicates(frame, bounds.max_duplicate_share, tables),
+        _constant_columns(frame, bounds.max_constant_columns, tables),
+    ]
+    if target is None:
+        return findings
+    findings.append(_conflicts(frame, feats, target, bounds.max_conflicting_share, tables))
+    balance = _class_balance(frame[target], bounds.min_class_share, tables)
+    if balance is not None:
+        findings.append(balance)
+    findings.append(_leaking_features(frame, feats, target, bounds.max_feature_power, seed, tables))
+    return findings
 
 
 def _roles(
     data: Dataset | pd.DataFrame, target: str | None, features: Sequence[str] | None
 ) -> tuple[pd.DataFrame, str | None, list[str], str]:
-    import pandas as pd
 
+    frame, label = frame_of(data)
     if isinstance(data, Dataset):
         target = target or data.target
         features = features or data.feature_names
-        frame, label = data.frame, data.describe()
-    elif isinstance(data, pd.DataFrame):
-        frame, label = data, "the data"
-    else:
-        raise DataError(f"expected a Dataset or a pandas DataFrame, got {type(data).__name__}")
     columns = [str(c) for c in frame.columns]
     for role, column in [("target", target)] + [("feature", f) for f in features or ()]:
         if column is not None and column not in columns:
@@ -172,7 +214,6 @@ def _roles(
 
 
 def _duplicates(frame: pd.DataFrame, bound: float, tables: dict[str, Any]) -> _Finding:
-    import pandas as pd
 
     dup = frame.duplicated(keep="first")
     count = int(dup.sum())
@@ -225,7 +266,6 @@ def _conflicts(
 
 
 def _is_classification(y: pd.Series) -> bool:
-    import pandas as pd
 
     if pd.api.types.is_float_dtype(y):
         values = y.dropna()
@@ -260,7 +300,6 @@ def _overlap(
     bound: float,
     tables: dict[str, Any],
 ) -> _Finding:
-    import pandas as pd
 
     common = [c for c in feats if c in ref.columns]
     if not common:
@@ -316,9 +355,6 @@ def feature_power(
     scored: ``2*AUC-1`` for a binary target (for numbers also the AUC of the raw values, whichever
     is larger), normalised accuracy for several classes, R² for a numeric target.
     """
-    import numpy as np
-    import pandas as pd
-
     keep = target.notna().to_numpy()
     x, y = feature[keep].reset_index(drop=True), target[keep].reset_index(drop=True)
     if len(y) < 4 or y.nunique() < 2:
@@ -355,9 +391,6 @@ def feature_power(
 
 def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC by the Mann-Whitney rank sum (ties count half), as scikit-learn computes it."""
-    import numpy as np
-    from scipy.stats import rankdata
-
     positive = np.asarray(positive, dtype=bool)
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
@@ -368,8 +401,6 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
 
 
 def _bin_codes(x: pd.Series, bins: int) -> np.ndarray:
-    import numpy as np
-    import pandas as pd
 
     if (
         pd.api.types.is_numeric_dtype(x)
@@ -385,8 +416,6 @@ def _bin_codes(x: pd.Series, bins: int) -> np.ndarray:
 
 def _out_of_fold_mean(codes: np.ndarray, values: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Each row gets the mean of *values* in its bin, computed on the other fold only."""
-    import numpy as np
-
     out = np.empty(len(values), dtype=float)
     size = int(codes.max()) + 1
     for fold in (0, 1):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import bz2
+import csv
+import gzip
+import io
+import lzma
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from pytest_mlops.data.dataset import Dataset
 from pytest_mlops.errors import DataError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["load_dataset", "read_frame"]
 
@@ -45,8 +51,6 @@ def load_dataset(
     read_options:
         Passed to ``pandas.read_csv`` / ``read_parquet`` (e.g. ``sep``, ``na_values``).
     """
-    import pandas as pd
-
     label = None
     if isinstance(source, Dataset):
         return source
@@ -74,9 +78,6 @@ def load_dataset(
 
 
 def _from_array(array: Any) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-
     try:
         values = np.asarray(array)
     except Exception:
@@ -91,8 +92,6 @@ def _from_array(array: Any) -> pd.DataFrame:
 
 def read_frame(path: Path, *, encoding: str = "utf-8", **options: Any) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame; every failure is a DataError naming the file."""
-    import pandas as pd
-
     if not path.exists():
         raise DataError(f"the dataset file {str(path)!r} does not exist")
     if path.is_dir():
@@ -150,13 +149,6 @@ def _refuse_short_rows(
 
 
 def _short_records(path: Path, encoding: str, sep: str) -> list[int]:
-    import bz2
-    import csv
-    import gzip
-    import io
-    import lzma
-    import zipfile
-
     opener: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
     suffix = path.suffix.lower()
     if len(sep) != 1 or suffix == ".zst":
@@ -176,8 +168,6 @@ def _short_records(path: Path, encoding: str, sep: str) -> list[int]:
 
 
 def _read_parquet(path: Path, **options: Any) -> pd.DataFrame:
-    import pandas as pd
-
     try:
         import pyarrow  # noqa: F401
     except ImportError:

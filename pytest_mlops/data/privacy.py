@@ -12,15 +12,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
-from pytest_mlops.data.dataset import Dataset
+import numpy as np
+import pandas as pd
+
+from pytest_mlops.data.dataset import Dataset, frame_of
 from pytest_mlops.errors import CheckError, DataError, choices_text, did_you_mean
-from pytest_mlops.results import CheckResult
-
-if TYPE_CHECKING:
-    import pandas as pd
+from pytest_mlops.results import CheckResult, Op
 
 __all__ = [
     "IDENTIFIERS",
@@ -230,87 +230,135 @@ def check_privacy(
         ``tables["identifiers"]`` has counts and masked examples per column and kind;
         ``tables["smallest_classes"]`` the rarest quasi-identifier combinations.
     """
-    frame, label = _frame(data)
+    frame, label = frame_of(data)
     kinds = _kinds(identifiers)
+    _check_limits(k, max_at_risk_share)
+    scan = _scan_columns(frame, columns, label)
+    _require(frame, quasi_identifiers, "quasi-identifier column", label)
+    parts = [_identifier_part(frame, scan, kinds, max_identifier_rows)]
+    if quasi_identifiers:
+        parts.append(_anonymity_part(frame, quasi_identifiers, k, max_at_risk_share))
+    context: dict[str, str | int | float | bool | None] = {
+        "n": len(frame),
+        "split": label,
+        "columns_scanned": len(scan),
+    }
+    return _result(parts, context, f"{label} (n={len(frame)})", name)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What one half of the check (identifiers, k-anonymity) measured and concluded."""
+
+    problem: str | None
+    passed: str
+    metric: str
+    value: float
+    op: Op
+    bound: float
+    metrics: dict[str, float]
+    tables: dict[str, list[dict[str, Any]]]
+    context: dict[str, str | int | float | bool | None] = field(default_factory=dict)
+    details: str = ""
+
+
+def _check_limits(k: int, max_at_risk_share: float) -> None:
     if k < 1:
         raise CheckError(f"check_privacy: 'k' must be >= 1, got {k!r}")
     if not 0.0 <= max_at_risk_share <= 1.0:
         raise CheckError(
             f"check_privacy: 'max_at_risk_share' must be in [0, 1], got {max_at_risk_share!r}"
         )
-    scan = _scan_columns(frame, columns, label)
-    _require(frame, quasi_identifiers, "quasi-identifier column", label)
+
+
+def _identifier_part(
+    frame: pd.DataFrame, scan: list[str], kinds: Sequence[Identifier], allowed: int
+) -> _Part:
+    """Direct identifiers in the scanned columns; a cell holding two kinds counts once."""
     found: list[dict[str, Any]] = []
     cells = 0
     for c in scan:
         rows, hit = _scan(frame[c], kinds, c)
         found += rows
-        cells += len(hit)  # a cell holding two kinds of identifier is one cell
-    tables: dict[str, list[dict[str, Any]]] = {"identifiers": found}
-    metrics: dict[str, float] = {"identifier_cells": float(cells)}
-    problems: list[str] = []
-    if cells > max_identifier_rows:
+        cells += len(hit)
+    problem = None
+    if cells > allowed:
         kinds_found = sorted({f"{r['kind']} in {r['column']!r}" for r in found})
-        problems.append(
-            f"{cells} cells hold direct identifiers (allowed {max_identifier_rows}): "
-            + ", ".join(kinds_found[:6])
+        problem = f"{cells} cells hold direct identifiers (allowed {allowed}): " + ", ".join(
+            kinds_found[:6]
         )
-    context: dict[str, str | int | float | bool | None] = {
-        "n": len(frame),
-        "split": label,
-        "columns_scanned": len(scan),
-    }
-    value: float = float(cells)
-    metric, op, bound = "identifier_cells", "<=", float(max_identifier_rows)
-    if quasi_identifiers:
-        anon = k_anonymity(frame, quasi_identifiers, k=k)
-        tables["smallest_classes"] = anon.pop("smallest_classes")
-        metrics.update({key: float(v) for key, v in anon.items()})
-        context["k"] = k
-        context["quasi_identifiers"] = ", ".join(quasi_identifiers)
-        if anon["at_risk_share"] > max_at_risk_share:
-            problems.append(
-                f"k-anonymity over {list(quasi_identifiers)} must be >= {k}: smallest class has "
-                f"{int(anon['k_anonymity'])} rows; {int(anon['rows_at_risk'])} rows "
-                f"({anon['at_risk_share']:.2%}) are in classes under {k} "
-                f"(allowed {max_at_risk_share:.2%})"
-            )
-        if not cells or cells <= max_identifier_rows:
-            metric, op, bound = "k_anonymity", ">=", float(k)
-            value = float(anon["k_anonymity"])
+    return _Part(
+        problem=problem,
+        passed=f"no direct identifiers in {len(scan)} columns",
+        metric="identifier_cells",
+        value=float(cells),
+        op="<=",
+        bound=float(allowed),
+        metrics={"identifier_cells": float(cells)},
+        tables={"identifiers": found},
+        details="\n".join(
+            f"{r['column']!r} {r['kind']}: {r['rows']} rows, e.g. {r['examples']}" for r in found
+        ),
+    )
+
+
+def _anonymity_part(
+    frame: pd.DataFrame, quasi_identifiers: Sequence[str], k: int, max_at_risk_share: float
+) -> _Part:
+    """k-anonymity over the quasi-identifiers, with the share of rows in classes under *k*."""
+    anon = k_anonymity(frame, quasi_identifiers, k=k)
+    smallest = anon.pop("smallest_classes")
+    problem = None
+    if anon["at_risk_share"] > max_at_risk_share:
+        problem = (
+            f"k-anonymity over {list(quasi_identifiers)} must be >= {k}: smallest class has "
+            f"{int(anon['k_anonymity'])} rows; {int(anon['rows_at_risk'])} rows "
+            f"({anon['at_risk_share']:.2%}) are in classes under {k} "
+            f"(allowed {max_at_risk_share:.2%})"
+        )
+    return _Part(
+        problem=problem,
+        passed=f"{int(anon['k_anonymity'])}-anonymous over {list(quasi_identifiers)}",
+        metric="k_anonymity",
+        value=float(anon["k_anonymity"]),
+        op=">=",
+        bound=float(k),
+        metrics={key: float(v) for key, v in anon.items()},
+        tables={"smallest_classes": smallest},
+        context={"k": k, "quasi_identifiers": ", ".join(quasi_identifiers)},
+    )
+
+
+def _result(
+    parts: list[_Part],
+    context: dict[str, str | int | float | bool | None],
+    where: str,
+    name: str,
+) -> CheckResult:
+    """One verdict from the parts: the identifiers lead unless they hold none, or are allowed."""
+    identifiers = parts[0]
+    head = identifiers
+    if len(parts) > 1 and (not identifiers.value or identifiers.problem is None):
+        head = parts[1]
+    problems = [p.problem for p in parts if p.problem is not None]
     if problems:
-        message = f"privacy of {label} (n={len(frame)}): " + "; ".join(problems)
+        message = f"privacy of {where}: " + "; ".join(problems)
     else:
-        parts = [f"no direct identifiers in {len(scan)} columns"]
-        if quasi_identifiers:
-            parts.append(f"{int(metrics['k_anonymity'])}-anonymous over {list(quasi_identifiers)}")
-        message = f"{label} (n={len(frame)}): " + ", ".join(parts)
+        message = f"{where}: " + ", ".join(p.passed for p in parts)
     return CheckResult(
         name=name,
         kind="privacy",
         status="failed" if problems else "passed",
         message=message,
-        metric=metric,
-        value=value,
-        op=op,  # type: ignore[arg-type]
-        bound=bound,
-        details="\n".join(
-            f"{r['column']!r} {r['kind']}: {r['rows']} rows, e.g. {r['examples']}" for r in found
-        ),
-        metrics=metrics,
-        context=context,
-        tables=tables,
+        metric=head.metric,
+        value=head.value,
+        op=head.op,
+        bound=head.bound,
+        details=identifiers.details,
+        metrics={key: v for p in parts for key, v in p.metrics.items()},
+        context={**context, **{key: v for p in parts for key, v in p.context.items()}},
+        tables={key: v for p in parts for key, v in p.tables.items()},
     )
-
-
-def _frame(data: Dataset | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    import pandas as pd
-
-    if isinstance(data, Dataset):
-        return data.frame, data.describe()
-    if isinstance(data, pd.DataFrame):
-        return data, "the data"
-    raise DataError(f"expected a Dataset or a pandas DataFrame, got {type(data).__name__}")
 
 
 def _kinds(identifiers: Sequence[str]) -> list[Identifier]:
@@ -333,8 +381,6 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], role: str, label: str)
 
 
 def _scan_columns(frame: pd.DataFrame, columns: Sequence[str] | None, label: str) -> list[str]:
-    import pandas as pd
-
     if columns is not None:
         _require(frame, columns, "column to scan", label)
         return list(columns)
@@ -400,9 +446,6 @@ def _scan(
 def _as_text(series: pd.Series, ssn_named: bool) -> tuple[pd.Series | None, bool]:
     """The non-missing cells as text, and whether the column is numeric (read as whole
     numbers; ``None`` when it cannot hold a card or SSN: fractions, or numbers too short)."""
-    import numpy as np
-    import pandas as pd
-
     present = series.dropna()
     if not pd.api.types.is_numeric_dtype(present) or pd.api.types.is_bool_dtype(present):
         return present.astype(str), False

@@ -29,12 +29,12 @@ from pytest_mlops.data.schema import (
     ColumnSchema,
     Schema,
     Violation,
-    _column_violations,
-    _mostly_arg,
-    _schema_result,
-    _structural_violations,
-    _with_tolerance,
+    column_violations,
     load_schema,
+    mostly_by_rule,
+    schema_result,
+    structural_violations,
+    with_tolerance,
 )
 from pytest_mlops.errors import CheckError, DataError, did_you_mean
 from pytest_mlops.results import CheckResult, format_value
@@ -105,7 +105,7 @@ def _schema_counts(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
         series = frame[column.name]
         values = series.dropna()
         rules = {}
-        for v in _column_violations(replace(column, unique=False), values):
+        for v in column_violations(replace(column, unique=False), values):
             rules[v.rule] = [v.count, v.n, v.expected, list(v.examples)]
         out["columns"][column.name] = {"nulls": int(len(series) - len(values)), "rules": rules}
     return out
@@ -145,16 +145,16 @@ def check_schema(
     counts = _run(data, schema_task, payload, _add_schema_bytes, "check_schema")
     n = int(counts["n"]) if counts else 0
     present = _columns(data)
-    rule_mostly = _mostly_arg(mostly)
-    structural = _structural_violations(pd.DataFrame(columns=present), schema)
+    rule_mostly = mostly_by_rule(mostly)
+    structural = structural_violations(pd.DataFrame(columns=present), schema)
     violations = [replace(v, count=n, n=n) for v in structural]
     for column in schema.columns:
         found = (counts or {"columns": {}})["columns"].get(column.name)
         if found is not None:
             merged = _column_result(column, found, n)
-            violations += [_with_tolerance(v, column, schema, rule_mostly) for v in merged]
+            violations += [with_tolerance(v, column, schema, rule_mostly) for v in merged]
     label = f"the {_engine(data, 'check_schema').name.capitalize()} DataFrame"
-    return _schema_result(violations, pd.DataFrame(index=pd.RangeIndex(n)), schema, label, name)
+    return schema_result(violations, pd.DataFrame(index=pd.RangeIndex(n)), schema, label, name)
 
 
 def _column_result(column: ColumnSchema, found: Mapping[str, Any], n: int) -> list[Violation]:

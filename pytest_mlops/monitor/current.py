@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
 
 from pytest_mlops._progress import Progress
+from pytest_mlops.data.loaders import read_frame
 from pytest_mlops.errors import DataError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "LOG_SUFFIXES",
@@ -33,8 +33,6 @@ def read_current(path: str | Path, *, encoding: str = "utf-8") -> pd.DataFrame:
     DataError
         When the file is missing, unreadable or holds no row; the message names the file.
     """
-    from pytest_mlops.data.loaders import read_frame
-
     path = Path(path)
     if not path.exists():
         raise DataError(f"--current: the file {str(path)!r} does not exist")
@@ -60,8 +58,6 @@ def read_prediction_log(path: str | Path, *, encoding: str = "utf-8") -> pd.Data
     requests (``"inputs": [{"name", "data"}]``) and flat row objects. An incomplete last line (the
     server was writing it) is skipped; any other line that is not JSON is an error naming it.
     """
-    import pandas as pd
-
     path = Path(path)
     rows: list[dict[str, Any]] = []
     try:
@@ -158,8 +154,6 @@ def split_tensor_column(frame: pd.DataFrame, columns: list[str], source: Any) ->
     unchanged unless exactly one input column holds lists; a width that differs from the number
     of *columns* is an error naming both.
     """
-    import pandas as pd
-
     inputs = [c for c in frame.columns if not str(c).startswith("output.")]
     if len(inputs) != 1:
         return frame

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
 
 from pytest_mlops._files import probe_writable
-from pytest_mlops.config import Param, validate_params
+from pytest_mlops.checks.drift import DriftProfile
+from pytest_mlops.config import Param, find_config_file, load_config, validate_params
+from pytest_mlops.engines.current import compare_on_engine as compare_where_it_lives
+from pytest_mlops.engines.current import open_current
+from pytest_mlops.engines.spark import parse_conf
 from pytest_mlops.errors import ConfigError, DataError, MlopsError
+from pytest_mlops.monitor.current import (
+    is_prediction_log,
+    read_prediction_log,
+    split_tensor_column,
+)
 from pytest_mlops.monitor.triggers import (
     WEBHOOK_FORMATS,
     PendingStore,
@@ -21,10 +33,8 @@ from pytest_mlops.monitor.triggers import (
     failed,
     stamped,
 )
+from pytest_mlops.report.json import ReportEntry, build_report, write_report
 from pytest_mlops.results import CheckResult
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "EXIT_ACTION_FAILED",
@@ -146,16 +156,12 @@ def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) 
     A data file is compared chunk by chunk (bounded memory). A prediction log is compared on the
     profile's columns that it holds: it also holds outputs, and lacks the target.
     """
-    from pytest_mlops.checks.drift import DriftProfile
-
     assert options.profile is not None
     profile = DriftProfile.load(options.profile)
     settings = dict(options.drift)
     if not isinstance(current, Path):
         known = [c for c in profile.columns if c in current.columns]
         if not known:
-            from pytest_mlops.monitor.current import split_tensor_column
-
             current = split_tensor_column(current, list(profile.columns), options.current)
             known = [c for c in profile.columns if c in current.columns]
         if not known:
@@ -170,10 +176,6 @@ def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) 
 
 def compare_on_engine(current: pd.DataFrame | Path, options: MonitorOptions) -> CheckResult:
     """The comparer for ``--engine spark|dask``: the current data summarised where it lives."""
-    from pytest_mlops.checks.drift import DriftProfile
-    from pytest_mlops.engines.current import compare_on_engine as compare
-    from pytest_mlops.engines.current import open_current
-
     assert options.profile is not None and options.current is not None
     profile = DriftProfile.load(options.profile)
     frame = open_current(
@@ -182,7 +184,7 @@ def compare_on_engine(current: pd.DataFrame | Path, options: MonitorOptions) -> 
         spark_conf={str(k): str(v) for k, v in options.spark_conf.items()},
         dask_scheduler=options.dask_scheduler,
     )
-    result: CheckResult = compare(profile, frame, options.drift)
+    result: CheckResult = compare_where_it_lives(profile, frame, options.drift)
     return result
 
 
@@ -221,8 +223,6 @@ def _run_locked(
     log: Callable[[str], None],
     sleep: Callable[[float], None] | None,
 ) -> MonitorOutcome:
-    import time
-
     delivery: dict[str, Any] = {
         "retries": options.retries,
         "timeout_s": options.timeout_s,
@@ -343,8 +343,6 @@ def _same_action(a: Trigger, b: Trigger) -> bool:
 
 
 def _measure(options: MonitorOptions, compare: Comparer | None) -> CheckResult:
-    from pytest_mlops.monitor.current import is_prediction_log, read_prediction_log
-
     current = _inputs(options)
     if compare is None:
         compare = compare_with_profile if options.engine == "native" else compare_on_engine
@@ -412,8 +410,6 @@ def _triggers(options: MonitorOptions, result: CheckResult) -> list[Trigger]:
 
 
 def _write_report(options: MonitorOptions, result: CheckResult) -> None:
-    from pytest_mlops.report.json import ReportEntry, build_report, write_report
-
     outcome = "passed" if result.passed else "failed"
     report = build_report([ReportEntry("monitor::drift", outcome, result)], exitstatus=None)
     report["project"] = {"profile": options.profile, "current": options.current}
@@ -491,8 +487,6 @@ def _add_engine_arguments(parser: Any) -> None:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
-    from pytest_mlops.config import find_config_file, load_config
-
     here = Path.cwd()
     path = find_config_file(here, args.config)
     project = load_config(path) if path is not None else None
@@ -501,8 +495,6 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     overrides.pop("drift", None)
     overrides.pop("encoding", None)
     if args.spark_conf:
-        from pytest_mlops.engines.spark import parse_conf
-
         overrides["spark_conf"] = {**table.get("spark_conf", {}), **parse_conf(args.spark_conf)}
     else:
         overrides.pop("spark_conf", None)

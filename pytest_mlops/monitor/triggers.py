@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_mlops._files import write_atomic
 from pytest_mlops.errors import ConfigError, MlopsError, OutputError
 
 __all__ = [
@@ -447,8 +448,6 @@ class PendingStore:
         """
         if not triggers and not self.path.exists():
             return
-        from pytest_mlops._files import write_atomic
-
         text = json.dumps({"version": 1, "triggers": [t.to_dict() for t in triggers]}, indent=2)
         try:
             write_atomic(self.path, text, what="the pending triggers")

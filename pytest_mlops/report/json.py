@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_mlops._files import write_atomic
+from pytest_mlops._version import __version__
 from pytest_mlops.errors import ReportError
 from pytest_mlops.report.evidence import (
     OUTCOMES,
@@ -67,12 +68,6 @@ class ReportEntry:
         )
 
 
-def _version() -> str:
-    from pytest_mlops import __version__
-
-    return __version__
-
-
 def build_report(
     entries: Iterable[ReportEntry],
     *,
@@ -95,7 +90,7 @@ def build_report(
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "pytest_mlops": _version(),
+        "pytest_mlops": __version__,
         "environment": {
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),
@@ -221,7 +216,7 @@ def load_report(path: str | Path) -> tuple[dict[str, Any], list[ReportEntry]]:
             else f"has format version {version!r}"
         )
         raise ReportError(
-            f"the report {str(path)!r} {what}; this pytest-mlops ({_version()}) reads version "
+            f"the report {str(path)!r} {what}; this pytest-mlops ({__version__}) reads version "
             f"{REPORT_VERSION}: {_RERUN}"
         )
     try:

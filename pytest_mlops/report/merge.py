@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_mlops._files import write_atomic
 from pytest_mlops.report.evidence import (
     GateRecord,
     TestRecord,
@@ -15,7 +16,7 @@ from pytest_mlops.report.evidence import (
     merge_tests,
     merged_exitstatus,
 )
-from pytest_mlops.report.json import ReportEntry, load_report, summarize
+from pytest_mlops.report.json import ReportEntry, build_report, load_report, summarize
 
 __all__ = ["ReportView", "load_reports", "merge_reports", "merged_report", "write_text"]
 
@@ -130,15 +131,11 @@ def load_reports(paths: Sequence[str | Path]) -> ReportView:
 
 def write_text(path: str | Path, text: str) -> Path:
     """Write a rendering atomically; an OutputError names the path that cannot be written."""
-    from pytest_mlops._files import write_atomic
-
     return write_atomic(path, text, what="the rendering")
 
 
 def merged_report(view: ReportView) -> dict[str, Any]:
     """The merged view as a JSON report of the current format (readable by :func:`load_report`)."""
-    from pytest_mlops.report.json import build_report
-
     report = build_report(
         view.entries,
         exitstatus=view.exitstatus,

@@ -166,8 +166,6 @@ def forest(
     """A forest plot: one row per estimate with its interval, a reference line and bound lines."""
     row_h, top, bottom = 22, 8, 24
     height = top + bottom + row_h * max(len(rows), 1)
-    left, right = label_width, 60
-    plot_w = width - left - right
     points = [
         v for r in rows for v in (r.value, r.low, r.high) if v is not None and math.isfinite(v)
     ]
@@ -176,55 +174,74 @@ def forest(
         points.append(reference)
     lo, hi = (min(points), max(points)) if points else (0.0, 1.0)
     pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 0.1
-    lo, hi = lo - pad, hi + pad
-
-    def x_of(value: float) -> float:
-        return left + plot_w * (value - lo) / (hi - lo)
-
-    body: list[str] = []
+    axis = _Axis(label_width, width - label_width - 60, lo - pad, hi + pad)
     bottom_y = top + row_h * len(rows)
-    for tick in nice_ticks(lo, hi, 5):
-        x = x_of(tick)
+    body = _forest_lines(axis, top, bottom_y, reference, bounds)
+    for i, row in enumerate(rows):
+        body += _forest_row(axis, row, top + row_h * (i + 0.5), width - 60 + 6)
+    return _svg(width, height, title, body)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """A horizontal value axis: *left* and *width* in pixels, showing values *lo* to *hi*."""
+
+    left: float
+    width: float
+    lo: float
+    hi: float
+
+    def x(self, value: float) -> float:
+        return self.left + self.width * (value - self.lo) / (self.hi - self.lo)
+
+
+def _forest_lines(
+    axis: _Axis, top: int, bottom_y: int, reference: float | None, bounds: Sequence[float]
+) -> list[str]:
+    """The grid with its tick labels, the reference line and a dashed line per bound."""
+    body: list[str] = []
+    for tick in nice_ticks(axis.lo, axis.hi, 5):
+        x = axis.x(tick)
         body.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom_y}" stroke="{PALETTE["grid"]}"/>'
             f'<text x="{x:.1f}" y="{bottom_y + 14}" text-anchor="middle">{_num(tick)}</text>'
         )
     if reference is not None:
-        x = x_of(reference)
+        x = axis.x(reference)
         body.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom_y}" '
             f'stroke="{PALETTE["axis"]}" stroke-width="1.2"/>'
         )
     for bound in bounds:
-        x = x_of(bound)
+        x = axis.x(bound)
         body.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom_y}" '
             f'stroke="{PALETTE["bound"]}" stroke-dasharray="4 3"><title>bound {_num(bound)}'
             "</title></line>"
         )
-    for i, row in enumerate(rows):
-        y = top + row_h * (i + 0.5)
+    return body
+
+
+def _forest_row(axis: _Axis, row: Bar, y: float, value_x: float) -> list[str]:
+    """One row: its label, its interval as a line and its estimate as a dot, written out right."""
+    body = [
+        f'<text x="{axis.left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+        f"{escape(_short(row.label, 26))}</text>"
+    ]
+    shown = ""
+    if row.low is not None and row.high is not None:
+        shown = f" [{_num(row.low)}, {_num(row.high)}]"
         body.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(_short(row.label, 26))}</text>'
+            f'<line x1="{axis.x(row.low):.1f}" x2="{axis.x(row.high):.1f}" y1="{y:.1f}" '
+            f'y2="{y:.1f}" stroke="{row.color}" stroke-width="2"/>'
         )
-        if row.low is not None and row.high is not None:
-            body.append(
-                f'<line x1="{x_of(row.low):.1f}" x2="{x_of(row.high):.1f}" y1="{y:.1f}" '
-                f'y2="{y:.1f}" stroke="{row.color}" stroke-width="2"/>'
-            )
-        if math.isfinite(row.value):
-            body.append(
-                f'<circle cx="{x_of(row.value):.1f}" cy="{y:.1f}" r="4.5" fill="{row.color}">'
-                f"<title>{escape(row.label)}: {_num(row.value)}"
-                + (
-                    f" [{_num(row.low)}, {_num(row.high)}]"
-                    if row.low is not None and row.high is not None
-                    else ""
-                )
-                + "</title></circle>"
-                f'<text x="{width - right + 6}" y="{y + 4:.1f}">{_num(row.value)}</text>'
-            )
-    return _svg(width, height, title, body)
+    if math.isfinite(row.value):
+        body.append(
+            f'<circle cx="{axis.x(row.value):.1f}" cy="{y:.1f}" r="4.5" fill="{row.color}">'
+            f"<title>{escape(row.label)}: {_num(row.value)}{shown}</title></circle>"
+            f'<text x="{value_x}" y="{y + 4:.1f}">{_num(row.value)}</text>'
+        )
+    return body
 
 
 def _short(text: str, size: int) -> str:
