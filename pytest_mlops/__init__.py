@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from pytest_mlops.report.markdown import render_markdown
     from pytest_mlops.report.merge import load_reports
 
-__version__ = "0.1.0"
+from pytest_mlops._version import __version__
 
 from pytest_mlops import engines as _engines
 

@@ -41,7 +41,7 @@ def encode(
     reference's most frequent categories one-hot encoded."""
     import numpy as np
 
-    from pytest_mlops.checks.drift.check import column_kind
+    from pytest_mlops.checks.drift.columns import column_kind
 
     parts_r: list[np.ndarray] = []
     parts_c: list[np.ndarray] = []
@@ -166,7 +166,7 @@ def check_multivariate_drift(
     """
     import numpy as np
 
-    from pytest_mlops.checks.drift.check import as_frame
+    from pytest_mlops.checks.drift.columns import as_frame
 
     if method not in DEFAULT_SAMPLES:
         raise CheckError(
