@@ -338,9 +338,9 @@ def detect_profile(native: Any, onnx_model: Any = None) -> Profile:
     if "torch.nn.modules.module.Module" in mro:
         return "network"
     if any(m.startswith("sklearn.") for m in mro) or hasattr(obj, "fit"):
-        from pytest_mlops.export.sklearn import _walk
+        from pytest_mlops.export.sklearn import walk
 
-        names = [type(est).__name__ for _, est in _walk(obj)]
+        names = [type(est).__name__ for _, est in walk(obj)]
         return "trees" if any(w in n for n in names for w in _TREE_WORDS) else "sklearn"
     meta = onnx_model.session.get_modelmeta().custom_metadata_map if onnx_model else {}
     source = meta.get("pytest_mlops.source", "")
@@ -447,7 +447,7 @@ def _run_batched(model: OnnxModel, feeds: Mapping[str, Any], size: int, count: i
     single = len(model.session.get_outputs()) == 1
     for start in range(0, count, size):
         chunk = {k: v[start : min(start + size, count)] for k, v in feeds.items()}
-        outputs = model._call("session.run", lambda c=chunk: model.session.run(None, c), size)  # type: ignore[misc]
+        outputs = model.run_feeds(chunk, size)
         lab, proba = model.interpret(outputs)
         labels.append(np.asarray(lab).reshape(len(lab), *np.asarray(lab).shape[1:]))
         if proba is not None:
