@@ -185,7 +185,9 @@ def require_labels(spec: Metric, y: np.ndarray, model: Model, data: Dataset, nam
 
 def _listed(values: Any, shown: int = 8) -> str:
     items = sorted(repr(_plain_label(v)) for v in values)
-    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+    return ", ".join(items[:shown]) + (
+        f" and {len(items) - shown} more" if len(items) > shown else ""
+    )
 
 
 def _plain_label(value: Any) -> Any:

@@ -177,7 +177,7 @@ def to_frame(items: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSchema]
 
 
 def _adapt(model: Any) -> Model:
-    from pytest_mlops.models import load_model
+    from pytest_mlops.models.load import load_model
 
     return load_model(model)
 
