@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from pytest_mlops.report.merge import load_reports
 
 from pytest_mlops import engines as _engines
+from pytest_mlops._version import __version__
 
 _engines.register()
 

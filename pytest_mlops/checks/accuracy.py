@@ -185,7 +185,9 @@ def require_labels(spec: Metric, y: np.ndarray, model: Model, data: Dataset, nam
 
 def _listed(values: Any, shown: int = 8) -> str:
     items = sorted(repr(_plain_label(v)) for v in values)
-    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+    return ", ".join(items[:shown]) + (
+        f" and {len(items) - shown} more" if len(items) > shown else ""
+    )
 
 
 def _plain_label(value: Any) -> Any:
@@ -223,10 +225,8 @@ def check_accuracy(
 
     Parameters
     ----------
-    model:
-        Any adapter from :func:`~pytest_mlops.load_model`.
-    data:
-        A :class:`~pytest_mlops.Dataset` with a target.
+    model, data:
+        Any adapter from :func:`~pytest_mlops.load_model`; a :class:`~pytest_mlops.Dataset`.
     metric:
         A name from :func:`~pytest_mlops.list_metrics` (``"roc_auc"``, ``"f1"``, ``"ece"``,
         ``"rmse"``...). Point estimates equal scikit-learn's functions on the same predictions.
@@ -237,11 +237,10 @@ def check_accuracy(
         interval) or ``"interval"`` (INCONCLUSIVE when the interval straddles a bound).
     confidence, n_resamples, seed:
         The percentile bootstrap: two-sided level, number of resamples (0: no interval) and seed.
-    slice_by, slices:
-        Also hold each slice to the bounds: one slice per value of the ``slice_by`` column(s), and
-        one per expression such as ``"age >= 60"`` (see :mod:`pytest_mlops.checks.slices`).
-    min_slice_size:
-        Slices with fewer rows are reported in ``tables["slices"]`` but not gated.
+    slice_by, slices, min_slice_size:
+        Also hold each slice to the bounds: one per value of the ``slice_by`` column(s), one per
+        expression such as ``"age >= 60"`` (:mod:`pytest_mlops.checks.slices`); those of fewer
+        than ``min_slice_size`` rows are reported in ``tables["slices"]`` but not gated.
 
     Returns
     -------
@@ -249,10 +248,9 @@ def check_accuracy(
         e.g. ``roc_auc must be >= 0.88: measured 0.905 [95% CI 0.9, 0.91] (n=16281, ...)``;
         ``metrics`` holds the estimate, the interval and each slice's estimate.
     """
-    from pytest_mlops.models.load import load_model
+    from pytest_mlops.models.load import load_model  # lazily: this module is on the plugin's path
 
-    model = load_model(model)  # a fitted estimator, a torch module, a callable...
-    spec = get_metric(metric)
+    model, spec = load_model(model), get_metric(metric)  # model: an estimator, a module...
     _check_inputs(
         data,
         spec=spec,
@@ -263,29 +261,55 @@ def check_accuracy(
         confidence=confidence,
         name=name,
     )
+    slicing = _Slicing(slice_by, slices, min_slice_size, n_resamples, confidence, seed)
+    verdicts, rows = _measure_all(model, data, spec, name, (min, max), on, slicing)
+    context = {"n": data.n_rows, "split": data.name, "model": model.name, "seed": seed, "on": on}
+    return _result(name, spec, verdicts, rows, (min, max), on, context, bool(slice_by or slices))
+
+
+@dataclass(frozen=True)
+class _Slicing:
+    """Which slices are held to the bounds too (and the size below which one is not gated),
+    and the bootstrap every estimate gets."""
+
+    slice_by: str | Sequence[str] | None
+    slices: Sequence[str]
+    min_slice_size: int
+    n_resamples: int
+    confidence: float
+    seed: int
+
+
+def _measure_all(
+    model: Model,
+    data: Dataset,
+    spec: Metric,
+    name: str,
+    bounds: tuple[float | None, float | None],
+    on: GateOn,
+    slicing: _Slicing,
+) -> tuple[list[tuple[Measured, Status]], list[dict[str, Any]]]:
+    """The metric on all rows and on each slice, with each one's verdict and table row."""
+    options: dict[str, Any] = {
+        "n_resamples": slicing.n_resamples,
+        "confidence": slicing.confidence,
+        "seed": slicing.seed,
+    }
     y = data.y.to_numpy()
     require_labels(spec, y, model, data, name)
     require_both_classes(spec, y, data, name)
     outputs = model_outputs(model, data, spec.needs)
     classes = model.classes
-    options: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     overall = measure(spec, y, outputs, classes, **options)
-    verdicts: list[tuple[Measured, Status]] = [(overall, _verdict(overall, min, max, on))]
+    verdicts: list[tuple[Measured, Status]] = [(overall, _verdict(overall, *bounds, on))]
     rows = [overall.row(spec.name, verdicts[0][1])]
-    for part in _slices(data, slice_by, slices):
-        m, status = _measure_slice(spec, y, outputs, classes, part, min_slice_size, options)
+    for part in _slices(data, slicing.slice_by, slicing.slices):
+        m, status = _measure_slice(spec, y, outputs, classes, part, slicing.min_slice_size, options)
         if status == "measured":
-            status = _verdict(m, min, max, on)
+            status = _verdict(m, *bounds, on)
             verdicts.append((m, status))
         rows.append(m.row(spec.name, status))
-    context: dict[str, Any] = {
-        "n": data.n_rows,
-        "split": data.name,
-        "model": model.name,
-        "seed": seed,
-        "on": on,
-    }
-    return _result(name, spec, verdicts, rows, (min, max), on, context, bool(slice_by or slices))
+    return verdicts, rows
 
 
 def _slices(data: Dataset, slice_by: str | Sequence[str] | None, slices: Sequence[str]) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_mlops.data.schema import ColumnSchema, Schema
@@ -176,7 +177,7 @@ def to_frame(items: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSchema]
 
 
 def _adapt(model: Any) -> Model:
-    from pytest_mlops.models import load_model
+    from pytest_mlops.models.load import load_model
 
     return load_model(model)
 
@@ -571,54 +572,15 @@ def run_properties(
     seed:
         Makes the search (and so the verdict) reproducible.
     """
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hypothesis_seed
-    from hypothesis import strategies as st
-
     unknown = [p for p in properties if p not in PROPERTIES]
     if unknown:
         raise CheckError(
             f"run_properties: unknown property {unknown[0]!r}{did_you_mean(unknown[0], PROPERTIES)}"
         )
     adapted = _adapt(model)
-    columns = list(schema.feature_names)
     for feature in (*increasing, *decreasing, *irrelevant):
         _select(schema, [feature])
     checks = _property_checks(adapted, properties, increasing, decreasing, atol, seed)
-    count = [0]
-
-    @hypothesis_seed(seed)
-    @settings(
-        max_examples=max_examples,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-        # Shrink to a small failing frame, but skip the slow "explain" phase: the report shows
-        # the frame itself.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    )
-    @given(frames(schema, columns=columns, max_size=max_rows), st.data())
-    def search(frame: pd.DataFrame, data: Any) -> None:
-        count[0] += 1
-        for check in checks:
-            result = check(frame)
-            if not result.passed:
-                raise _PropertyFailed(result, frame)
-        for feature in irrelevant:
-            redrawn = data.draw(
-                frames(schema, columns=[feature], min_size=len(frame), max_size=len(frame))
-            )
-            result = check_invariance(
-                adapted,
-                frame,
-                {feature: redrawn[feature].to_numpy()},
-                atol=atol,
-                description=f"new values of {feature!r}",
-            )
-            if not result.passed:
-                raise _PropertyFailed(result, frame)
-
     names = [*properties, *(f"increasing:{f}" for f in increasing)]
     names += [*(f"decreasing:{f}" for f in decreasing), *(f"irrelevant:{f}" for f in irrelevant)]
     context: dict[str, str | int | float | bool | None] = {
@@ -627,36 +589,117 @@ def run_properties(
         "max_examples": max_examples,
         "properties": ", ".join(names),
     }
+    search = _Search(adapted, schema, checks, irrelevant, max_examples, max_rows, atol, seed)
     try:
-        search()
+        examples = _search(search)
     except _PropertyFailed as failure:
-        example = failure.frame.head(10).to_dict(orient="records")
-        return CheckResult(
-            name=name,
-            kind="properties",
-            status="failed",
-            message=f"property {failure.result.name!r} fails on a generated frame of "
-            f"{len(failure.frame)} rows: {failure.result.message}",
-            metric="failed_properties",
-            value=1.0,
-            op="<=",
-            bound=0.0,
-            metrics=dict(failure.result.metrics),
-            context=context,
-            tables={"falsifying_example": [{k: _plain(v) for k, v in r.items()} for r in example]},
-        )
+        return _failed(name, failure, context)
+    return _passed(name, len(names), examples, max_rows, context)
+
+
+def _passed(
+    name: str,
+    n_properties: int,
+    examples: int,
+    max_rows: int,
+    context: dict[str, str | int | float | bool | None],
+) -> CheckResult:
     return CheckResult(
         name=name,
         kind="properties",
         status="passed",
-        message=f"{len(names)} properties hold on {count[0]} generated frames "
-        f"(up to {max_rows} rows, model={adapted.name})",
+        message=f"{n_properties} properties hold on {examples} generated frames "
+        f"(up to {max_rows} rows, model={context['model']})",
         metric="failed_properties",
         value=0.0,
         op="<=",
         bound=0.0,
-        metrics={"failed_properties": 0.0, "examples": float(count[0])},
+        metrics={"failed_properties": 0.0, "examples": float(examples)},
         context=context,
+    )
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What the property search runs: the model, the checks, where the frames come from."""
+
+    model: Model
+    schema: Schema
+    checks: list[Callable[[pd.DataFrame], CheckResult]]
+    irrelevant: Sequence[str]
+    max_examples: int
+    max_rows: int
+    atol: float
+    seed: int
+
+
+def _search(run: _Search) -> int:
+    """Run every check on generated frames; the number of frames, or _PropertyFailed."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    count = [0]
+    columns = list(run.schema.feature_names)
+
+    @hypothesis_seed(run.seed)
+    @settings(
+        max_examples=run.max_examples,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        # Shrink to a small failing frame, but skip the slow "explain" phase: the report shows
+        # the frame itself.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+    @given(frames(run.schema, columns=columns, max_size=run.max_rows), st.data())
+    def search(frame: pd.DataFrame, data: Any) -> None:
+        count[0] += 1
+        for check in run.checks:
+            result = check(frame)
+            if not result.passed:
+                raise _PropertyFailed(result, frame)
+        for feature in run.irrelevant:
+            _check_irrelevant(run, frame, feature, data)
+
+    search()
+    return count[0]
+
+
+def _check_irrelevant(run: _Search, frame: pd.DataFrame, feature: str, data: Any) -> None:
+    """New values of *feature* (drawn from the schema) must not change the outputs."""
+    redrawn = data.draw(
+        frames(run.schema, columns=[feature], min_size=len(frame), max_size=len(frame))
+    )
+    result = check_invariance(
+        run.model,
+        frame,
+        {feature: redrawn[feature].to_numpy()},
+        atol=run.atol,
+        description=f"new values of {feature!r}",
+    )
+    if not result.passed:
+        raise _PropertyFailed(result, frame)
+
+
+def _failed(
+    name: str, failure: _PropertyFailed, context: dict[str, str | int | float | bool | None]
+) -> CheckResult:
+    example = failure.frame.head(10).to_dict(orient="records")
+    return CheckResult(
+        name=name,
+        kind="properties",
+        status="failed",
+        message=f"property {failure.result.name!r} fails on a generated frame of "
+        f"{len(failure.frame)} rows: {failure.result.message}",
+        metric="failed_properties",
+        value=1.0,
+        op="<=",
+        bound=0.0,
+        metrics=dict(failure.result.metrics),
+        context=context,
+        tables={"falsifying_example": [{k: _plain(v) for k, v in r.items()} for r in example]},
     )
 
 

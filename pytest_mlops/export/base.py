@@ -30,9 +30,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._files import write_atomic
+from pytest_mlops._version import __version__
 from pytest_mlops.errors import ConfigError, ModelError, choices_text
+from pytest_mlops.export.converters import class_names, find_converter
+from pytest_mlops.export.types import DTYPES, Converted, Dtype
 from pytest_mlops.models.base import Signature, TensorSpec
 
 if TYPE_CHECKING:
@@ -40,8 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DTYPES", "META_PREFIX", "Dtype", "OnnxExport", "export_onnx", "read_onnx"]
 
-Dtype = Literal["float32", "float64"]
-DTYPES: tuple[Dtype, ...] = ("float32", "float64")
 META_PREFIX = "pytest_mlops."
 _ONNX_TYPES = {
     1: "float32",
@@ -97,18 +99,6 @@ class OnnxExport:
         from pytest_mlops.models.onnx import OnnxModel
 
         return OnnxModel(self.path, providers=providers)
-
-
-@dataclass(frozen=True)
-class Converted:
-    """What a converter hands back: the model proto and what its outputs mean."""
-
-    proto: onnx.ModelProto
-    source: str
-    producer: str
-    output: str
-    classes: list[Any] | None = None
-    dtype: str = "float32"
 
 
 def export_onnx(
@@ -189,19 +179,13 @@ def _unwrap(model: Any) -> Any:
 
 
 def _convert(model: Any, sample: Any, *, dtype: Dtype, output: str, opset: int | None) -> Converted:
-    mro = [f"{c.__module__}.{c.__qualname__}" for c in type(model).__mro__]
     if isinstance(model, str | os.PathLike):
         return _passthrough(read_onnx(Path(model)))
-    if any(m.startswith(("onnx.onnx_ml_pb2.", "onnx.onnx_pb")) for m in mro):
+    if any(m.startswith(("onnx.onnx_ml_pb2.", "onnx.onnx_pb")) for m in class_names(model)):
         return _passthrough(model)
-    if "torch.nn.modules.module.Module" in mro:
-        from pytest_mlops.export.torch import convert_torch
-
-        return convert_torch(model, sample, dtype=dtype, output=output, opset=opset)
-    if any(m.startswith("sklearn.") for m in mro) or hasattr(model, "fit"):
-        from pytest_mlops.export.sklearn import convert_sklearn
-
-        return convert_sklearn(model, sample, dtype=dtype, opset=opset)
+    converter = find_converter(model)
+    if converter is not None:
+        return converter.convert(model, sample, dtype=dtype, output=output, opset=opset)
     raise ModelError(
         f"export_onnx cannot export a {type(model).__module__}.{type(model).__name__}: expected a "
         "fitted scikit-learn estimator or pipeline, a torch.nn.Module, an onnx.ModelProto or the "
@@ -230,8 +214,6 @@ def read_onnx(path: Path) -> onnx.ModelProto:
 
 
 def _passthrough(proto: onnx.ModelProto) -> Converted:
-    import json as _json
-
     meta = {p.key: p.value for p in proto.metadata_props}
     producer = meta.get(META_PREFIX + "producer") or " ".join(
         x for x in (proto.producer_name, proto.producer_version) if x
@@ -243,7 +225,7 @@ def _passthrough(proto: onnx.ModelProto) -> Converted:
         source="onnx",
         producer=producer or "unknown",
         output=meta.get(META_PREFIX + "output", "auto"),
-        classes=_json.loads(classes) if classes else None,
+        classes=json.loads(classes) if classes else None,
         dtype=meta.get(META_PREFIX + "dtype", floats[0] if floats else "float32"),
     )
 
@@ -307,8 +289,6 @@ def _check(proto: onnx.ModelProto, where: str) -> None:
 
 def write(converted: Converted, path: Path, extra: Mapping[str, str]) -> OnnxExport:
     """Stamp *converted* with our metadata and *extra*, check it, write it atomically."""
-    from pytest_mlops import __version__
-
     proto = converted.proto
     own = {p.key: p.value for p in proto.metadata_props if not p.key.startswith(META_PREFIX)}
     del proto.metadata_props[:]
@@ -365,6 +345,4 @@ def _check_runtime(data: bytes, converted: Converted, path: Path) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    from pytest_mlops._files import write_atomic
-
     write_atomic(path, data, what="the ONNX file")

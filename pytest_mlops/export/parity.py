@@ -34,16 +34,24 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import seed as hypothesis_seed
+from hypothesis import settings as hypothesis_settings
+from hypothesis.reporting import with_reporter
+
+from pytest_mlops.checks.metrics import get_metric, score
+from pytest_mlops.data.dataset import Dataset
 from pytest_mlops.errors import CheckError, DataError, ModelError, choices_text
+from pytest_mlops.export.random_rows import frames_from
+from pytest_mlops.export.sklearn import walk
+from pytest_mlops.models.base import Model, n_rows
+from pytest_mlops.models.load import load_model
+from pytest_mlops.models.onnx import OnnxModel
 from pytest_mlops.results import CheckResult, format_value
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from pytest_mlops.models.base import Model
-    from pytest_mlops.models.onnx import OnnxModel
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
@@ -134,168 +142,213 @@ def check_parity(
 
     Parameters
     ----------
-    native:
-        The model that was exported (anything :func:`~pytest_mlops.load_model` adapts).
-    onnx_model:
-        The exported model: an ``.onnx`` path, an :class:`~pytest_mlops.export.OnnxExport` or an
-        :class:`~pytest_mlops.models.onnx.OnnxModel`.
+    native, onnx_model:
+        The model that was exported (anything :func:`~pytest_mlops.load_model` adapts), and the
+        exported one: an ``.onnx`` path, an ``OnnxExport`` or an ``OnnxModel``.
     data:
-        A :class:`~pytest_mlops.Dataset` (its target gives the metric delta) or the input rows
-        (DataFrame or 2-D array).
+        A :class:`~pytest_mlops.Dataset` (its target gives the metric delta) or the input rows.
     batch_sizes:
-        Batch sizes the ONNX model is run at. Small ones run on the first
-        ``256 * batch_size`` rows only; the largest one covers every row.
+        Batch sizes the ONNX model runs at; small ones on the first ``256 * size`` rows only.
     providers:
-        Execution providers to check, e.g. ``["CPUExecutionProvider", "CUDAExecutionProvider"]``;
-        default: those of :data:`PROVIDERS` onnxruntime has. Asking for one it lacks is an error,
-        and a session that falls back to another provider fails the check: parity is never
-        silently measured on the wrong device.
+        Execution providers to check (default: those of :data:`PROVIDERS` onnxruntime has). One
+        it lacks is an error; a session that falls back to another provider fails the check.
     rtol, atol, max_mismatch_share, min_label_agreement, max_metric_delta:
         Override the defaults of the model's profile (see :func:`default_tolerances`).
-    metric:
-        The quality metric compared (``"auto"``: ROC AUC for binary classifiers with
-        probabilities, accuracy for other classifiers, R² for regressors; ``"none"`` skips it).
-    profile:
-        ``"network"``, ``"sklearn"`` or ``"trees"``; default: detected from the native model.
-    random_rows:
-        Also run a Hypothesis property on this many random batches of valid rows (drawn from
-        the data's columns, see :mod:`pytest_mlops.export.random_rows`): every row must agree
-        within ``rtol``/``atol`` (labels only for tree ensembles) and keep its label unless the
-        native decision is a tie within tolerance; a disagreement is shrunk to the smallest
-        batch that shows it and reported. 0 (the default) skips it.
-    schema:
-        The :class:`~pytest_mlops.data.schema.Schema` (or schema file) random rows must satisfy;
-        default: one inferred from *data*.
-    seed:
-        Seed of the random rows, so a rerun draws the same ones.
+    metric, profile:
+        The metric compared (``"auto"``: ROC AUC, accuracy or R²; ``"none"`` skips it) and the
+        tolerance profile (``"network"``, ``"sklearn"``, ``"trees"``; default: detected).
+    random_rows, schema, seed:
+        Also run a Hypothesis property on this many random batches of valid rows (satisfying
+        *schema*, default inferred; drawn from *seed*); 0 skips it. See ``docs/export.md``.
 
     Returns
     -------
     CheckResult
-        ``kind="parity"``; ``metrics`` holds the worst ``max_abs_diff_<output>``,
-        ``max_rel_diff_<output>``, ``mismatch_share``, ``label_flip_rate``, ``label_agreement``
-        and the metric on both sides; ``tables["parity"]`` one row per provider, batch size and
-        output.
+        ``kind="parity"``; the worst figures in ``metrics``, one row per provider, batch size
+        and output in ``tables["parity"]``.
     """
-    from pytest_mlops.models.load import load_model
+    setup = _setup(native, onnx_model, data, batch_sizes, providers, profile, metric)
+    given = (rtol, atol, max_mismatch_share, min_label_agreement, max_metric_delta)
+    tol = _tolerances(setup.profile, setup.dtype, *given)
+    rows, problems = _measure(setup, onnx_model, tol, progress)
+    tables: dict[str, list[dict[str, Any]]] = {"parity": rows}
+    if random_rows > 0 and not problems:
+        if progress:
+            progress(f"parity: {random_rows} random batches of rows")
+        found = _random_rows_parity(setup, tol, RandomRows(random_rows, seed, schema), tables)
+        problems.extend([found] if found is not None else [])
+    return _verdict(ParityRun(name, tables, problems, tol, setup))
 
+
+@dataclass(frozen=True)
+class ParitySetup:
+    """The native model's outputs on the data and how the ONNX model is run against them."""
+
+    native: Model
+    first: OnnxModel
+    frame: Any
+    n: int
+    sizes: list[int]
+    providers: list[str]
+    profile: Profile
+    dtype: str
+    reference: Outputs
+    scorer: Callable[..., float] | None
+    native_score: float | None
+
+
+def _setup(
+    native: Any,
+    onnx_model: Any,
+    data: Any,
+    batch_sizes: Sequence[int],
+    providers: Sequence[str] | None,
+    profile: Profile | None,
+    metric: str,
+) -> ParitySetup:
+    """Load both models, read the rows, run the native model once and pick the scorer."""
     native_model = load_model(native)
     frame, y, n = _rows(data)
     sizes = _batch_sizes(batch_sizes, n)
     wanted = _providers(providers)
     first = _open(onnx_model, wanted[0])
-    profile = profile or detect_profile(native, first)
+    chosen = profile or detect_profile(native, first)
     dtype = first.session.get_modelmeta().custom_metadata_map.get("pytest_mlops.dtype", "float32")
-    tol = _tolerances(profile, dtype, rtol, atol, max_mismatch_share, min_label_agreement)
-    if max_metric_delta is not None:
-        tol = replace(tol, max_metric_delta=float(max_metric_delta))
     reference = _native_outputs(native_model, frame)
     regression = reference.proba is None and reference.labels.dtype.kind == "f"
     scorer = _scorer(metric, native_model, y, regression)
     native_score = scorer(reference) if scorer else None
+    return ParitySetup(
+        native_model, first, frame, n, sizes, wanted, chosen, dtype, reference, scorer, native_score
+    )
+
+
+def _measure(
+    setup: ParitySetup,
+    onnx_model: Any,
+    tol: Tolerances,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per provider, batch size and output; a provider fallback is a problem."""
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
-    for provider in wanted:
-        model = first if provider == wanted[0] else _open(onnx_model, provider)
+    for provider in setup.providers:
+        model = setup.first if provider == setup.providers[0] else _open(onnx_model, provider)
         actual = model.providers[0] if model.providers else "none"
         if actual != provider:
             problems.append(f"onnxruntime ran {actual} when asked for {provider}")
             continue
-        feeds = model.feeds(frame)
-        for size in sizes:
+        feeds = model.feeds(setup.frame)
+        for size in setup.sizes:
             if progress:
                 progress(f"parity: {provider} batch size {size}")
-            count = n if size == sizes[-1] else min(n, size * MAX_CALLS_PER_BATCH_SIZE)
-            outputs = _run_batched(model, feeds, size, count)
-            measured = _compare(reference, outputs, count, tol)
-            onnx_score = scorer(outputs, count) if scorer and count == n else None
-            for row in measured:
-                row.update(provider=provider, batch_size=size, n=count)
-            if native_score is not None:  # on the decisions' row: labels, or values
-                measured[-1].update(metric_native=native_score, metric_onnx=onnx_score)
-            rows.extend(measured)
-    tables: dict[str, list[dict[str, Any]]] = {"parity": rows}
-    if random_rows > 0 and not problems:
-        if progress:
-            progress(f"parity: {random_rows} random batches of rows")
-        found, summary = _random_rows_parity(
-            native_model, first, frame, tol, profile, random_rows, seed, schema
-        )
-        tables["random_rows"] = [summary]
-        if found is not None:
-            problems.append(found)
-    return _verdict(name, tables, problems, tol, profile, native_model, scorer, native_score, n)
+            rows.extend(_measure_size(setup, model, feeds, size, tol))
+    return rows, problems
+
+
+def _measure_size(
+    setup: ParitySetup, model: OnnxModel, feeds: Mapping[str, Any], size: int, tol: Tolerances
+) -> list[dict[str, Any]]:
+    """The ONNX model run at one batch size, compared with the native outputs."""
+    n = setup.n
+    count = n if size == setup.sizes[-1] else min(n, size * MAX_CALLS_PER_BATCH_SIZE)
+    outputs = _run_batched(model, feeds, size, count)
+    measured = _compare(setup.reference, outputs, count, tol)
+    scorer = setup.scorer
+    onnx_score = scorer(outputs, count) if scorer and count == n else None
+    provider = model.providers[0]
+    for row in measured:
+        row.update(provider=provider, batch_size=size, n=count)
+    if setup.native_score is not None:  # on the decisions' row: labels, or values
+        measured[-1].update(metric_native=setup.native_score, metric_onnx=onnx_score)
+    return measured
+
+
+@dataclass(frozen=True)
+class RandomRows:
+    """The random-row property's settings: how many batches, the seed, the schema."""
+
+    examples: int
+    seed: int
+    schema: Any = None
 
 
 def _random_rows_parity(
-    native: Model,
-    onnx_model: OnnxModel,
-    frame: Any,
-    tol: Tolerances,
-    profile: Profile,
-    examples: int,
-    seed: int,
-    schema: Any = None,
-) -> tuple[str | None, dict[str, Any]]:
-    """Run the random-row property; the smallest disagreeing row, described, or None."""
-    import pandas as pd
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hypothesis_seed
-    from hypothesis.reporting import with_reporter
+    setup: ParitySetup, tol: Tolerances, settings: RandomRows, tables: dict[str, Any]
+) -> str | None:
+    """Run the random-row property; the smallest disagreeing row, described, or None.
 
-    from pytest_mlops.export.random_rows import frames_from
-
+    Its summary (batches, rows, seed, the failing rows) goes to ``tables["random_rows"]``.
+    """
+    frame = setup.frame
     as_array = not isinstance(frame, pd.DataFrame)
     if as_array:  # rows are drawn as frames; the models get arrays, as in the data
-        import numpy as np
-
         array = np.asarray(frame)
         frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
     failing: list[tuple[Any, str]] = []
     drawn = {"examples": 0, "rows": 0}
 
-    def disagreement(frame: Any) -> str | None:
-        rows = frame.to_numpy() if as_array else frame
-        reference = _native_outputs(native, rows)
-        actual = _run_batched(onnx_model, onnx_model.feeds(rows), len(rows), len(rows))
-        flipped = _decisive_flips(reference, actual, tol)
-        if flipped:
-            return f"labels differ ({flipped} of {len(rows)} rows)"
-        for row in _compare(reference, actual, len(rows), tol):
-            if profile != "trees" and row.get("mismatch_share", 0.0) > 0:
-                return f"{row['output']} differ by up to {format_value(row['max_abs_diff'])}"
-        return None
+    def check(rows: Any) -> None:
+        drawn["examples"] += 1
+        drawn["rows"] += len(rows)
+        problem = _disagreement(setup, tol, rows.to_numpy() if as_array else rows)
+        if problem is not None:
+            failing.append((rows, problem))
+            raise AssertionError(problem)
 
-    @hypothesis_seed(seed)
-    @settings(
-        max_examples=examples,
+    _run_property(check, frames_from(frame, schema=settings.schema), settings)
+    seed = settings.seed
+    summary: dict[str, Any] = {"examples": drawn["examples"], "rows": drawn["rows"], "seed": seed}
+    tables["random_rows"] = [summary]
+    if not failing:
+        return None
+    rows, problem = failing[-1]
+    shown = _show_rows(rows)
+    summary.update(failing=str(shown), problem=problem)
+    return f"on random valid rows (seed={seed}) {problem}; smallest example: {shown}"
+
+
+def _run_property(check: Callable[[Any], None], rows: Any, settings: RandomRows) -> None:
+    """Hypothesis runs *check* on batches drawn from *rows*, shrinking the first failure."""
+
+    @hypothesis_seed(settings.seed)
+    @hypothesis_settings(
+        max_examples=settings.examples,
         database=None,
         deadline=None,
         phases=[Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck),
         print_blob=False,
     )
-    @given(frames_from(frame, schema=schema))
-    def prop(rows: Any) -> None:
-        drawn["examples"] += 1
-        drawn["rows"] += len(rows)
-        problem = disagreement(rows)
-        if problem is not None:
-            failing.append((rows, problem))
-            raise AssertionError(problem)
+    @given(rows)
+    def prop(batch: Any) -> None:
+        check(batch)
 
     with with_reporter(lambda _text: None), contextlib.suppress(AssertionError):
         prop()
-    summary: dict[str, Any] = {"examples": drawn["examples"], "rows": drawn["rows"], "seed": seed}
-    if not failing:
-        return None, summary
-    rows, problem = failing[-1]
+
+
+def _disagreement(setup: ParitySetup, tol: Tolerances, rows: Any) -> str | None:
+    """What differs between the two models on *rows*, or None."""
+    onnx_model = setup.first
+    reference = _native_outputs(setup.native, rows)
+    actual = _run_batched(onnx_model, onnx_model.feeds(rows), len(rows), len(rows))
+    flipped = _decisive_flips(reference, actual, tol)
+    if flipped:
+        return f"labels differ ({flipped} of {len(rows)} rows)"
+    for row in _compare(reference, actual, len(rows), tol):
+        if setup.profile != "trees" and row.get("mismatch_share", 0.0) > 0:
+            return f"{row['output']} differ by up to {format_value(row['max_abs_diff'])}"
+    return None
+
+
+def _show_rows(rows: Any) -> Any:
+    """Up to three rows as records, and how many more there are."""
     records = [{str(k): _plain(v) for k, v in row.items()} for _, row in rows.head(3).iterrows()]
     shown: Any = records[0] if len(records) == 1 else records
     if len(rows) > len(records):
         shown = f"{records} and {len(rows) - len(records)} more rows"
-    summary.update(failing=str(shown), problem=problem)
-    return f"on random valid rows (seed={seed}) {problem}; smallest example: {shown}", summary
+    return shown
 
 
 def _decisive_flips(reference: Outputs, actual: Outputs, tol: Tolerances) -> int:
@@ -305,7 +358,6 @@ def _decisive_flips(reference: Outputs, actual: Outputs, tol: Tolerances) -> int
     are reordered; a random-row property would trip on such ties, which the label agreement
     over the data already accounts for.
     """
-    import numpy as np
 
     if reference.labels.dtype.kind == "f" and reference.proba is None:
         return 0  # regression: values are compared instead
@@ -338,9 +390,7 @@ def detect_profile(native: Any, onnx_model: Any = None) -> Profile:
     if "torch.nn.modules.module.Module" in mro:
         return "network"
     if any(m.startswith("sklearn.") for m in mro) or hasattr(obj, "fit"):
-        from pytest_mlops.export.sklearn import _walk
-
-        names = [type(est).__name__ for _, est in _walk(obj)]
+        names = [type(est).__name__ for _, est in walk(obj)]
         return "trees" if any(w in n for n in names for w in _TREE_WORDS) else "sklearn"
     meta = onnx_model.session.get_modelmeta().custom_metadata_map if onnx_model else {}
     source = meta.get("pytest_mlops.source", "")
@@ -354,8 +404,11 @@ def _tolerances(
     atol: float | None,
     share: float | None,
     agreement: float | None,
+    metric_delta: float | None = None,
 ) -> Tolerances:
     tol = default_tolerances(profile, dtype)
+    if metric_delta is not None:
+        tol = replace(tol, max_metric_delta=float(metric_delta))
     given = {
         "rtol": rtol,
         "atol": atol,
@@ -375,8 +428,6 @@ def _tolerances(
 
 def _rows(data: Any) -> tuple[Any, Any, int]:
     """Input rows, the target (or None) and the row count."""
-    from pytest_mlops.data.dataset import Dataset
-    from pytest_mlops.models.base import n_rows
 
     if isinstance(data, Dataset):
         return data.X.reset_index(drop=True), (data.y if data.has_target else None), data.n_rows
@@ -411,7 +462,6 @@ def _providers(providers: Sequence[str] | None) -> list[str]:
 
 def _open(onnx_model: Any, provider: str) -> OnnxModel:
     """The ONNX model in a session on *provider*."""
-    from pytest_mlops.models.onnx import OnnxModel
 
     source = getattr(onnx_model, "path", None) if not isinstance(onnx_model, str | Path) else None
     if isinstance(onnx_model, OnnxModel):
@@ -429,7 +479,6 @@ def _open(onnx_model: Any, provider: str) -> OnnxModel:
 
 
 def _native_outputs(model: Model, frame: Any) -> Outputs:
-    import numpy as np
 
     labels = np.asarray(model.predict(frame))
     proba = np.asarray(model.predict_proba(frame), dtype=np.float64) if model.has_proba else None
@@ -439,7 +488,6 @@ def _native_outputs(model: Model, frame: Any) -> Outputs:
 
 
 def _run_batched(model: OnnxModel, feeds: Mapping[str, Any], size: int, count: int) -> Outputs:
-    import numpy as np
 
     labels: list[np.ndarray] = []
     probas: list[np.ndarray] = []
@@ -447,7 +495,7 @@ def _run_batched(model: OnnxModel, feeds: Mapping[str, Any], size: int, count: i
     single = len(model.session.get_outputs()) == 1
     for start in range(0, count, size):
         chunk = {k: v[start : min(start + size, count)] for k, v in feeds.items()}
-        outputs = model._call("session.run", lambda c=chunk: model.session.run(None, c), size)  # type: ignore[misc]
+        outputs = model.run_feeds(chunk, size)
         lab, proba = model.interpret(outputs)
         labels.append(np.asarray(lab).reshape(len(lab), *np.asarray(lab).shape[1:]))
         if proba is not None:
@@ -465,7 +513,6 @@ def _compare(
     reference: Outputs, actual: Outputs, count: int, tol: Tolerances
 ) -> list[dict[str, Any]]:
     """One row per output: differences, rows out of tolerance, label flips."""
-    import numpy as np
 
     rows: list[dict[str, Any]] = []
     native_labels = reference.labels[:count]
@@ -510,7 +557,6 @@ def _compare(
 
 
 def _scorer(metric: str, model: Model, y: Any, regression: bool) -> Callable[..., float] | None:
-    from pytest_mlops.checks.metrics import get_metric, score
 
     if metric == "none" or y is None:
         return None
@@ -523,7 +569,6 @@ def _scorer(metric: str, model: Model, y: Any, regression: bool) -> Callable[...
         else:
             metric = "accuracy"
     chosen = get_metric(metric)
-    import numpy as np
 
     y_all = np.asarray(y)
 
@@ -539,116 +584,138 @@ def _scorer(metric: str, model: Model, y: Any, regression: bool) -> Callable[...
     return compute
 
 
-def _verdict(
-    name: str,
-    tables: dict[str, list[dict[str, Any]]],
-    problems: list[str],
-    tol: Tolerances,
-    profile: Profile,
-    native: Model,
-    scorer: Callable[..., float] | None,
-    native_score: float | None,
-    n: int,
-) -> CheckResult:
-    rows = tables["parity"]
+@dataclass(frozen=True)
+class ParityRun:
+    """What the verdict of a parity check is made from."""
+
+    name: str
+    tables: dict[str, list[dict[str, Any]]]
+    problems: list[str]
+    tol: Tolerances
+    setup: ParitySetup
+
+    @property
+    def metric_name(self) -> str | None:
+        """The name of the quality metric compared, if any."""
+        name: str | None = getattr(self.setup.scorer, "metric_name", None)
+        return name
+
+
+# (priority, text, (metric, value, op, bound)): decisions first, then quality, then numbers
+Finding = tuple[int, str, tuple[str, float, str, float]]
+
+
+def _verdict(run: ParityRun) -> CheckResult:
+    rows = run.tables["parity"]
+    metrics, deltas = _summary_metrics(rows, run.metric_name, run.setup.native_score)
+    found = _findings(run, rows, deltas)
+    context: dict[str, Any] = {
+        "n": run.setup.n,
+        "model": getattr(run.setup.native, "name", "model"),
+        "profile": run.setup.profile,
+        "providers": ",".join(sorted({str(r["provider"]) for r in rows})) or "none",
+        "batch_sizes": ",".join(str(s) for s in sorted({int(r["batch_size"]) for r in rows})),
+        "rtol": run.tol.rtol,
+        "atol": run.tol.atol,
+    }
+    if found:
+        return _failed(run, found, metrics, context)
+    return _passed(run, metrics, context)
+
+
+def _summary_metrics(
+    rows: list[dict[str, Any]], metric_name: str | None, native: float | None
+) -> tuple[dict[str, float], list[float]]:
+    """The worst differences and rates over all rows, the metric on both sides, its deltas."""
     metrics: dict[str, float] = {}
     for row in rows:
         out = row["output"]
         for key in ("max_abs_diff", "max_rel_diff"):
             if key in row:
                 metrics[f"{key}_{out}"] = max(metrics.get(f"{key}_{out}", 0.0), row[key])
-        if "mismatch_share" in row:
-            metrics["mismatch_share"] = max(
-                metrics.get("mismatch_share", 0.0), row["mismatch_share"]
-            )
-        if "label_flip_rate" in row:
-            metrics["label_flip_rate"] = max(
-                metrics.get("label_flip_rate", 0.0), row["label_flip_rate"]
-            )
+        for key in ("mismatch_share", "label_flip_rate"):
+            if key in row:
+                metrics[key] = max(metrics.get(key, 0.0), row[key])
     if "label_flip_rate" in metrics:
         metrics["label_agreement"] = 1.0 - metrics["label_flip_rate"]
-    metric_name = getattr(scorer, "metric_name", None)
-    deltas = [
-        abs(r["metric_onnx"] - r["metric_native"]) for r in rows if r.get("metric_onnx") is not None
-    ]
-    if native_score is not None and metric_name:
-        metrics[f"{metric_name}_native"] = native_score
-        onnx_scores = [r["metric_onnx"] for r in rows if r.get("metric_onnx") is not None]
-        if onnx_scores:
-            metrics[f"{metric_name}_onnx"] = onnx_scores[-1]
+    scored = [r for r in rows if r.get("metric_onnx") is not None]
+    deltas = [abs(r["metric_onnx"] - r["metric_native"]) for r in scored]
+    if native is not None and metric_name:
+        metrics[f"{metric_name}_native"] = native
+        if scored:
+            metrics[f"{metric_name}_onnx"] = scored[-1]["metric_onnx"]
         if deltas:
             metrics["metric_delta"] = max(deltas)
-    # (priority, text, (metric, value, op, bound)): decisions first, then quality, then numbers
-    found: list[tuple[int, str, tuple[str, float, str, float]]] = []
-    for problem in problems:
-        fallback = problem.startswith("onnxruntime ran")
-        check = (
-            ("provider_fallbacks", 1.0, "<=", 0.0)
-            if fallback
-            else ("random_row_disagreements", 1.0, "<=", 0.0)
-        )
-        found.append((-1 if fallback else 3, problem, check))
+    return metrics, deltas
+
+
+def _findings(run: ParityRun, rows: list[dict[str, Any]], deltas: list[float]) -> list[Finding]:
+    """Every failed condition, most important first."""
+    tol = run.tol
+    found: list[Finding] = []
+    for problem in run.problems:
+        if problem.startswith("onnxruntime ran"):
+            found.append((-1, problem, ("provider_fallbacks", 1.0, "<=", 0.0)))
+        else:
+            found.append((3, problem, ("random_row_disagreements", 1.0, "<=", 0.0)))
     for row in rows:
-        where = f"provider={row['provider']}, batch_size={row['batch_size']}, n={row['n']}"
-        if "label_agreement" in row and row["label_agreement"] < tol.min_label_agreement:
-            text = (
-                f"label agreement must be >= {format_value(tol.min_label_agreement)}: measured "
-                f"{format_value(row['label_agreement'])}, {row['flipped']} labels flipped ({where})"
-            )
-            found.append(
-                (
-                    0,
-                    text,
-                    ("label_agreement", row["label_agreement"], ">=", tol.min_label_agreement),
-                )
-            )
-        if "mismatch_share" in row and row["mismatch_share"] > tol.max_mismatch_share:
-            text = (
-                f"{row['output']} out of tolerance (rtol={format_value(tol.rtol)}, "
-                f"atol={format_value(tol.atol)}) on {row['mismatch_share']:.2%} of rows, "
-                f"allowed {tol.max_mismatch_share:.2%}; max |diff| "
-                f"{format_value(row['max_abs_diff'])} ({where})"
-            )
-            found.append(
-                (2, text, ("mismatch_share", row["mismatch_share"], "<=", tol.max_mismatch_share))
-            )
+        found += _row_findings(row, tol)
     if tol.max_metric_delta is not None and deltas and max(deltas) > tol.max_metric_delta:
         text = (
-            f"{metric_name} delta must be <= {format_value(tol.max_metric_delta)}: measured "
+            f"{run.metric_name} delta must be <= {format_value(tol.max_metric_delta)}: measured "
             f"{format_value(max(deltas))}"
         )
         found.append((1, text, ("metric_delta", max(deltas), "<=", tol.max_metric_delta)))
     found.sort(key=lambda item: item[0])
-    failures = [text for _, text, _ in found]
-    checks = [check for _, _, check in found]
-    providers = sorted({str(r["provider"]) for r in rows})
-    sizes = sorted({int(r["batch_size"]) for r in rows})
-    context: dict[str, Any] = {
-        "n": n,
-        "model": getattr(native, "name", "model"),
-        "profile": profile,
-        "providers": ",".join(providers) or "none",
-        "batch_sizes": ",".join(str(s) for s in sizes),
-        "rtol": tol.rtol,
-        "atol": tol.atol,
-    }
-    if failures:
-        metric, value, op, bound = checks[0]
-        return CheckResult(
-            name=name,
-            kind="parity",
-            status="failed",
-            message=f"ONNX parity fails: {failures[0]}"
-            + (f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""),
-            metric=metric,
-            value=value,
-            op=op,  # type: ignore[arg-type]
-            bound=bound,
-            details="\n".join(failures),
-            metrics=metrics,
-            context=context,
-            tables=tables,
+    return found
+
+
+def _row_findings(row: dict[str, Any], tol: Tolerances) -> list[Finding]:
+    """The label agreement and the outputs out of tolerance of one measured row."""
+    where = f"provider={row['provider']}, batch_size={row['batch_size']}, n={row['n']}"
+    found: list[Finding] = []
+    if "label_agreement" in row and row["label_agreement"] < tol.min_label_agreement:
+        agreement = row["label_agreement"]
+        text = (
+            f"label agreement must be >= {format_value(tol.min_label_agreement)}: measured "
+            f"{format_value(agreement)}, {row['flipped']} labels flipped ({where})"
         )
+        found.append((0, text, ("label_agreement", agreement, ">=", tol.min_label_agreement)))
+    if "mismatch_share" in row and row["mismatch_share"] > tol.max_mismatch_share:
+        share = row["mismatch_share"]
+        text = (
+            f"{row['output']} out of tolerance (rtol={format_value(tol.rtol)}, "
+            f"atol={format_value(tol.atol)}) on {share:.2%} of rows, "
+            f"allowed {tol.max_mismatch_share:.2%}; max |diff| "
+            f"{format_value(row['max_abs_diff'])} ({where})"
+        )
+        found.append((2, text, ("mismatch_share", share, "<=", tol.max_mismatch_share)))
+    return found
+
+
+def _failed(
+    run: ParityRun, found: list[Finding], metrics: dict[str, float], context: dict[str, Any]
+) -> CheckResult:
+    failures = [text for _, text, _ in found]
+    metric, value, op, bound = found[0][2]
+    return CheckResult(
+        name=run.name,
+        kind="parity",
+        status="failed",
+        message=f"ONNX parity fails: {failures[0]}"
+        + (f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""),
+        metric=metric,
+        value=value,
+        op=op,  # type: ignore[arg-type]
+        bound=bound,
+        details="\n".join(failures),
+        metrics=metrics,
+        context=context,
+        tables=run.tables,
+    )
+
+
+def _passed(run: ParityRun, metrics: dict[str, float], context: dict[str, Any]) -> CheckResult:
     summary = ", ".join(
         f"max |diff| {out} {format_value(metrics[f'max_abs_diff_{out}'])}"
         for out in ("logits", "probabilities", "values")
@@ -657,15 +724,17 @@ def _verdict(
     if "label_agreement" in metrics:
         summary += f", label agreement {format_value(metrics['label_agreement'])}"
     if "metric_delta" in metrics:
-        summary += f", {metric_name} delta {format_value(metrics['metric_delta'])}"
+        summary += f", {run.metric_name} delta {format_value(metrics['metric_delta'])}"
     key = "label_agreement" if "label_agreement" in metrics else "mismatch_share"
+    tol = run.tol
     return CheckResult(
-        name=name,
+        name=run.name,
         kind="parity",
         status="passed",
         message=(
-            f"ONNX parity holds: {summary.lstrip(', ')} (n={n}, providers={context['providers']}, "
-            f"batch_sizes={context['batch_sizes']}, profile={profile})"
+            f"ONNX parity holds: {summary.lstrip(', ')} (n={run.setup.n}, "
+            f"providers={context['providers']}, batch_sizes={context['batch_sizes']}, "
+            f"profile={run.setup.profile})"
         ),
         metric=key,
         value=metrics.get(key, 0.0),
@@ -673,5 +742,5 @@ def _verdict(
         bound=tol.min_label_agreement if key == "label_agreement" else tol.max_mismatch_share,
         metrics=metrics,
         context=context,
-        tables=tables,
+        tables=run.tables,
     )

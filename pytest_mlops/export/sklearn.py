@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.errors import DataError, ModelError
-from pytest_mlops.export.base import Converted, Dtype
+from pytest_mlops.export.types import Converted, Dtype
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["convert_sklearn", "supported_estimators"]
+__all__ = ["convert_sklearn", "supported_estimators", "walk"]
 
 
 def supported_estimators() -> list[str]:
@@ -34,8 +34,13 @@ def supported_estimators() -> list[str]:
     return sorted({c.__name__ for c in sklearn_operator_name_map if not c.__name__.startswith("_")})
 
 
-def convert_sklearn(model: Any, sample: Any, *, dtype: Dtype, opset: int | None) -> Converted:
-    """Convert a fitted estimator or pipeline; see :func:`~pytest_mlops.export.export_onnx`."""
+def convert_sklearn(
+    model: Any, sample: Any, *, dtype: Dtype, output: str = "auto", opset: int | None
+) -> Converted:
+    """Convert a fitted estimator or pipeline; see :func:`~pytest_mlops.export.export_onnx`.
+
+    *output* is ignored: the final estimator says what its outputs are.
+    """
     try:
         import skl2onnx
     except ImportError:
@@ -89,7 +94,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _walk(model: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def walk(model: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     """Every estimator inside pipelines, column transformers and feature unions, with its path."""
     here = path or type(model).__name__
     yield here, model
@@ -97,21 +102,21 @@ def _walk(model: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(steps, list):
         for name, step in steps:
             if step not in (None, "passthrough", "drop"):
-                yield from _walk(step, f"{here} > {name}")
+                yield from walk(step, f"{here} > {name}")
         return
     transformers = getattr(model, "transformers_", None) or getattr(model, "transformer_list", None)
     if isinstance(transformers, list):
         for item in transformers:
             name, step = item[0], item[1]
             if not isinstance(step, str):
-                yield from _walk(step, f"{here} > {name}")
+                yield from walk(step, f"{here} > {name}")
 
 
 def _check_supported(model: Any) -> None:
     from skl2onnx._supported_operators import sklearn_operator_name_map
 
     known = set(sklearn_operator_name_map)
-    for where, estimator in _walk(model):
+    for where, estimator in walk(model):
         if type(estimator) not in known:
             raise ModelError(
                 f"skl2onnx has no converter for {type(estimator).__module__}."
@@ -245,7 +250,7 @@ def _patch_missing_strings(model: Any) -> Any:
     """Make a copy treat ``""`` as missing where the original treats NaN as missing strings."""
     import numpy as np
 
-    for _, estimator in _walk(model):
+    for _, estimator in walk(model):
         name = type(estimator).__name__
         stats = getattr(estimator, "statistics_", None)
         if (

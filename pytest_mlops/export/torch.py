@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pytest_mlops.errors import ConfigError, DataError, ModelError, choices_text
-from pytest_mlops.export.base import Converted, Dtype
+from pytest_mlops.export.types import Converted, Dtype
 
 __all__ = ["convert_torch"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,10 +197,14 @@ class OnnxModel(BaseModel):
 
     def run(self, X: ArrayLike) -> list[Any]:
         """All outputs of the session on *X*."""
-        feeds = self.feeds(X)
-        result: list[Any] = self._call(
-            "session.run", lambda: self.session.run(None, feeds), n_rows(X)
-        )
+        return self.run_feeds(self.feeds(X), n_rows(X))
+
+    def run_feeds(self, feeds: Mapping[str, Any], rows: int) -> list[Any]:
+        """All outputs of the session on inputs built by :meth:`feeds` (*rows* rows).
+
+        An error of the runtime becomes a ModelError naming the model and the number of rows.
+        """
+        result: list[Any] = self._call("session.run", lambda: self.session.run(None, feeds), rows)
         return result
 
     def predict(self, X: ArrayLike) -> np.ndarray:

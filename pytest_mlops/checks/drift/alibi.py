@@ -46,7 +46,7 @@ def _univariate(
         KSDrift,
     )
 
-    from pytest_mlops.checks.drift.check import numeric_matrix
+    from pytest_mlops.checks.drift.columns import numeric_matrix
 
     out: dict[str, tuple[str, float, float]] = {}
     a = numeric_matrix(ref, numeric)
@@ -133,7 +133,8 @@ def check_drift_alibi(
     """
     import numpy as np
 
-    from pytest_mlops.checks.drift.check import _compare_frames, as_frame, column_kind
+    from pytest_mlops.checks.drift.check import compare_frames
+    from pytest_mlops.checks.drift.columns import as_frame, column_kind
     from pytest_mlops.checks.drift.verdict import DriftSettings
 
     _require_alibi()
@@ -159,7 +160,7 @@ def check_drift_alibi(
             and (c in cats or column_kind(ref[c]) == column_kind(cur[c]))
         ]
         overrides = _univariate(ref, cur, numeric, categ, options.alpha)
-        return _compare_frames(ref, cur, wanted, cats, options, name, "drift", overrides)
+        return compare_frames(ref, cur, wanted, cats, options, name, "drift", overrides)
     from pytest_mlops.checks.drift.multivariate import encode
 
     rng = np.random.default_rng(seed)
@@ -169,7 +170,7 @@ def check_drift_alibi(
     data = _multivariate(
         detector, x_ref.astype(np.float32), x.astype(np.float32), options.alpha, seed
     )
-    univariate = _compare_frames(ref, cur, wanted, cats, options, name, "drift")
+    univariate = compare_frames(ref, cur, wanted, cats, options, name, "drift")
     p = float(data["p_val"])
     drifted = bool(data["is_drift"])
     context: dict[str, str | int] = {

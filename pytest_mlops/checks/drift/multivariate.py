@@ -18,14 +18,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from pytest_mlops.checks.drift.columns import as_frame, column_kind
 from pytest_mlops.errors import CheckError, DataError, choices_text
 from pytest_mlops.results import CheckResult, Status, format_value
-
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
 __all__ = ["check_multivariate_drift", "mmd_test"]
 
@@ -39,9 +43,6 @@ def encode(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Numeric columns standardised on the reference (missing -> 0 plus an indicator), and the
     reference's most frequent categories one-hot encoded."""
-    import numpy as np
-
-    from pytest_mlops.checks.drift.check import column_kind
 
     parts_r: list[np.ndarray] = []
     parts_c: list[np.ndarray] = []
@@ -81,7 +82,6 @@ def mmd_test(
 ) -> tuple[float, float, int]:
     """Squared MMD (biased V-statistic, Gaussian kernel, median heuristic) and its permutation
     p-value. Returns ``(mmd2, p_value, permutations_done)``."""
-    import numpy as np
 
     z = np.vstack([x, y])
     n, m = len(x), len(y)
@@ -108,10 +108,6 @@ def mmd_test(
 
 
 def _classifier_auc(x: np.ndarray, y: np.ndarray, seed: int, folds: int = 5) -> float:
-    import numpy as np
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     z = np.vstack([x, y])
     labels = np.concatenate([np.zeros(len(x)), np.ones(len(y))])
@@ -164,14 +160,63 @@ def check_multivariate_drift(
     CheckResult
         Failed when the p-value is below *alpha* (and, for the classifier, AUC >= *max_auc*).
     """
-    import numpy as np
-
-    from pytest_mlops.checks.drift.check import as_frame
-
     if method not in DEFAULT_SAMPLES:
         raise CheckError(
             f"multivariate drift: 'method' must be {choices_text(DEFAULT_SAMPLES)}, got {method!r}"
         )
+    limit = n_samples or DEFAULT_SAMPLES[method]
+    x, y = _samples(reference, current, columns, categorical, limit, seed)
+    context: dict[str, Any] = {"n_ref": len(x), "n_cur": len(y), "method": method, "seed": seed}
+    started = time.perf_counter()
+    if method == "mmd":
+        drifted, metrics, verdict = _mmd(x, y, alpha, n_permutations, seed, time_budget)
+    else:
+        drifted, metrics, verdict = _classifier(x, y, alpha, max_auc, seed)
+    metrics["seconds"] = time.perf_counter() - started
+    return _result(name, context, drifted, metrics, verdict, alpha, max_auc)
+
+
+def _result(
+    name: str,
+    context: dict[str, Any],
+    drifted: bool,
+    metrics: dict[str, float],
+    verdict: str,
+    alpha: float,
+    max_auc: float,
+) -> CheckResult:
+    """The check's result: p-value against alpha (MMD), or AUC against its bound (classifier)."""
+    method = context["method"]
+    ctx_text = ", ".join(f"{k}={v}" for k, v in context.items())
+    status: Status = "failed" if drifted else "passed"
+    message = (
+        f"multivariate drift ({method}): {verdict}; "
+        f"{'drift' if drifted else 'no drift'} at alpha={alpha:g} ({ctx_text})"
+    )
+    classifier = method == "classifier"
+    return CheckResult(
+        name=name,
+        kind="drift",
+        status=status,
+        message=message,
+        metric="auc" if classifier else "p_value",
+        value=metrics["auc"] if classifier else metrics["p_value"],
+        op="<" if classifier else ">=",
+        bound=max_auc if classifier else alpha,
+        metrics=metrics,
+        context=context,
+    )
+
+
+def _samples(
+    reference: Any,
+    current: Any,
+    columns: Sequence[str] | None,
+    categorical: Sequence[str],
+    limit: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to *limit* rows of each side (seeded, without replacement), encoded as numbers."""
     ref, features = as_frame(reference, "reference")
     cur, _ = as_frame(current, "current")
     wanted = list(columns) if columns is not None else list(features or map(str, ref.columns))
@@ -181,50 +226,39 @@ def check_multivariate_drift(
             f"multivariate drift: the column {missing[0]!r} is not in both the reference and the "
             "current data"
         )
-    limit = n_samples or DEFAULT_SAMPLES[method]
     rng = np.random.default_rng(seed)
     ref = ref.iloc[np.sort(rng.permutation(len(ref))[:limit])]
     cur = cur.iloc[np.sort(rng.permutation(len(cur))[:limit])]
-    x, y = encode(ref, cur, wanted, categorical)
-    context: dict[str, Any] = {"n_ref": len(x), "n_cur": len(y), "method": method, "seed": seed}
-    started = time.perf_counter()
-    if method == "mmd":
-        mmd2, p, done = mmd_test(
-            x, y, n_permutations=n_permutations, seed=seed, time_budget=time_budget
-        )
-        drifted = p < alpha
-        metrics = {"mmd2": mmd2, "p_value": p, "permutations": float(done)}
-        verdict = (
-            f"mmd2={format_value(mmd2)}, permutation p={format_value(p)} ({done} permutations)"
-        )
-        effect, bound = mmd2, None
-    else:
-        auc = _classifier_auc(x, y, seed)
-        n1, n2 = len(x), len(y)
-        sd = math.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
-        from scipy import stats
+    return encode(ref, cur, wanted, categorical)
 
-        p = float(stats.norm.sf((auc - 0.5) / sd))
-        drifted = p < alpha and auc >= max_auc
-        metrics = {"auc": auc, "p_value": p}
-        verdict = f"domain classifier AUC={format_value(auc)} (drift at >= {max_auc:g}), p={format_value(p)}"
-        effect, bound = auc, max_auc
-    metrics["seconds"] = time.perf_counter() - started
-    ctx_text = ", ".join(f"{k}={v}" for k, v in context.items())
-    status: Status = "failed" if drifted else "passed"
-    message = (
-        f"multivariate drift ({method}): {verdict}; "
-        f"{'drift' if drifted else 'no drift'} at alpha={alpha:g} ({ctx_text})"
+
+def _mmd(
+    x: np.ndarray,
+    y: np.ndarray,
+    alpha: float,
+    n_permutations: int,
+    seed: int,
+    time_budget: float | None,
+) -> tuple[bool, dict[str, float], str]:
+    """The MMD permutation test: drifted, its figures and the verdict's text."""
+    mmd2, p, done = mmd_test(
+        x, y, n_permutations=n_permutations, seed=seed, time_budget=time_budget
     )
-    return CheckResult(
-        name=name,
-        kind="drift",
-        status=status,
-        message=message,
-        metric="auc" if method == "classifier" else "p_value",
-        value=effect if method == "classifier" else p,
-        op="<" if method == "classifier" else ">=",
-        bound=bound if method == "classifier" else alpha,
-        metrics=metrics,
-        context=context,
+    metrics = {"mmd2": mmd2, "p_value": p, "permutations": float(done)}
+    verdict = f"mmd2={format_value(mmd2)}, permutation p={format_value(p)} ({done} permutations)"
+    return p < alpha, metrics, verdict
+
+
+def _classifier(
+    x: np.ndarray, y: np.ndarray, alpha: float, max_auc: float, seed: int
+) -> tuple[bool, dict[str, float], str]:
+    """The domain classifier's AUC against chance: drifted, its figures and the verdict's text."""
+    auc = _classifier_auc(x, y, seed)
+    n1, n2 = len(x), len(y)
+    sd = math.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
+    p = float(stats.norm.sf((auc - 0.5) / sd))
+    metrics = {"auc": auc, "p_value": p}
+    verdict = (
+        f"domain classifier AUC={format_value(auc)} (drift at >= {max_auc:g}), p={format_value(p)}"
     )
+    return p < alpha and auc >= max_auc, metrics, verdict

@@ -367,7 +367,7 @@ def requests_from_bytes(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]
 
 def inside_bytes(frames: Iterable[pd.DataFrame], requests: bytes) -> bytes:
     """An executor's answer to :meth:`GridSource.inside` for one partition (as frames)."""
-    from pytest_mlops.checks.drift.check import numeric_matrix
+    from pytest_mlops.checks.drift.columns import numeric_matrix
 
     wanted = requests_from_bytes(requests)
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pytest_mlops.checks.drift.univariate import Correction
 from pytest_mlops.errors import CheckError, choices_text, did_you_mean
-from pytest_mlops.results import CheckResult, format_value
+from pytest_mlops.results import CheckResult, Status, format_value
 
 if TYPE_CHECKING:
     import numpy as np
@@ -413,36 +413,14 @@ def judge(
     *overrides* maps a column to ``(test, statistic, p_value)`` computed elsewhere (another
     backend); the effect sizes, correction and verdict rule stay the same.
     """
-    rows: list[dict[str, Any]] = []
-    histograms: list[dict[str, Any]] = []
-    if numeric is not None and numeric.names:
-        rows += _numeric_rows(numeric, settings)
-        histograms += _numeric_histograms(numeric)
-    if categorical is not None and categorical.names:
-        rows += _categorical_rows(categorical, settings)
-        histograms += _categorical_histograms(categorical)
-    for row in rows:
-        if overrides and row["column"] in overrides:
-            row["test"], row["statistic"], row["p_value"] = overrides[row["column"]]
-    _decide(rows, settings)
+    rows, histograms = _column_rows(numeric, categorical, settings, overrides)
     rows += [_note_row(n) for n in notes]
     position = {column: i for i, column in enumerate(order)}
     rows.sort(key=lambda r: position.get(r["column"], len(position)))
     counted = [r for r in rows if r["test"] or r["drifted"]]
     drifted = [r for r in counted if r["drifted"]]
     share = len(drifted) / len(counted) if counted else 0.0
-    metrics: dict[str, float] = {
-        "drifted_share": share,
-        "n_drifted": float(len(drifted)),
-        "n_columns": float(len(counted)),
-        "max_effect": max((r["effect"] for r in rows if r["test"]), default=0.0),
-    }
-    bounds = [r["ks_error_bound"] for r in rows if "ks_error_bound" in r]
-    if bounds:
-        metrics["ks_error_bound"] = max(bounds)
-        metrics["wasserstein_error_bound"] = max(
-            r["wasserstein_error_bound"] for r in rows if "wasserstein_error_bound" in r
-        )
+    metrics = _judge_metrics(rows, counted, drifted)
     ctx = dict(context)
     details = _details(drifted, [r for r in rows if not r["test"] and not r["drifted"]])
     result = CheckResult.threshold(
@@ -457,20 +435,8 @@ def judge(
         tables={"columns": rows, "histograms": histograms},
     )
     if not counted:
-        return CheckResult(
-            name=name,
-            kind=kind,
-            status="inconclusive",
-            message=f"no column could be tested for drift ({_ctx_text(ctx)})",
-            metric="drifted_share",
-            value=share,
-            op="<=",
-            bound=settings.max_drifted_share,
-            details=details,
-            metrics=metrics,
-            context=ctx,
-            tables=result.tables,
-        )
+        message = f"no column could be tested for drift ({_ctx_text(ctx)})"
+        return _restated(result, "inconclusive", message)
     if drifted:
         listed = ", ".join(r["column"] for r in drifted[:5])
         more = f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
@@ -478,21 +444,67 @@ def judge(
             f"{result.message[: -len(_ctx_suffix(ctx))] if ctx else result.message}"
             f" ({len(drifted)} of {len(counted)} columns drifted: {listed}{more}; {_ctx_text(ctx)})"
         )
-        return CheckResult(
-            name=name,
-            kind=kind,
-            status=result.status,
-            message=message,
-            metric=result.metric,
-            value=result.value,
-            op=result.op,
-            bound=result.bound,
-            details=details,
-            metrics=metrics,
-            context=ctx,
-            tables=result.tables,
-        )
+        return _restated(result, result.status, message)
     return result
+
+
+def _column_rows(
+    numeric: NumericStats | None,
+    categorical: CategoricalStats | None,
+    settings: DriftSettings,
+    overrides: Mapping[str, tuple[str, float, float]] | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One decided row per tested column, and the histograms of those columns."""
+    rows: list[dict[str, Any]] = []
+    histograms: list[dict[str, Any]] = []
+    if numeric is not None and numeric.names:
+        rows += _numeric_rows(numeric, settings)
+        histograms += _numeric_histograms(numeric)
+    if categorical is not None and categorical.names:
+        rows += _categorical_rows(categorical, settings)
+        histograms += _categorical_histograms(categorical)
+    for row in rows:
+        if overrides and row["column"] in overrides:
+            row["test"], row["statistic"], row["p_value"] = overrides[row["column"]]
+    _decide(rows, settings)
+    return rows, histograms
+
+
+def _judge_metrics(
+    rows: list[dict[str, Any]], counted: list[dict[str, Any]], drifted: list[dict[str, Any]]
+) -> dict[str, float]:
+    """The dataset's figures: drifted share and count, largest effect, the error bounds."""
+    metrics: dict[str, float] = {
+        "drifted_share": len(drifted) / len(counted) if counted else 0.0,
+        "n_drifted": float(len(drifted)),
+        "n_columns": float(len(counted)),
+        "max_effect": max((r["effect"] for r in rows if r["test"]), default=0.0),
+    }
+    bounds = [r["ks_error_bound"] for r in rows if "ks_error_bound" in r]
+    if bounds:
+        metrics["ks_error_bound"] = max(bounds)
+        metrics["wasserstein_error_bound"] = max(
+            r["wasserstein_error_bound"] for r in rows if "wasserstein_error_bound" in r
+        )
+    return metrics
+
+
+def _restated(result: CheckResult, status: Status, message: str) -> CheckResult:
+    """*result* with another status and message, everything else kept."""
+    return CheckResult(
+        name=result.name,
+        kind=result.kind,
+        status=status,
+        message=message,
+        metric=result.metric,
+        value=result.value,
+        op=result.op,
+        bound=result.bound,
+        details=result.details,
+        metrics=result.metrics,
+        context=result.context,
+        tables=result.tables,
+    )
 
 
 def _ctx_text(ctx: Mapping[str, Any]) -> str:

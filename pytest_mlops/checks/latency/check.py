@@ -140,6 +140,30 @@ def check_latency(
     CheckResult
         Kind ``latency``; tables ``batches``, ``histogram`` and ``checks``.
     """
+    given = _given_bounds(name, p50_ms, p90_ms, p95_ms, p99_ms, p999_ms, mean_ms)
+    rules = parse_compare_fail(compare_fail) if baseline is not None else ()
+    base = _load_baseline(baseline)
+    if report is None:
+        report = _measured(name, model, sample, given, rules, measure)
+    verdicts = [v for stats in report for v in _bound_verdicts(stats, given, min_throughput)]
+    notes: list[str] = []
+    if base is not None:
+        verdicts += _compare(report, base, rules, allow_other_machine, notes)
+    if save_baseline is not None:
+        notes.append(f"baseline written to {report.save(save_baseline)}")
+    return _result(name, report, verdicts, notes)
+
+
+def _given_bounds(
+    name: str,
+    p50_ms: float | None,
+    p90_ms: float | None,
+    p95_ms: float | None,
+    p99_ms: float | None,
+    p999_ms: float | None,
+    mean_ms: float | None,
+) -> dict[str, float]:
+    """The bounds given (statistic -> milliseconds), each checked to be > 0."""
     bounds = {
         "p50": p50_ms,
         "p90": p90_ms,
@@ -152,20 +176,22 @@ def check_latency(
     for key, value in given.items():
         if value <= 0:
             raise CheckError(f"gate {name!r}: {key}_ms must be > 0, got {value:g}")
-    rules = parse_compare_fail(compare_fail) if baseline is not None else ()
-    base = _load_baseline(baseline)
-    if report is None:
-        if model is None or sample is None:
-            raise CheckError(f"gate {name!r}: give a model and a sample, or a measured report")
-        measure.setdefault("stop_percentile", _stop_percentile(given, rules))
-        report = measure_latency(model, sample, **measure)
-    verdicts = [v for stats in report for v in _bound_verdicts(stats, given, min_throughput)]
-    notes: list[str] = []
-    if base is not None:
-        verdicts += _compare(report, base, rules, allow_other_machine, notes)
-    if save_baseline is not None:
-        notes.append(f"baseline written to {report.save(save_baseline)}")
-    return _result(name, report, verdicts, notes)
+    return given
+
+
+def _measured(
+    name: str,
+    model: Any,
+    sample: Any,
+    given: Mapping[str, float],
+    rules: Sequence[CompareRule],
+    measure: dict[str, Any],
+) -> LatencyReport:
+    """Measure *model*, until the highest bound asked for has settled unless told otherwise."""
+    if model is None or sample is None:
+        raise CheckError(f"gate {name!r}: give a model and a sample, or a measured report")
+    measure.setdefault("stop_percentile", _stop_percentile(given, rules))
+    return measure_latency(model, sample, **measure)
 
 
 def _stop_percentile(given: Mapping[str, float], rules: Sequence[CompareRule]) -> float:

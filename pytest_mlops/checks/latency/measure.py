@@ -263,6 +263,18 @@ class _Plan:
     confidence: float
     tolerance: float
 
+    def settings(self) -> dict[str, Any]:
+        """The plan as the report's settings (without ``max_runs``)."""
+        return {
+            "warmup": self.warmup,
+            "min_runs": self.min_runs,
+            "min_duration_s": self.min_duration_s,
+            "max_duration_s": self.max_duration_s,
+            "stop_percentile": self.stop_percentile,
+            "confidence": self.confidence,
+            "tolerance": self.tolerance,
+        }
+
 
 def measure_latency(
     model: Any,
@@ -288,94 +300,89 @@ def measure_latency(
 
     Parameters
     ----------
-    model:
-        Anything :func:`~pytest_mlops.load_model` takes: an ONNX file, bytes, ``ModelProto`` or
-        session (timed with ``session.run`` on pre-built feeds; on CUDA with IOBinding), a
-        ``torch.nn.Module`` (CUDA timed with CUDA events), a scikit-learn estimator or a callable
-        (``predict`` timed on the host).
-    sample:
-        Rows to feed: a DataFrame, a 2-D array (one row per example) or a 1-D array (one
-        example). A batch of size ``b`` is the first ``b`` rows, repeated if there are fewer.
-    device:
-        ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``. CUDA that is not really used is an error.
-    batch_sizes:
-        Batch sizes to measure, each a positive whole number.
-    scenario:
-        ``"single_stream"``, ``"server"`` (needs ``target_qps``) or ``"offline"``.
+    model, sample:
+        Anything :func:`~pytest_mlops.load_model` takes (ONNX runs on pre-built feeds, CUDA with
+        IOBinding; PyTorch on CUDA with CUDA events), and the rows to feed (DataFrame, 2-D or
+        1-D array); a batch of size ``b`` is the first ``b`` rows, repeated if there are fewer.
+    device, batch_sizes, scenario:
+        ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"`` (CUDA not really used is an error); the
+        batch sizes; ``"single_stream"``, ``"server"`` (needs ``target_qps``) or ``"offline"``.
     warmup, min_runs, min_duration_s, max_duration_s, max_runs:
         Untimed warm-up runs, then at least ``min_runs`` runs and ``min_duration_s`` seconds, at
         most ``max_duration_s`` seconds or ``max_runs`` runs.
     stop_percentile, confidence, tolerance:
-        Past the minimums, keep measuring until the ``confidence`` upper bound of this percentile
-        (an order statistic, distribution-free) exists and is within ``tolerance`` (relative) of
-        the estimate. ``None`` stops at the minimums.
-    threads:
-        Pin intra-op threads (ONNX Runtime session options, ``torch.set_num_threads``, or
-        threadpoolctl for scikit-learn); ``None`` keeps the runtime's default.
-    target_qps:
-        Mean query arrival rate of the ``server`` scenario.
-    cuda_graphs:
-        Replay a captured CUDA graph (PyTorch on CUDA only).
-    seed:
-        Seed of the server scenario's arrival times.
+        Past the minimums, measure until the ``confidence`` upper bound of this percentile is
+        within ``tolerance`` (relative) of the estimate; ``None`` stops at the minimums.
+    threads, target_qps, cuda_graphs, seed:
+        Intra-op threads (``None``: the runtime's default); the server scenario's mean arrival
+        rate and seed; replay a captured CUDA graph (PyTorch on CUDA). See ``docs/latency.md``.
 
     Returns
     -------
     LatencyReport
-        ``report[b]`` is the :class:`LatencyStats` of batch size ``b``: p50/p90/p95/p99/p99.9,
-        mean and std (ms), throughput (samples/s), run count, duration; ``report.fingerprint``
-        names the machine, device and software.
+        ``report[b]``: the :class:`LatencyStats` of batch size ``b``; ``report.fingerprint``.
     """
     sizes = _check_arguments(batch_sizes, scenario, target_qps, locals())
     plan = _Plan(
-        warmup,
-        min_runs,
-        float(min_duration_s),
-        float(max_duration_s),
-        max_runs,
-        stop_percentile,
-        confidence,
-        tolerance,
-    )
-    rows = _rows(sample)
+        warmup, min_runs, float(min_duration_s), float(max_duration_s), max_runs,
+        stop_percentile, confidence, tolerance,
+    )  # fmt: skip
     engine = open_engine(model, device=device, threads=threads, cuda_graphs=cuda_graphs)
-    results: list[LatencyStats] = []
-    timer = ""
     try:
-        for size in sizes:
-            timed = _prepare(engine, rows, size)
-            timer = timed.timer
-            results.append(_measure(engine, timed, size, scenario, plan, target_qps, seed))
+        results, timer = _run_sizes(engine, _rows(sample), sizes, scenario, plan, target_qps, seed)
     finally:
         engine.close()
-    fingerprint = Fingerprint(
+    runtime = {"threads": threads, "target_qps": target_qps, "cuda_graphs": cuda_graphs}
+    settings = {**plan.settings(), **runtime, "seed": seed}
+    return _report(engine, results, timer, scenario, settings)
+
+
+def _report(
+    engine: Engine,
+    results: list[LatencyStats],
+    timer: str,
+    scenario: Scenario,
+    settings: dict[str, Any],
+) -> LatencyReport:
+    """The measurements of every batch size with the fingerprint of where they were made."""
+    return LatencyReport(
+        batches=tuple(results),
+        fingerprint=_fingerprint(engine),
+        model=engine.model.name,
+        scenario=scenario,
+        timer=timer,
+        settings=settings,
+    )
+
+
+def _run_sizes(
+    engine: Engine,
+    rows: Any,
+    sizes: Sequence[int],
+    scenario: Scenario,
+    plan: _Plan,
+    target_qps: float | None,
+    seed: int,
+) -> tuple[list[LatencyStats], str]:
+    """The statistics of each batch size, and the timer that measured them."""
+    results: list[LatencyStats] = []
+    timer = ""
+    for size in sizes:
+        timed = _prepare(engine, rows, size)
+        timer = timed.timer
+        results.append(_measure(engine, timed, size, scenario, plan, target_qps, seed))
+    return results, timer
+
+
+def _fingerprint(engine: Engine) -> Fingerprint:
+    """The machine, device and software *engine* ran on."""
+    return Fingerprint(
         device=engine.device,
         backend=engine.backend,
         providers=engine.providers,
         threads=engine.threads,
         gpu_name=engine.gpu_name,
         versions=engine.versions,
-    )
-    settings = {
-        "warmup": warmup,
-        "min_runs": min_runs,
-        "min_duration_s": float(min_duration_s),
-        "max_duration_s": float(max_duration_s),
-        "stop_percentile": stop_percentile,
-        "confidence": confidence,
-        "tolerance": tolerance,
-        "threads": threads,
-        "target_qps": target_qps,
-        "cuda_graphs": cuda_graphs,
-        "seed": seed,
-    }
-    return LatencyReport(
-        batches=tuple(results),
-        fingerprint=fingerprint,
-        model=engine.model.name,
-        scenario=scenario,
-        timer=timer,
-        settings=settings,
     )
 
 
