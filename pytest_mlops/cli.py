@@ -188,7 +188,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pytest_mlops import __version__
+    from pytest_mlops._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="pytest-mlops", description="Gate, package, deploy and monitor ML models."

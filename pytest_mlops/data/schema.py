@@ -194,7 +194,7 @@ class Schema:
         return f"schema {Path(self.source).name!r}" if self.source else "schema"
 
     def to_dict(self) -> dict[str, Any]:
-        from pytest_mlops import __version__
+        from pytest_mlops._version import __version__
 
         out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
         out["generator"] = f"pytest-mlops {__version__}"

@@ -34,7 +34,7 @@ from pytest_mlops.errors import DeployError, ReportError
 if TYPE_CHECKING:
     from pytest_mlops.config import ProjectConfig
     from pytest_mlops.deploy.settings import DeploySettings
-    from pytest_mlops.gates import GateContext
+    from pytest_mlops.project import GateContext
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -162,7 +162,7 @@ def build_bundle(
     """
     from pytest_mlops._files import atomic_dir
     from pytest_mlops.deploy.settings import deploy_settings
-    from pytest_mlops.gates import GateContext
+    from pytest_mlops.project import GateContext
 
     settings = settings or deploy_settings(config)
     ctx = context or GateContext(config)
@@ -181,7 +181,7 @@ def _fill(
     report: str | os.PathLike[str] | None,
 ) -> None:
     """Write every file of a bundle into the empty directory *out* (the evidence first)."""
-    from pytest_mlops.deploy.image import render_dockerfile
+    from pytest_mlops.deploy.dockerfile import render_dockerfile
 
     (out / "evidence").mkdir()
     evidence = _evidence(report, out / "evidence" / "report.json", config)

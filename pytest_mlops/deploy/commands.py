@@ -51,7 +51,7 @@ def _project(args: argparse.Namespace) -> tuple[ProjectConfig, DeploySettings]:
 
 
 def _registry(settings: DeploySettings) -> RegistryBackend:
-    from pytest_mlops.deploy.registry import open_registry
+    from pytest_mlops.deploy.registries import open_registry
 
     return open_registry(settings)
 
@@ -224,7 +224,7 @@ def _add_history(sub: Any) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pytest_mlops.deploy.registry import _resolve
+    from pytest_mlops.deploy.registries import resolve_version
 
     try:
         from pytest_mlops.deploy import serving
@@ -236,7 +236,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _, settings = _project(args)
     registry = _registry(settings)
     ref = f"v{args.version}" if args.version else args.stage
-    version = _resolve(registry, settings.name, ref, f"registry:{ref}")
+    version = resolve_version(registry, settings.name, ref, f"registry:{ref}")
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp:
         bundle = registry.checkout(version, Path(tmp) / "bundle")
         options = serving.ServingOptions(

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.deploy.bundle import MANIFEST, Bundle, verify_bundle
-from pytest_mlops.deploy.image import image_labels
+from pytest_mlops.deploy.dockerfile import image_labels
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
 from pytest_mlops.deploy.registry import Version
 from pytest_mlops.deploy.transport import (

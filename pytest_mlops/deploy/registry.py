@@ -10,8 +10,8 @@ in one SQLite transaction. A process killed at any point leaves every stage on a
 verified version and an audit log that agrees with the pointers. Writers take a file lock, so
 concurrent promotions serialise.
 
-``resolve_model_reference("registry:production", config)`` loads the ONNX model that a stage
-points at (what a champion/challenger gate's ``baseline`` names).
+:mod:`pytest_mlops.deploy.registries` opens the backend the deploy settings name and resolves
+``registry:`` model references.
 """
 
 from __future__ import annotations
@@ -37,12 +37,9 @@ from pytest_mlops.deploy.bundle import (
     verify_bundle,
     who,
 )
-from pytest_mlops.errors import ConfigError, DeployError
+from pytest_mlops.errors import DeployError
 
 if TYPE_CHECKING:
-    from pytest_mlops.config import ProjectConfig
-    from pytest_mlops.deploy.settings import DeploySettings
-    from pytest_mlops.models.base import Model
     from pytest_mlops.results import CheckResult
 
 __all__ = [
@@ -52,8 +49,6 @@ __all__ = [
     "RegistryBackend",
     "SmokeRecord",
     "Version",
-    "open_registry",
-    "resolve_model_reference",
 ]
 
 STAGES = ("staging", "production")
@@ -609,68 +604,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --- opening and resolving -----------------------------------------------------------------
-
-
-def open_registry(settings: DeploySettings) -> RegistryBackend:
-    """The backend the deploy settings name: a directory (embedded), ``oci://host/repo`` or
-    ``mlflow+http://host:port``."""
-    if settings.is_oci:
-        from pytest_mlops.deploy.oci import OciRegistry
-
-        return OciRegistry(settings)
-    if settings.is_mlflow:
-        from pytest_mlops.deploy.mlflow_registry import MlflowRegistry
-
-        return MlflowRegistry(settings)
-    if settings.registry.startswith("mlflow"):
-        from pytest_mlops.deploy.mlflow_registry import parse_mlflow
-
-        parse_mlflow(settings.registry)  # says what is expected
-    return LocalRegistry(settings.registry_dir)
-
-
-def resolve_model_reference(spec: str, config: ProjectConfig) -> Model:
-    """Load the ONNX model a registry reference names.
-
-    ``"registry:production"`` / ``"registry:staging"`` is the version the stage points at;
-    ``"registry:v3"`` (or ``"registry:3"``) is version 3. The model's bytes are verified against
-    their digest before ONNX Runtime sees them; nothing is unpickled.
-    """
-    from pytest_mlops.deploy.settings import deploy_settings
-    from pytest_mlops.models.onnx import OnnxModel
-
-    ref = spec.partition(":")[2].strip()
-    if not ref:
-        raise ConfigError(
-            f"model reference {spec!r}: expected 'registry:production', 'registry:staging' "
-            "or 'registry:v<N>'"
-        )
-    settings = deploy_settings(config)
-    registry = open_registry(settings)
-    version = _resolve(registry, settings.name, ref, spec)
-    return OnnxModel(
-        registry.model_bytes(version),
-        output=config.settings.model_output,  # type: ignore[arg-type]
-        name=f"{version.label}",
-    )
-
-
-def _resolve(registry: RegistryBackend, name: str, ref: str, spec: str) -> Version:
-    digits = ref[1:] if ref[:1] in ("v", "V") else ref
-    if digits.isdigit():
-        return registry.get(name, int(digits))
-    if ref not in STAGES:
-        raise ConfigError(
-            f"model reference {spec!r}: unknown stage {ref!r}; use 'staging', 'production' "
-            "or 'v<N>'"
-        )
-    version = registry.stage(name, ref)
-    if version is None:
-        raise DeployError(
-            f"model reference {spec!r}: no version of {name!r} is in {ref} yet in the registry "
-            f"{registry.location!r}"
-        )
-    return version

@@ -307,7 +307,7 @@ def _check(proto: onnx.ModelProto, where: str) -> None:
 
 def write(converted: Converted, path: Path, extra: Mapping[str, str]) -> OnnxExport:
     """Stamp *converted* with our metadata and *extra*, check it, write it atomically."""
-    from pytest_mlops import __version__
+    from pytest_mlops._version import __version__
 
     proto = converted.proto
     own = {p.key: p.value for p in proto.metadata_props if not p.key.startswith(META_PREFIX)}

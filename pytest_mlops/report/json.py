@@ -68,7 +68,7 @@ class ReportEntry:
 
 
 def _version() -> str:
-    from pytest_mlops import __version__
+    from pytest_mlops._version import __version__
 
     return __version__
 

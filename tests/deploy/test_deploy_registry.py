@@ -19,7 +19,8 @@ from deploy_helpers import FEATURES, fresh_bundle, project_config, write_report_
 
 from pytest_mlops.deploy.bundle import verify_bundle
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
-from pytest_mlops.deploy.registry import LocalRegistry, resolve_model_reference
+from pytest_mlops.deploy.registries import resolve_model_reference
+from pytest_mlops.deploy.registry import LocalRegistry
 from pytest_mlops.errors import ConfigError, DeployError
 
 

@@ -568,7 +568,7 @@ class DriftProfile:
         """Write the profile as ``.npz`` (no pickle; format in the module docstring)."""
         import numpy as np
 
-        from pytest_mlops import __version__
+        from pytest_mlops._version import __version__
 
         target = Path(path)
         header: dict[str, Any] = {
