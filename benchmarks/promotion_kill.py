@@ -351,7 +351,7 @@ def byte_flips(root: Path, trials: int, seed: int) -> dict[str, float]:
         registry = open_project_registry(root)
         target = registry.get(MODEL, rng.choice([2, 3]))
         rel, digest = rng.choice(sorted(target.manifest["files"].items()))
-        blob = ledger_of(registry)._blob(digest)
+        blob = ledger_of(registry).blob_path(digest)
         original = blob.read_bytes()
         data = bytearray(original)
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)

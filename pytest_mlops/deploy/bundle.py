@@ -43,6 +43,7 @@ __all__ = [
     "canonical_json",
     "digest_pair",
     "file_sha256",
+    "utc_now",
     "verify_bundle",
     "who",
 ]
@@ -129,7 +130,8 @@ def who() -> str:
         return f"uid-{os.getuid()}"
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time now in UTC, ISO 8601 to the second: when a bundle, version or event was made."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -205,7 +207,7 @@ def _fill(
         "evidence": evidence,
         "metrics": _metrics(evidence),
         "packages": _packages(),
-        "created": {"by": who(), "at": _now(), "host": platform.node()},
+        "created": {"by": who(), "at": utc_now(), "host": platform.node()},
     }
     (out / "Dockerfile").write_text(render_dockerfile(settings, lineage), encoding="utf-8")
     files = {

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pytest_mlops.deploy.registry import RegistryBackend
     from pytest_mlops.deploy.settings import DeploySettings
 
-__all__ = ["COMMANDS"]
+__all__ = ["add"]
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
 EXIT_OK, EXIT_REFUSED = 0, 1
@@ -369,7 +369,7 @@ def _refusals(handler: Any) -> Any:
     return run
 
 
-COMMANDS = [
+_COMMANDS = (
     _add_package,
     _add_push,
     _add_promote,
@@ -377,4 +377,10 @@ COMMANDS = [
     _add_history,
     _add_serve,
     _add_manifests,
-]
+)
+
+
+def add(sub: Any) -> None:
+    """Register package, push, promote, rollback, history, serve and manifests with *sub*."""
+    for add_command in _COMMANDS:
+        add_command(sub)

@@ -374,7 +374,7 @@ class MlflowRegistry(LedgeredRegistry):
         """Log the bundle as a run's artifacts and register it as a new model version."""
         verify_bundle(bundle.path, bundle.digest)
         with self.lock():
-            existing = self.ledger._by_digest(bundle.name, bundle.digest)
+            existing = self.ledger.by_digest(bundle.name, bundle.digest)
             if existing is not None:
                 return existing
             lineage = bundle.manifest.get("lineage", {})

@@ -131,7 +131,7 @@ def test_byte_flipped_registry_artifact_is_refused_before_deployment(tiny_projec
     registry = registry_of(tiny_project)
     deploy_to_staging(registry, fresh_bundle(tiny_project, 1))
     version = registry.get("tiny", 1)
-    blob = registry._blob(version.model_sha256)
+    blob = registry.blob_path(version.model_sha256)
     data = bytearray(blob.read_bytes())
     data[100] ^= 0xFF
     blob.write_bytes(bytes(data))
