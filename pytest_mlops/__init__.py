@@ -15,7 +15,10 @@ gate
     run from a test through the ``mlops`` fixture.
 
 The public names below are imported on first use, so importing this package (and the pytest
-plugin) costs almost nothing.
+plugin) costs almost nothing. Imports are lazy (inside functions) only on the plugin's import path
+and for optional heavy dependencies (torch, onnxruntime, skl2onnx, docker, pyspark, dask,
+alibi-detect, tritonclient); everywhere else they sit at the top of the module. The layers and
+what each may import: ``docs/architecture.md``. Nothing inside the package imports this module.
 """
 
 from __future__ import annotations
