@@ -54,7 +54,8 @@ from pytest_mlops.config import load_config
 from pytest_mlops.deploy.bundle import build_bundle
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
 from pytest_mlops.deploy.promote import deploy_to_staging, promote
-from pytest_mlops.deploy.registry import LocalRegistry, RegistryBackend, open_registry
+from pytest_mlops.deploy.registries import open_registry
+from pytest_mlops.deploy.registry import LocalRegistry, RegistryBackend
 from pytest_mlops.deploy.settings import deploy_settings
 from pytest_mlops.errors import DeployError
 from pytest_mlops.export import export_onnx
@@ -81,7 +82,7 @@ WORKER = textwrap.dedent(
     from pytest_mlops.config import load_config
     from pytest_mlops.deploy.bundle import canonical_json, verify_bundle
     from pytest_mlops.deploy.promote import promote, rollback
-    from pytest_mlops.deploy.registry import open_registry
+    from pytest_mlops.deploy.registries import open_registry
     from pytest_mlops.deploy.settings import deploy_settings
     from pytest_mlops.errors import DeployError
 
@@ -316,7 +317,7 @@ CONCURRENT = textwrap.dedent(
     from pathlib import Path
     from pytest_mlops.config import load_config
     from pytest_mlops.deploy.promote import promote
-    from pytest_mlops.deploy.registry import open_registry
+    from pytest_mlops.deploy.registries import open_registry
     from pytest_mlops.deploy.settings import deploy_settings
     settings = deploy_settings(load_config(Path(sys.argv[1]) / "mlops.toml"))
     registry = open_registry(settings)
@@ -350,7 +351,7 @@ def byte_flips(root: Path, trials: int, seed: int) -> dict[str, float]:
         registry = open_project_registry(root)
         target = registry.get(MODEL, rng.choice([2, 3]))
         rel, digest = rng.choice(sorted(target.manifest["files"].items()))
-        blob = ledger_of(registry)._blob(digest)
+        blob = ledger_of(registry).blob_path(digest)
         original = blob.read_bytes()
         data = bytearray(original)
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)

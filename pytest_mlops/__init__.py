@@ -15,7 +15,10 @@ gate
     run from a test through the ``mlops`` fixture.
 
 The public names below are imported on first use, so importing this package (and the pytest
-plugin) costs almost nothing.
+plugin) costs almost nothing. Imports are lazy (inside functions) only on the plugin's import path
+and for optional heavy dependencies (torch, onnxruntime, skl2onnx, docker, pyspark, dask,
+alibi-detect, tritonclient); everywhere else they sit at the top of the module. The layers and
+what each may import: ``docs/architecture.md``. Nothing inside the package imports this module.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ if TYPE_CHECKING:
     from pytest_mlops.data.validation import check_columns
     from pytest_mlops.deploy.bundle import build_bundle, verify_bundle
     from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
-    from pytest_mlops.deploy.registry import open_registry
+    from pytest_mlops.deploy.registries import open_registry
     from pytest_mlops.export.base import OnnxExport, export_onnx
     from pytest_mlops.export.parity import check_parity
     from pytest_mlops.models.base import Model
@@ -62,9 +65,14 @@ if TYPE_CHECKING:
     from pytest_mlops.report.markdown import render_markdown
     from pytest_mlops.report.merge import load_reports
 
+from pytest_mlops import deploy as _deploy
 from pytest_mlops import engines as _engines
-from pytest_mlops._version import __version__
+from pytest_mlops.config import use_gate_kinds as _use_gate_kinds
+from pytest_mlops.gates import GATE_KINDS as _GATE_KINDS
 
+# Extension points are filled from here, the top: the layers below never import what extends them.
+_use_gate_kinds(_GATE_KINDS)
+_deploy.register()
 _engines.register()
 
 # public name -> module that defines it
@@ -105,7 +113,7 @@ _LAZY = {
     "deploy_to_staging": "pytest_mlops.deploy.promote",
     "promote": "pytest_mlops.deploy.promote",
     "rollback": "pytest_mlops.deploy.promote",
-    "open_registry": "pytest_mlops.deploy.registry",
+    "open_registry": "pytest_mlops.deploy.registries",
 }
 
 __all__ = [

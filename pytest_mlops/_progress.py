@@ -16,6 +16,11 @@ Use it around any loop whose size is known (or not)::
             send(block)
             bar.update(len(block))
 
+    with Progress(total=3) as steps:  # a few named steps: ``[2/3] exporting to m.onnx (1.3s)``
+        steps.step("loading the model")
+        ...
+        steps.step("parity: batch size 64", advance=False)  # a note within the current step
+
 A bar redraws at most every ``interval`` seconds, writes to ``sys.stderr`` by default, and clears
 its line when closed.
 """
@@ -95,6 +100,7 @@ class Progress:
         self._start = time.monotonic()
         self._last = 0.0
         self._drawn = False
+        self._step_text: str | None = None
 
     def update(self, amount: float = 1) -> None:
         """Add *amount* of work done and redraw if the interval has passed."""
@@ -106,9 +112,28 @@ class Progress:
         """Set the amount of work done."""
         self.update(done - self.done)
 
+    def step(self, text: str, *, advance: bool = True) -> None:
+        """Show *text* as the current step, ``[2/4] exporting to m.onnx (1.3s)``, and redraw.
+
+        Parameters
+        ----------
+        text:
+            What is being done now.
+        advance:
+            Count a new step (``False`` for a note within the current one).
+        """
+        if advance:
+            self.done += 1
+        self._step_text = text
+        if self.enabled:
+            self._draw()
+
     def line(self) -> str:
         """The text of the bar as it would be drawn now."""
         elapsed = time.monotonic() - self._start
+        if self._step_text is not None:
+            count = f"{self.done:.0f}/{self.total:.0f}" if self.total else f"{self.done:.0f}"
+            return f"[{count}] {self._step_text} ({elapsed:.1f}s)"
         head = f"{self.label} " if self.label else ""
         if self.total:
             share = min(max(self.done / self.total, 0.0), 1.0)

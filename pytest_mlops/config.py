@@ -11,14 +11,14 @@ Relative paths are resolved against the directory of the file that declares them
 
 from __future__ import annotations
 
-import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pytest_mlops.errors import ConfigError, choices_text, did_you_mean
+from pytest_mlops.params import Param, describe_value, validate_params
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +26,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "GateKinds",
     "GateSpec",
     "Param",
     "ProjectConfig",
@@ -34,99 +35,9 @@ __all__ = [
     "layered",
     "load_config",
     "parse_cli_value",
+    "use_gate_kinds",
+    "validate_params",
 ]
-
-ParamType = Literal[
-    "number", "int", "str", "bool", "list[str]", "str|list[str]", "list[number]", "table"
-]
-
-_TYPE_WORDS: dict[str, str] = {
-    "number": "a number",
-    "int": "a whole number",
-    "str": "a string",
-    "bool": "true or false",
-    "list[str]": "a list of strings",
-    "str|list[str]": "a string or a list of strings",
-    "list[number]": "a list of numbers",
-    "table": "a table",
-}
-
-
-@dataclass(frozen=True)
-class Param:
-    """One setting: its type, default, valid choices and a line of help."""
-
-    name: str
-    type: ParamType
-    help: str
-    default: Any = None
-    choices: tuple[str, ...] | None = None
-    required: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-
-    def coerce(self, value: Any, where: str) -> Any:
-        """Check *value* against this parameter; return it normalised or raise ConfigError."""
-        bad = ConfigError(
-            f"{where}: {self.name!r} must be {_TYPE_WORDS[self.type]}"
-            + (f" ({choices_text(self.choices)})" if self.choices else "")
-            + f", got {_describe(value)}"
-        )
-        if self.type == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise bad
-            value = float(value)
-            if math.isnan(value):
-                raise bad
-        elif self.type == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise bad
-        elif self.type == "bool":
-            if not isinstance(value, bool):
-                raise bad
-        elif self.type == "str":
-            if not isinstance(value, str):
-                raise bad
-        elif self.type in ("list[str]", "str|list[str]"):
-            if isinstance(value, str) and self.type == "str|list[str]":
-                value = (value,)
-            elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-                value = tuple(value)
-            else:
-                raise bad
-        elif self.type == "list[number]":
-            if not isinstance(value, list | tuple) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in value
-            ):
-                raise bad
-            value = tuple(float(v) for v in value)
-        elif self.type == "table" and not isinstance(value, Mapping):
-            raise bad
-        if self.choices is not None:
-            for item in value if isinstance(value, tuple) else (value,):
-                if item not in self.choices:
-                    raise ConfigError(
-                        f"{where}: {self.name!r} must be {choices_text(self.choices)}, "
-                        f"got {item!r}{did_you_mean(str(item), self.choices)}"
-                    )
-        if self.minimum is not None and isinstance(value, int | float) and value < self.minimum:
-            raise ConfigError(f"{where}: {self.name!r} must be >= {self.minimum:g}, got {value!r}")
-        if self.maximum is not None and isinstance(value, int | float) and value > self.maximum:
-            raise ConfigError(f"{where}: {self.name!r} must be <= {self.maximum:g}, got {value!r}")
-        return value
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list | tuple):
-        return f"the list {list(value)!r}"
-    return f"{type(value).__name__} {value!r}"
-
 
 InconclusivePolicy = Literal["fail", "skip", "pass"]
 
@@ -319,29 +230,6 @@ def _resolve(base: Path, value: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def validate_params(
-    params: Iterable[Param], raw: Mapping[str, Any], where: str, *, what: str = "setting"
-) -> dict[str, Any]:
-    """Check each key of *raw* against *params*: unknown keys and bad values raise ConfigError.
-
-    Returns only the keys given (``None`` values are skipped as "not given"); callers add
-    defaults where they want them. *what* names the kind of setting in messages.
-    """
-    by_name = {p.name: p for p in params}
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if value is None:
-            continue
-        param = by_name.get(key)
-        if param is None:
-            raise ConfigError(
-                f"{where}: unknown {what} {key!r}{did_you_mean(key, by_name)}; "
-                f"valid settings are {choices_text(by_name)}"
-            )
-        out[key] = param.coerce(value, where)
-    return out
-
-
 def _validate_settings(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     out = validate_params(SETTINGS, raw, source)
     if "gates" in out:
@@ -352,22 +240,57 @@ def _validate_settings(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def _parse_gate(name: str, spec: Any, source: str) -> GateSpec:
-    from pytest_mlops.gates import GATE_KINDS
+class GateKinds(Protocol):
+    """What reading a config needs of the gate kinds: their names and a check of a gate's settings.
 
+    :data:`pytest_mlops.gates.GATE_KINDS` provides it; the package registers it here with
+    :func:`use_gate_kinds` when it is imported, so this module knows no gate kind itself.
+    """
+
+    def __contains__(self, kind: object) -> bool: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def validate_gate(self, kind: str, params: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The settings of a gate of *kind*, checked, with defaults filled in."""
+        ...
+
+
+_GATE_KINDS: list[GateKinds] = []
+
+
+def use_gate_kinds(kinds: GateKinds) -> None:
+    """Check declared gates against *kinds* from now on (set once, from the top of the package).
+
+    Parameters
+    ----------
+    kinds:
+        The gate kinds a config may declare.
+    """
+    _GATE_KINDS[:] = [kinds]
+
+
+def _gate_kinds() -> GateKinds:
+    if not _GATE_KINDS:  # pragma: no cover - the package registers them on import
+        raise ConfigError("no gate kinds are registered: import pytest_mlops first")
+    return _GATE_KINDS[0]
+
+
+def _parse_gate(name: str, spec: Any, source: str) -> GateSpec:
+    kinds = _gate_kinds()
     where = f"{source} gate {name!r}"
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"{where}: must be a table of settings, got {_describe(spec)}")
+        raise ConfigError(f"{where}: must be a table of settings, got {describe_value(spec)}")
     params = dict(spec)
     kind = params.pop("kind", name)
-    if not isinstance(kind, str) or kind not in GATE_KINDS:
+    if not isinstance(kind, str) or kind not in kinds:
         hint = "" if "kind" in spec else " (set 'kind' to name the gate freely)"
         raise ConfigError(
-            f"{where}: unknown gate kind {kind!r}{did_you_mean(str(kind), GATE_KINDS)}{hint}; "
-            f"valid kinds are {choices_text(GATE_KINDS)}"
+            f"{where}: unknown gate kind {kind!r}{did_you_mean(str(kind), kinds)}{hint}; "
+            f"valid kinds are {choices_text(kinds)}"
         )
     return GateSpec(
-        name=name, kind=kind, params=GATE_KINDS[kind].validate(params, where), source=source
+        name=name, kind=kind, params=kinds.validate_gate(kind, params, where), source=source
     )
 
 

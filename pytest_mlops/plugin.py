@@ -7,8 +7,7 @@ travel through pytest-xdist and land in JUnit XML. Importing it imports nothing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,14 +22,14 @@ from pytest_mlops.config import (
     parse_cli_sets,
 )
 from pytest_mlops.errors import ConfigError, MlopsError, choices_text, did_you_mean
-from pytest_mlops.gates import GATE_KINDS, GateContext, GateKind
+from pytest_mlops.gates import GATE_KINDS, GateKind
+from pytest_mlops.project import GateContext
 from pytest_mlops.results import CheckResult
+from pytest_mlops.session import SessionState, TestTrack, session_report
 
 if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model
-    from pytest_mlops.report.evidence import TestRecord
-    from pytest_mlops.report.json import ReportEntry
 
 T = TypeVar("T")
 
@@ -50,45 +49,6 @@ MARKERS = {
     "latency": "latency(device=..., batch_size=..., p99_ms=...): latency test; settings for `mlops.latency()`.",
     "gpu": "gpu: needs a CUDA device; skipped without one (failed with --mlops-require-gpu).",
 }
-
-
-@dataclass
-class TestTrack:
-    """What the reports of one mlops test said so far (phases arrive one by one)."""
-
-    __test__ = False
-
-    gate: str | None
-    phases: dict[str, str] = field(default_factory=dict)
-    statuses: list[str] = field(default_factory=list)
-    error: str = ""
-    message: str = ""
-
-
-@dataclass
-class SessionState:
-    """What the plugin keeps for one pytest session (stored in ``config.stash``)."""
-
-    project: ProjectConfig
-    context: GateContext
-    entries: list[ReportEntry] = field(default_factory=list)
-    tests: dict[str, TestTrack] = field(default_factory=dict)
-    collection_errors: list[dict[str, str]] = field(default_factory=list)
-    report_error: str = ""
-
-    def test_records(self) -> list[TestRecord]:
-        """Every mlops test that reported, with its outcome."""
-        from pytest_mlops.report.evidence import TestRecord, outcome_of
-
-        return [
-            TestRecord(
-                nodeid,
-                outcome_of(t.phases, t.statuses, bool(t.error)),
-                t.gate,
-                (t.error or t.message)[:500],
-            )
-            for nodeid, t in self.tests.items()
-        ]
 
 
 STATE = pytest.StashKey[SessionState]()
@@ -452,19 +412,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"mlops report written to {path}")
 
 
-def session_report(state: SessionState, exitstatus: int) -> dict[str, Any]:
-    """The session's JSON report: results, every declared gate and mlops test, the verdict."""
-    from pytest_mlops.report.json import build_report
-
-    return build_report(
-        state.entries,
-        project=state.project,
-        exitstatus=exitstatus,
-        tests=state.test_records(),
-        collection_errors=state.collection_errors,
-    )
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state = config.stash.get(STATE, None)
@@ -564,12 +511,7 @@ class Checker:
         return self.check(result)
 
     def _run(self, kind: str, gate: str | None, params: Mapping[str, Any]) -> CheckResult:
-        if kind not in GATE_KINDS:
-            raise ConfigError(
-                f"unknown gate kind {kind!r}{did_you_mean(kind, GATE_KINDS)}; "
-                f"valid kinds are {choices_text(GATE_KINDS)}"
-            )
-        gate_kind = GATE_KINDS[kind]
+        gate_kind = GATE_KINDS.kind(kind)
         declared = self._state.project.gate(gate or kind)
         if gate is not None and declared is None:
             raise ConfigError(f"no gate named {gate!r} is declared in {self._state.project.source}")
@@ -611,3 +553,59 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     gates = len(state.project.gates)
     return f"mlops: {state.project.source}, {gates} gate{'s' if gates != 1 else ''}"
+
+
+# --- a CI stage: pytest in this process, watched -------------------------------------------
+
+
+class StageWatcher:
+    """Sees the project pytest loaded and which of its declared gates ran (for a CI stage).
+
+    Parameters
+    ----------
+    stage:
+        The stage's name, for the message when no configuration is found.
+    """
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.project: ProjectConfig | None = None
+        self.configured = False
+        self.ran: set[str] = set()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # after every plugin's pytest_configure: the mlops plugin has loaded the project
+        config = session.config
+        self.configured = True
+        state = config.stash.get(STATE, None)
+        project = state.project if state is not None else None
+        if project is None or project.path is None:
+            raise pytest.UsageError(
+                f"pytest-mlops stage {self.stage}: no pytest-mlops configuration in "
+                f"{config.rootpath} (mlops.toml, or pyproject.toml with [tool.pytest_mlops]); "
+                "run the stage in the project directory (MLOPS_DIR on GitLab, "
+                "working-directory on GitHub)"
+            )
+        self.project = project
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.project is None or self.project.path is None:
+            return
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            where, _, name = report.nodeid.rpartition("::")
+            if where.rsplit("/", 1)[-1] == self.project.path.name:
+                self.ran.add(name)
+
+
+def run_watched(stage: str, args: Sequence[str]) -> tuple[int, StageWatcher]:
+    """Run pytest with *args* in this process, watched; its exit status and what was seen.
+
+    Parameters
+    ----------
+    stage:
+        The CI stage being run (named in the message when no configuration is found).
+    args:
+        pytest's command-line arguments.
+    """
+    watcher = StageWatcher(stage)
+    return int(pytest.main(list(args), plugins=[watcher])), watcher

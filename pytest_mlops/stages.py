@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pytest_mlops.errors import ConfigError, choices_text, did_you_mean
 
 if TYPE_CHECKING:
-    import pytest
-
     from pytest_mlops.config import GateSpec, ProjectConfig
 
 __all__ = ["STAGES", "Stage", "StageVerdict", "decide", "run_stage", "stage_gates"]
@@ -157,43 +155,6 @@ def _passed(stage: Stage, declared: Sequence[str], exitstatus: int) -> str:
     return f"{len(declared)} declared {family} passed: {', '.join(declared)}"
 
 
-class _Watcher:
-    """Sees the project pytest loaded and which of its declared gates ran."""
-
-    def __init__(self, stage: Stage) -> None:
-        self.stage = stage
-        self.project: ProjectConfig | None = None
-        self.configured = False
-        self.ran: set[str] = set()
-
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # after every plugin's pytest_configure: the mlops plugin has loaded the project
-        import pytest
-
-        from pytest_mlops.plugin import STATE
-
-        config = session.config
-        self.configured = True
-        state = config.stash.get(STATE, None)
-        project = state.project if state is not None else None
-        if project is None or project.path is None:
-            raise pytest.UsageError(
-                f"pytest-mlops stage {self.stage.name}: no pytest-mlops configuration in "
-                f"{config.rootpath} (mlops.toml, or pyproject.toml with [tool.pytest_mlops]); "
-                "run the stage in the project directory (MLOPS_DIR on GitLab, "
-                "working-directory on GitHub)"
-            )
-        self.project = project
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.project is None or self.project.path is None:
-            return
-        if report.when == "call" or (report.when == "setup" and report.failed):
-            where, _, name = report.nodeid.rpartition("::")
-            if where.rsplit("/", 1)[-1] == self.project.path.name:
-                self.ran.add(name)
-
-
 def run_stage(
     name: str,
     *,
@@ -208,7 +169,7 @@ def run_stage(
     ConfigError
         For an unknown stage name (the message lists the valid ones).
     """
-    import pytest
+    from pytest_mlops.plugin import run_watched  # pytest: imported when a stage runs
 
     if name not in STAGES:
         raise ConfigError(
@@ -220,8 +181,7 @@ def run_stage(
         args.append(f"--mlops-report={report}")
     if junitxml:
         args.append(f"--junitxml={junitxml}")
-    watcher = _Watcher(stage)
-    exitstatus = int(pytest.main([*args, *pytest_args], plugins=[watcher]))
+    exitstatus, watcher = run_watched(stage.name, [*args, *pytest_args])
     if watcher.project is None:
         why = "no pytest-mlops configuration" if watcher.configured else "pytest did not start"
         return StageVerdict(

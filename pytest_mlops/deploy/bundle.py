@@ -34,7 +34,7 @@ from pytest_mlops.errors import DeployError, ReportError
 if TYPE_CHECKING:
     from pytest_mlops.config import ProjectConfig
     from pytest_mlops.deploy.settings import DeploySettings
-    from pytest_mlops.gates import GateContext
+    from pytest_mlops.project import GateContext
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -43,6 +43,7 @@ __all__ = [
     "canonical_json",
     "digest_pair",
     "file_sha256",
+    "utc_now",
     "verify_bundle",
     "who",
 ]
@@ -129,7 +130,8 @@ def who() -> str:
         return f"uid-{os.getuid()}"
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time now in UTC, ISO 8601 to the second: when a bundle, version or event was made."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -162,7 +164,7 @@ def build_bundle(
     """
     from pytest_mlops._files import atomic_dir
     from pytest_mlops.deploy.settings import deploy_settings
-    from pytest_mlops.gates import GateContext
+    from pytest_mlops.project import GateContext
 
     settings = settings or deploy_settings(config)
     ctx = context or GateContext(config)
@@ -181,7 +183,7 @@ def _fill(
     report: str | os.PathLike[str] | None,
 ) -> None:
     """Write every file of a bundle into the empty directory *out* (the evidence first)."""
-    from pytest_mlops.deploy.image import render_dockerfile
+    from pytest_mlops.deploy.dockerfile import render_dockerfile
 
     (out / "evidence").mkdir()
     evidence = _evidence(report, out / "evidence" / "report.json", config)
@@ -205,7 +207,7 @@ def _fill(
         "evidence": evidence,
         "metrics": _metrics(evidence),
         "packages": _packages(),
-        "created": {"by": who(), "at": _now(), "host": platform.node()},
+        "created": {"by": who(), "at": utc_now(), "host": platform.node()},
     }
     (out / "Dockerfile").write_text(render_dockerfile(settings, lineage), encoding="utf-8")
     files = {

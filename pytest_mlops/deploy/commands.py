@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pytest_mlops.deploy.registry import RegistryBackend
     from pytest_mlops.deploy.settings import DeploySettings
 
-__all__ = ["COMMANDS"]
+__all__ = ["add"]
 
 Sub = "argparse._SubParsersAction[argparse.ArgumentParser]"
 EXIT_OK, EXIT_REFUSED = 0, 1
@@ -51,7 +51,7 @@ def _project(args: argparse.Namespace) -> tuple[ProjectConfig, DeploySettings]:
 
 
 def _registry(settings: DeploySettings) -> RegistryBackend:
-    from pytest_mlops.deploy.registry import open_registry
+    from pytest_mlops.deploy.registries import open_registry
 
     return open_registry(settings)
 
@@ -224,7 +224,7 @@ def _add_history(sub: Any) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import tempfile
 
-    from pytest_mlops.deploy.registry import _resolve
+    from pytest_mlops.deploy.registries import resolve_version
 
     try:
         from pytest_mlops.deploy import serving
@@ -236,7 +236,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _, settings = _project(args)
     registry = _registry(settings)
     ref = f"v{args.version}" if args.version else args.stage
-    version = _resolve(registry, settings.name, ref, f"registry:{ref}")
+    version = resolve_version(registry, settings.name, ref, f"registry:{ref}")
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp:
         bundle = registry.checkout(version, Path(tmp) / "bundle")
         options = serving.ServingOptions(
@@ -369,7 +369,7 @@ def _refusals(handler: Any) -> Any:
     return run
 
 
-COMMANDS = [
+_COMMANDS = (
     _add_package,
     _add_push,
     _add_promote,
@@ -377,4 +377,10 @@ COMMANDS = [
     _add_history,
     _add_serve,
     _add_manifests,
-]
+)
+
+
+def add(sub: Any) -> None:
+    """Register package, push, promote, rollback, history, serve and manifests with *sub*."""
+    for add_command in _COMMANDS:
+        add_command(sub)

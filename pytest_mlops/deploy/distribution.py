@@ -187,6 +187,11 @@ class DistributionClient:
 
     # --- authentication ---
 
+    @property
+    def asks_for_credentials(self) -> bool:
+        """Whether the registry answered with an authentication challenge (known after ``base()``)."""
+        return bool(self._challenge[0])
+
     def credentials(self) -> Credentials:
         """The credentials for this registry (looked up once, when first asked for)."""
         if self._creds is None:

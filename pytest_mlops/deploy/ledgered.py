@@ -190,7 +190,7 @@ class LedgeredRegistry:
     def _restore_blobs(self, version: Version) -> None:
         """Files of *version* the local ledger lacks (a fresh runner), from the remote, verified."""
         wanted = {**version.manifest["files"], MANIFEST: version.digest}
-        missing = {rel: d for rel, d in wanted.items() if not self.ledger._blob(d).is_file()}
+        missing = {rel: d for rel, d in wanted.items() if not self.ledger.blob_path(d).is_file()}
         if not missing:
             return
         copy = self._remote_files(version)
@@ -203,7 +203,7 @@ class LedgeredRegistry:
                         f"{rel!r} of {version.label} in {self.location} does not match its digest "
                         f"{digest[:19]}...: refusing to deploy it"
                     )
-                self.ledger._put_blob(path, digest)
+                self.ledger.put_blob(path, digest)
 
     # --- RegistryBackend ---
 
@@ -235,7 +235,7 @@ class LedgeredRegistry:
             target = self.get(name, version)
             self.verify(target)
             self._point(name, stage, target)
-            return self.ledger._commit_stage(
+            return self.ledger.commit_stage(
                 target,
                 stage,
                 action=action,
@@ -285,6 +285,6 @@ class LedgeredRegistry:
     def _keep(self, bundle: Bundle, *, image: str | None = None, ref: str | None = None) -> Version:
         """Copy the bundle's files into the ledger and record the version (after the remote push)."""
         for rel, file_digest in bundle.manifest["files"].items():
-            self.ledger._put_blob(bundle.path / rel, file_digest)
-        self.ledger._put_blob(bundle.path / "manifest.json", bundle.digest)
-        return self.ledger._insert_version(bundle, image=image, ref=ref)
+            self.ledger.put_blob(bundle.path / rel, file_digest)
+        self.ledger.put_blob(bundle.path / "manifest.json", bundle.digest)
+        return self.ledger.insert_version(bundle, image=image, ref=ref)

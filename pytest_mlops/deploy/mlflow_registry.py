@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.deploy.bundle import MANIFEST, Bundle, verify_bundle
-from pytest_mlops.deploy.image import image_labels
+from pytest_mlops.deploy.dockerfile import image_labels
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
 from pytest_mlops.deploy.registry import Version
 from pytest_mlops.deploy.transport import (
@@ -374,7 +374,7 @@ class MlflowRegistry(LedgeredRegistry):
         """Log the bundle as a run's artifacts and register it as a new model version."""
         verify_bundle(bundle.path, bundle.digest)
         with self.lock():
-            existing = self.ledger._by_digest(bundle.name, bundle.digest)
+            existing = self.ledger.by_digest(bundle.name, bundle.digest)
             if existing is not None:
                 return existing
             lineage = bundle.manifest.get("lineage", {})

@@ -131,10 +131,10 @@ class OciRegistry(LedgeredRegistry):
         with tempfile.TemporaryDirectory(prefix="mlops-manifest-") as tmp:
             path = Path(tmp) / "manifest"
             path.write_bytes(body)
-            self.ledger._put_blob(path, digest)
+            self.ledger.put_blob(path, digest)
 
     def _kept_manifest(self, digest: str) -> bytes | None:
-        path = self.ledger._blob(digest)
+        path = self.ledger.blob_path(digest)
         if not path.is_file():
             return None
         body = path.read_bytes()
@@ -221,7 +221,7 @@ class OciRegistry(LedgeredRegistry):
 
         verify_bundle(bundle.path, bundle.digest)
         with self.lock():
-            existing = self.ledger._by_digest(bundle.name, bundle.digest)
+            existing = self.ledger.by_digest(bundle.name, bundle.digest)
             if existing is not None and existing.image:
                 return existing
             tag = f"bundle-{bundle.short}"
@@ -268,7 +268,7 @@ class OciRegistry(LedgeredRegistry):
         """What the Docker daemon needs to push or pull here: our credentials, if the registry
         asks for some (else the daemon's own, from its configuration)."""
         self.api.base()
-        if not self.api._challenge[0]:
+        if not self.api.asks_for_credentials:
             return None
         return self.api.credentials().docker_auth() or None
 

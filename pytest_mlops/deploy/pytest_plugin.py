@@ -14,7 +14,7 @@ import pytest
 from pytest_mlops.errors import MlopsError
 
 if TYPE_CHECKING:
-    from pytest_mlops.plugin import SessionState
+    from pytest_mlops.session import SessionState
 
 __all__ = ["DEPLOY_STAGES", "DeployPlugin", "deploy_refusal"]
 
@@ -27,7 +27,7 @@ def deploy_refusal(state: SessionState, exitstatus: int) -> str | None:
     The same judgement as the report's verdict: pytest passed, every declared gate ran and
     passed, no mlops test errored or failed (see :mod:`pytest_mlops.report.evidence`).
     """
-    from pytest_mlops.plugin import session_report
+    from pytest_mlops.session import session_report
 
     summary = session_report(state, exitstatus)["summary"]
     if summary["verdict"] == "passed":
@@ -68,10 +68,10 @@ class DeployPlugin:
     def _deploy(self, config: pytest.Config) -> list[str]:
         from pytest_mlops.deploy.bundle import build_bundle
         from pytest_mlops.deploy.promote import deploy_to_staging
-        from pytest_mlops.deploy.registry import open_registry
+        from pytest_mlops.deploy.registries import open_registry
         from pytest_mlops.deploy.settings import deploy_settings
-        from pytest_mlops.plugin import session_report
         from pytest_mlops.report.json import write_report
+        from pytest_mlops.session import session_report
 
         project = self.state.project
         settings = deploy_settings(project)

@@ -10,8 +10,8 @@ in one SQLite transaction. A process killed at any point leaves every stage on a
 verified version and an audit log that agrees with the pointers. Writers take a file lock, so
 concurrent promotions serialise.
 
-``resolve_model_reference("registry:production", config)`` loads the ONNX model that a stage
-points at (what a champion/challenger gate's ``baseline`` names).
+:mod:`pytest_mlops.deploy.registries` opens the backend the deploy settings name and resolves
+``registry:`` model references.
 """
 
 from __future__ import annotations
@@ -32,17 +32,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pytest_mlops.deploy.bundle import (
     MANIFEST,
     Bundle,
-    _now,
     canonical_json,
+    utc_now,
     verify_bundle,
     who,
 )
-from pytest_mlops.errors import ConfigError, DeployError
+from pytest_mlops.errors import DeployError
 
 if TYPE_CHECKING:
-    from pytest_mlops.config import ProjectConfig
-    from pytest_mlops.deploy.settings import DeploySettings
-    from pytest_mlops.models.base import Model
     from pytest_mlops.results import CheckResult
 
 __all__ = [
@@ -52,8 +49,6 @@ __all__ = [
     "RegistryBackend",
     "SmokeRecord",
     "Version",
-    "open_registry",
-    "resolve_model_reference",
 ]
 
 STAGES = ("staging", "production")
@@ -279,14 +274,23 @@ class LocalRegistry:
                 self._lock_file.close()
                 self._lock_file = None
 
-    def _blob(self, digest: str) -> Path:
+    def blob_path(self, digest: str) -> Path:
+        """Where the content-addressed file with *digest* (``sha256:<hex>``) lives (it may not exist).
+
+        Raises DeployError for a malformed digest.
+        """
         algo, _, hexdigest = digest.partition(":")
         if algo != "sha256" or len(hexdigest) != 64:
             raise DeployError(f"registry {self.location!r}: malformed digest {digest!r}")
         return self.root / "blobs" / "sha256" / hexdigest
 
-    def _put_blob(self, source: Path, digest: str) -> None:
-        dest = self._blob(digest)
+    def put_blob(self, source: Path, digest: str) -> None:
+        """Store *source* as the blob *digest*: written to a temporary name, fsynced, verified, renamed.
+
+        A blob already present with that content is kept. Raises DeployError when *source* does
+        not hash to *digest* (it changed while it was copied).
+        """
+        dest = self.blob_path(digest)
         if dest.is_file() and _sha256(dest) == digest:
             return
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
@@ -304,7 +308,7 @@ class LocalRegistry:
         _fsync_dir(dest.parent)
 
     def _read_blob(self, digest: str, what: str) -> bytes:
-        path = self._blob(digest)
+        path = self.blob_path(digest)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -324,17 +328,22 @@ class LocalRegistry:
         """Store a verified bundle; pushing the same digest again returns the existing version."""
         verify_bundle(bundle.path, bundle.digest)
         with self.lock():
-            existing = self._by_digest(bundle.name, bundle.digest)
+            existing = self.by_digest(bundle.name, bundle.digest)
             if existing is not None:
                 return existing
             for rel, digest in bundle.manifest["files"].items():
-                self._put_blob(bundle.path / rel, digest)
-            self._put_blob(bundle.path / MANIFEST, bundle.digest)
-            return self._insert_version(bundle, image=None)
+                self.put_blob(bundle.path / rel, digest)
+            self.put_blob(bundle.path / MANIFEST, bundle.digest)
+            return self.insert_version(bundle, image=None)
 
-    def _insert_version(
+    def insert_version(
         self, bundle: Bundle, *, image: str | None, ref: str | None = None
     ) -> Version:
+        """Make a version of *bundle* visible: the next number, committed after its blobs are stored.
+
+        Callers store the bundle's files with :meth:`put_blob` first; *image* and *ref* are where
+        a backend pushed the serving image and the bundle (an OCI digest, an MLflow run).
+        """
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(
@@ -345,7 +354,7 @@ class LocalRegistry:
                 version=int(row[0]),
                 digest=bundle.digest,
                 manifest=bundle.manifest,
-                created_at=_now(),
+                created_at=utc_now(),
                 created_by=who(),
                 image=image,
                 ref=ref,
@@ -367,7 +376,8 @@ class LocalRegistry:
             db.execute("COMMIT")
         return version
 
-    def _by_digest(self, name: str, digest: str) -> Version | None:
+    def by_digest(self, name: str, digest: str) -> Version | None:
+        """The version of *name* whose bundle has manifest digest *digest*, if one was pushed."""
         self._init()
         with self._db() as db:
             row = db.execute(
@@ -439,12 +449,17 @@ class LocalRegistry:
         with self.lock():
             target = self.get(name, version)
             self.verify(target)
-            return self._commit_stage(target, stage, action=action, why=why, evidence=evidence)
+            return self.commit_stage(target, stage, action=action, why=why, evidence=evidence)
 
-    def _commit_stage(
+    def commit_stage(
         self, target: Version, stage: str, *, action: str, why: str, evidence: Mapping[str, Any]
     ) -> Event:
-        at, actor = _now(), who()
+        """Point *stage* at *target* and append its audit event, in one transaction.
+
+        The caller has checked the evidence; a ledgered backend calls this after moving its own
+        pointer. Returns the event written.
+        """
+        at, actor = utc_now(), who()
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             row = db.execute(
@@ -530,7 +545,7 @@ class LocalRegistry:
                     stage,
                     result.status,
                     result.message,
-                    _now(),
+                    utc_now(),
                 ),
             )
 
@@ -555,7 +570,7 @@ class LocalRegistry:
                 f"{version.label} differs from its stored blob"
             )
         for rel, digest in version.manifest["files"].items():
-            path = self._blob(digest)
+            path = self.blob_path(digest)
             if not path.is_file():
                 raise DeployError(
                     f"registry {self.location!r} is corrupt: {rel!r} of {version.label} "
@@ -609,68 +624,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --- opening and resolving -----------------------------------------------------------------
-
-
-def open_registry(settings: DeploySettings) -> RegistryBackend:
-    """The backend the deploy settings name: a directory (embedded), ``oci://host/repo`` or
-    ``mlflow+http://host:port``."""
-    if settings.is_oci:
-        from pytest_mlops.deploy.oci import OciRegistry
-
-        return OciRegistry(settings)
-    if settings.is_mlflow:
-        from pytest_mlops.deploy.mlflow_registry import MlflowRegistry
-
-        return MlflowRegistry(settings)
-    if settings.registry.startswith("mlflow"):
-        from pytest_mlops.deploy.mlflow_registry import parse_mlflow
-
-        parse_mlflow(settings.registry)  # says what is expected
-    return LocalRegistry(settings.registry_dir)
-
-
-def resolve_model_reference(spec: str, config: ProjectConfig) -> Model:
-    """Load the ONNX model a registry reference names.
-
-    ``"registry:production"`` / ``"registry:staging"`` is the version the stage points at;
-    ``"registry:v3"`` (or ``"registry:3"``) is version 3. The model's bytes are verified against
-    their digest before ONNX Runtime sees them; nothing is unpickled.
-    """
-    from pytest_mlops.deploy.settings import deploy_settings
-    from pytest_mlops.models.onnx import OnnxModel
-
-    ref = spec.partition(":")[2].strip()
-    if not ref:
-        raise ConfigError(
-            f"model reference {spec!r}: expected 'registry:production', 'registry:staging' "
-            "or 'registry:v<N>'"
-        )
-    settings = deploy_settings(config)
-    registry = open_registry(settings)
-    version = _resolve(registry, settings.name, ref, spec)
-    return OnnxModel(
-        registry.model_bytes(version),
-        output=config.settings.model_output,  # type: ignore[arg-type]
-        name=f"{version.label}",
-    )
-
-
-def _resolve(registry: RegistryBackend, name: str, ref: str, spec: str) -> Version:
-    digits = ref[1:] if ref[:1] in ("v", "V") else ref
-    if digits.isdigit():
-        return registry.get(name, int(digits))
-    if ref not in STAGES:
-        raise ConfigError(
-            f"model reference {spec!r}: unknown stage {ref!r}; use 'staging', 'production' "
-            "or 'v<N>'"
-        )
-    version = registry.stage(name, ref)
-    if version is None:
-        raise DeployError(
-            f"model reference {spec!r}: no version of {name!r} is in {ref} yet in the registry "
-            f"{registry.location!r}"
-        )
-    return version

@@ -41,7 +41,7 @@ def create_database(db: Path, blobs: Path, schema: str, corrupt: Corrupt) -> Non
     count = _artifacts(blobs)
     if count:
         raise corrupt(f"is missing, but {count} artifact(s) are stored under {str(blobs)!r}")
-    from pytest_mlops.deploy.bundle import _now, who
+    from pytest_mlops.deploy.bundle import utc_now, who
 
     fd, name = tempfile.mkstemp(prefix=".registry.db.", suffix=".tmp", dir=db.parent)
     os.close(fd)
@@ -53,7 +53,7 @@ def create_database(db: Path, blobs: Path, schema: str, corrupt: Corrupt) -> Non
             conn.execute(_MARKER)
             conn.execute(
                 "INSERT INTO registry_format VALUES (?, ?, ?, ?)",
-                (REGISTRY_FORMAT, REGISTRY_VERSION, _now(), who()),
+                (REGISTRY_FORMAT, REGISTRY_VERSION, utc_now(), who()),
             )
         with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
             os.link(tmp, db)
@@ -95,7 +95,7 @@ def check_database(db: Path, corrupt: Corrupt) -> None:
 
 def _adopt(conn: sqlite3.Connection, tables: set[str], corrupt: Corrupt) -> None:
     """A database from before the marker: a registry if it has the registry's tables."""
-    from pytest_mlops.deploy.bundle import _now, who
+    from pytest_mlops.deploy.bundle import utc_now, who
 
     if not {"versions", "stages", "events"} <= tables:
         what = (
@@ -110,7 +110,7 @@ def _adopt(conn: sqlite3.Connection, tables: set[str], corrupt: Corrupt) -> None
         if not conn.execute("SELECT 1 FROM registry_format").fetchone():
             conn.execute(
                 "INSERT INTO registry_format VALUES (?, ?, ?, ?)",
-                (REGISTRY_FORMAT, REGISTRY_VERSION, _now(), who()),
+                (REGISTRY_FORMAT, REGISTRY_VERSION, utc_now(), who()),
             )
         conn.execute("COMMIT")
     except BaseException:

@@ -131,7 +131,7 @@ def http_client(options: HttpOptions) -> httpx.Client:
     """An httpx client: verified TLS, proxies from the environment, every phase timed out."""
     import httpx
 
-    from pytest_mlops import __version__
+    from pytest_mlops._version import __version__
 
     timeout = httpx.Timeout(options.timeout, connect=min(options.timeout, 15.0))
     return httpx.Client(

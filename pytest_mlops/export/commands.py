@@ -12,11 +12,10 @@ Exit codes: 0 exported (and parity holds), 1 parity fails, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._progress import Progress
 from pytest_mlops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,38 +23,10 @@ if TYPE_CHECKING:
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.results import CheckResult
 
-__all__ = ["Progress", "add_export"]
+__all__ = ["add_export"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SAMPLE_ROWS = 16
-
-
-class Progress:
-    """Steps with elapsed time on a terminal; silent when the stream is not a TTY."""
-
-    def __init__(self, stream: TextIO, total: int) -> None:
-        self.stream = stream
-        self.total = total
-        self.step = 0
-        self.live = stream.isatty()
-        self.started = time.perf_counter()
-
-    def __call__(self, text: str) -> None:
-        """Show *text* as the current step (``[2/4] exporting ... 1.3s``)."""
-        if not self.live:
-            return
-        if not text.startswith("parity:"):
-            self.step += 1
-        elapsed = time.perf_counter() - self.started
-        line = f"[{min(self.step, self.total)}/{self.total}] {text} ({elapsed:.1f}s)"
-        self.stream.write("\r\x1b[K" + line)
-        self.stream.flush()
-
-    def done(self) -> None:
-        """End the progress line."""
-        if self.live:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -70,9 +41,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
             "name the model ('package.module:factory' or an .onnx file) "
             "or run where mlops.toml / pyproject.toml sets 'model'"
         )
-    progress = Progress(sys.stderr, total=4 if args.parity else 3)
+    progress = Progress(total=4 if args.parity else 3)
     try:
-        progress(f"loading {spec}")
+        progress.step(f"loading {spec}")
         model = load_model(spec, base_dir=base)
         data = _data(args, config, base)
         native = load_model(args.native, base_dir=base) if args.native else model
@@ -82,7 +53,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         else:
             exported, result = _export_checked(args, model, native, data, base, progress)
     finally:
-        progress.done()
+        progress.close()
     if result is not None and not result.passed:
         print(f"parity {result.status.upper()}: {result.message}")
         for line in result.details.splitlines()[1:]:
@@ -132,7 +103,7 @@ def _export_checked(
     output = _output(args, base)
     try:
         with atomic_file(output, what="the ONNX model") as tmp:
-            progress(f"exporting to {output}")
+            progress.step(f"exporting to {output}")
             exported = export_onnx(
                 model,
                 data.X.head(SAMPLE_ROWS),
@@ -166,14 +137,14 @@ def _parity(
             "the model is already ONNX; pass --native "
             "'package.module:factory' to check parity against the original"
         )
-    progress("checking parity")
+    progress.step("checking parity")
     return check_parity(
         native,
         exported,
         data,
         batch_sizes=args.batch_sizes,
         random_rows=args.random_rows,
-        progress=progress,
+        progress=lambda note: progress.step(note, advance=False),
     )
 
 

@@ -1,149 +1,118 @@
 """Gate kinds: what a ``[tool.pytest_mlops.gates.<name>]`` entry can ask for.
 
 A :class:`GateKind` names its settings (validated when the config is read, so a typo is a usage
-error before any test runs) and a runner that turns a :class:`GateContext` and the settings into a
-:class:`~pytest_mlops.results.CheckResult`. The runners call the same library functions a user
-calls by hand; the modules here import nothing heavy at import time.
+error before any test runs) and a runner that turns a :class:`~pytest_mlops.project.GateContext`
+and the settings into a :class:`~pytest_mlops.results.CheckResult`. The runners call the same
+library functions a user calls by hand.
+
+:data:`GATE_KINDS` holds them: the built-in kinds are listed below by the module that defines
+them, and a module is imported the first time one of its kinds is needed (a project that declares
+an ``accuracy`` gate loads :mod:`pytest_mlops.gates.accuracy` only). :func:`register` adds a kind
+of your own. The package hands :data:`GATE_KINDS` to :func:`pytest_mlops.config.use_gate_kinds`
+when it is imported, so a config file's gates are checked against them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from pytest_mlops.config import Param, ProjectConfig, validate_params
-from pytest_mlops.errors import ConfigError
-from pytest_mlops.results import CheckResult
+from pytest_mlops.errors import ConfigError, choices_text, did_you_mean
+from pytest_mlops.gates.kind import GateKind, Runner
 
-if TYPE_CHECKING:
-    from pytest_mlops.data.dataset import Dataset
-    from pytest_mlops.models.base import Model
+__all__ = ["BUILTIN_KINDS", "GATE_KINDS", "GateKind", "GateKinds", "Runner", "register"]
 
-__all__ = ["GATE_KINDS", "GateContext", "GateKind", "register"]
-
-Runner = Callable[["GateContext", Mapping[str, Any]], CheckResult]
-
-
-@dataclass(frozen=True)
-class GateKind:
-    """A family of gate: its settings and the function that runs it."""
-
-    name: str
-    marker: str
-    help: str
-    params: tuple[Param, ...]
-    run: Runner
-
-    def validate(self, params: Mapping[str, Any], where: str) -> dict[str, Any]:
-        """Check a gate's settings; fill in defaults. Raises ConfigError naming the gate."""
-        out = validate_params(self.params, params, where)
-        for param in self.params:
-            if param.required and param.name not in out:
-                raise ConfigError(f"{where}: the setting {param.name!r} is required ({param.help})")
-        return {**{p.name: p.default for p in self.params}, **out}
-
-    def execute(self, ctx: GateContext, name: str, params: Mapping[str, Any]) -> CheckResult:
-        """Run the gate called *name* with validated *params* (``params["name"]`` is set)."""
-        return self.run(ctx, {**params, "name": name})
+#: built-in kind -> the module whose ``KINDS`` defines it (in the order ``pytest-mlops gates`` lists)
+BUILTIN_KINDS: Mapping[str, str] = {
+    "accuracy": "pytest_mlops.gates.accuracy",
+    "champion": "pytest_mlops.gates.champion",
+    "schema": "pytest_mlops.gates.schema",
+    "integrity": "pytest_mlops.gates.data",
+    "privacy": "pytest_mlops.gates.data",
+    "properties": "pytest_mlops.gates.data",
+    "drift": "pytest_mlops.gates.drift",
+    "prediction_drift": "pytest_mlops.gates.drift",
+    "target_drift": "pytest_mlops.gates.drift",
+    "multivariate_drift": "pytest_mlops.gates.drift",
+    "fairness": "pytest_mlops.gates.fairness",
+    "fairness_regression": "pytest_mlops.gates.fairness",
+    "latency": "pytest_mlops.gates.latency",
+    "parity": "pytest_mlops.gates.parity",
+}
 
 
-GATE_KINDS: dict[str, GateKind] = {}
+class GateKinds(Mapping[str, GateKind]):
+    """The gate kinds a project may declare, by name; a built-in one loads on first use.
+
+    Parameters
+    ----------
+    builtin:
+        Kind name -> the module whose ``KINDS`` tuple defines it.
+    """
+
+    def __init__(self, builtin: Mapping[str, str]) -> None:
+        self._modules = dict(builtin)
+        self._kinds: dict[str, GateKind] = {}
+
+    def register(self, kind: GateKind) -> GateKind:
+        """Add (or replace) *kind*."""
+        self._modules.setdefault(kind.name, "")
+        self._kinds[kind.name] = kind
+        return kind
+
+    def __getitem__(self, name: str) -> GateKind:
+        if name not in self._kinds:
+            module = self._modules.get(name)
+            if not module:
+                raise KeyError(name)
+            for kind in importlib.import_module(module).KINDS:
+                self._kinds.setdefault(kind.name, kind)
+        return self._kinds[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def kind(self, name: str) -> GateKind:
+        """The kind called *name*; a ConfigError listing the valid kinds otherwise."""
+        if name not in self:
+            raise ConfigError(
+                f"unknown gate kind {name!r}{did_you_mean(name, self)}; "
+                f"valid kinds are {choices_text(self)}"
+            )
+        return self[name]
+
+    def validate_gate(self, kind: str, params: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The settings of a declared gate of *kind*, checked, with defaults filled in.
+
+        Parameters
+        ----------
+        kind:
+            A registered kind's name.
+        params:
+            The gate's settings as declared (without ``kind``).
+        where:
+            Where the gate is declared, for messages.
+        """
+        return self[kind].validate(params, where)
+
+
+#: every gate kind a project may declare
+GATE_KINDS = GateKinds(BUILTIN_KINDS)
 
 
 def register(kind: GateKind) -> GateKind:
-    """Make a gate kind available to config files, markers and the ``mlops`` fixture."""
-    GATE_KINDS[kind.name] = kind
-    return kind
+    """Make a gate kind available to config files, markers and the ``mlops`` fixture.
 
-
-class GateContext:
-    """What a gate runner may use: the settings, the model and the datasets, loaded once."""
-
-    def __init__(self, config: ProjectConfig) -> None:
-        self.config = config
-        self._model: Model | None = None
-        self._models: dict[str, Model] = {}
-        self._datasets: dict[str, Dataset] = {}
-
-    @property
-    def settings(self) -> Any:
-        return self.config.settings
-
-    @property
-    def seed(self) -> int:
-        return self.config.settings.seed
-
-    @property
-    def model(self) -> Model:
-        if self._model is None:
-            from pytest_mlops.models import load_model
-
-            spec = self.config.settings.model
-            if spec is None:
-                raise ConfigError(
-                    f"no model is configured: set 'model' in {self.config.source} "
-                    "(a path to an .onnx file or 'package.module:factory') or pass --mlops-model"
-                )
-            self._model = load_model(
-                spec, output=self.config.settings.model_output, base_dir=self.config.base_dir
-            )
-        return self._model
-
-    def load_model(self, spec: str) -> Model:
-        """Another model (e.g. a gate's ``baseline``), resolved like ``model`` and loaded once.
-
-        ``spec`` is an ``.onnx`` path (relative to the config file), ``"package.module:factory"``,
-        or ``"registry:<stage>"`` for the version a registry stage points at.
-        """
-        if spec not in self._models:
-            from pytest_mlops.models import load_model
-
-            if spec.startswith("registry:"):
-                from pytest_mlops.deploy.registry import resolve_model_reference
-
-                self._models[spec] = resolve_model_reference(spec, self.config)
-            else:
-                self._models[spec] = load_model(
-                    spec, output=self.config.settings.model_output, base_dir=self.config.base_dir
-                )
-        return self._models[spec]
-
-    def dataset(self, which: str) -> Dataset:
-        """The ``reference`` or ``current`` dataset, as configured."""
-        if which not in self._datasets:
-            from pytest_mlops.data import load_dataset
-
-            settings = self.config.settings
-            path = getattr(settings, which, None) if which in ("reference", "current") else None
-            if path is None:
-                raise ConfigError(
-                    f"no {which!r} dataset is configured: set {which!r} in {self.config.source} "
-                    f"or pass --mlops-{which}"
-                )
-            self._datasets[which] = load_dataset(
-                path,
-                target=settings.target,
-                sensitive=settings.sensitive,
-                features=settings.features,
-                name=which,
-                encoding=settings.encoding,
-            )
-        return self._datasets[which]
-
-
-def _load_builtin_kinds() -> None:
-    # Each module registers its kinds on import; all of them are light.
-    from pytest_mlops.gates import (  # noqa: F401
-        accuracy,
-        champion,
-        data,
-        drift,
-        fairness,
-        latency,
-        parity,
-        schema,
-    )
-
-
-_load_builtin_kinds()
+    Parameters
+    ----------
+    kind:
+        The kind; one of the same name is replaced.
+    """
+    return GATE_KINDS.register(kind)

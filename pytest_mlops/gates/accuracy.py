@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.checks.metrics import ALIASES, METRICS
-from pytest_mlops.config import Param
 from pytest_mlops.errors import ConfigError
-from pytest_mlops.gates import GateContext, GateKind, register
+from pytest_mlops.gates.kind import GateKind
+from pytest_mlops.params import Param
 from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_mlops.project import GateContext
 
 GATE_ON = ("estimate", "lower", "upper", "interval")
 
@@ -58,47 +61,47 @@ def run_accuracy(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
     )
 
 
-register(
-    GateKind(
-        name="accuracy",
-        marker="accuracy",
-        help="a model-quality metric (sklearn's, by name) is within its bounds, overall and per slice",
-        params=(
-            Param(
-                "metric",
-                "str",
-                "the metric",
-                default="accuracy",
-                choices=tuple(METRICS) + tuple(ALIASES),
-            ),
-            Param("min", "number", "lowest acceptable value"),
-            Param("max", "number", "highest acceptable value"),
-            Param(
-                "on",
-                "str",
-                "what the bound applies to: the estimate, an end of the interval, or the whole "
-                "interval (inconclusive when it straddles the bound)",
-                default="estimate",
-                choices=GATE_ON,
-            ),
-            *INTERVAL_PARAMS,
-            Param("slice_by", "str|list[str]", "also gate each value of these columns"),
-            Param("slices", "list[str]", 'also gate these slices, e.g. ["age >= 60"]'),
-            Param(
-                "min_slice_size",
-                "int",
-                "smaller slices are reported, not gated",
-                default=100,
-                minimum=1,
-            ),
-            Param(
-                "dataset",
-                "str",
-                "which data to score",
-                default="current",
-                choices=("current", "reference"),
-            ),
+ACCURACY = GateKind(
+    name="accuracy",
+    marker="accuracy",
+    help="a model-quality metric (sklearn's, by name) is within its bounds, overall and per slice",
+    params=(
+        Param(
+            "metric",
+            "str",
+            "the metric",
+            default="accuracy",
+            choices=tuple(METRICS) + tuple(ALIASES),
         ),
-        run=run_accuracy,
-    )
+        Param("min", "number", "lowest acceptable value"),
+        Param("max", "number", "highest acceptable value"),
+        Param(
+            "on",
+            "str",
+            "what the bound applies to: the estimate, an end of the interval, or the whole "
+            "interval (inconclusive when it straddles the bound)",
+            default="estimate",
+            choices=GATE_ON,
+        ),
+        *INTERVAL_PARAMS,
+        Param("slice_by", "str|list[str]", "also gate each value of these columns"),
+        Param("slices", "list[str]", 'also gate these slices, e.g. ["age >= 60"]'),
+        Param(
+            "min_slice_size",
+            "int",
+            "smaller slices are reported, not gated",
+            default=100,
+            minimum=1,
+        ),
+        Param(
+            "dataset",
+            "str",
+            "which data to score",
+            default="current",
+            choices=("current", "reference"),
+        ),
+    ),
+    run=run_accuracy,
 )
+
+KINDS = (ACCURACY,)

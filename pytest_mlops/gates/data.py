@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_mlops.config import Param
 from pytest_mlops.errors import ConfigError
-from pytest_mlops.gates import GateContext, GateKind, register
+from pytest_mlops.gates.kind import GateKind
 from pytest_mlops.gates.schema import DATASET_CHOICES, combine, datasets_for
+from pytest_mlops.params import Param
 from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_mlops.project import GateContext
 
 
 def _share(name: str, help: str, default: float) -> Param:
@@ -85,116 +88,108 @@ def run_properties_gate(ctx: GateContext, params: Mapping[str, Any]) -> CheckRes
     )
 
 
-register(
-    GateKind(
-        name="integrity",
-        marker="data",
-        help="no duplicates, constant columns, label conflicts, rare class or train/test and "
-        "target leakage",
-        params=(
-            Param(
-                "dataset",
-                "str",
-                "which data to check",
-                default="current",
-                choices=("current", "reference"),
-            ),
-            Param(
-                "overlap",
-                "bool",
-                "count rows of the data also found in the reference (train/test leakage)",
-                default=True,
-            ),
-            _share("max_duplicate_share", "most rows repeating another", 0.05),
-            Param(
-                "max_constant_columns",
-                "int",
-                "most columns holding a single value",
-                default=0,
-                minimum=0,
-            ),
-            _share(
-                "max_conflicting_share", "most rows whose features repeat with another label", 0.01
-            ),
-            _share("min_class_share", "least share of the rarest class", 0.01),
-            _share("max_overlap_share", "most rows of the data also in the reference", 0.01),
-            _share(
-                "max_feature_power",
-                "highest out-of-fold predictive power of one feature alone (1 = leaks the target)",
-                0.9,
-            ),
+INTEGRITY = GateKind(
+    name="integrity",
+    marker="data",
+    help="no duplicates, constant columns, label conflicts, rare class or train/test and "
+    "target leakage",
+    params=(
+        Param(
+            "dataset",
+            "str",
+            "which data to check",
+            default="current",
+            choices=("current", "reference"),
         ),
-        run=run_integrity,
-    )
+        Param(
+            "overlap",
+            "bool",
+            "count rows of the data also found in the reference (train/test leakage)",
+            default=True,
+        ),
+        _share("max_duplicate_share", "most rows repeating another", 0.05),
+        Param(
+            "max_constant_columns",
+            "int",
+            "most columns holding a single value",
+            default=0,
+            minimum=0,
+        ),
+        _share("max_conflicting_share", "most rows whose features repeat with another label", 0.01),
+        _share("min_class_share", "least share of the rarest class", 0.01),
+        _share("max_overlap_share", "most rows of the data also in the reference", 0.01),
+        _share(
+            "max_feature_power",
+            "highest out-of-fold predictive power of one feature alone (1 = leaks the target)",
+            0.9,
+        ),
+    ),
+    run=run_integrity,
 )
 
-register(
-    GateKind(
-        name="privacy",
-        marker="data",
-        help="no direct identifiers (e-mail, phone, SSN, card, IP) and k-anonymity over "
-        "quasi-identifiers",
-        params=(
-            Param("dataset", "str", "which data to check", default="both", choices=DATASET_CHOICES),
-            Param(
-                "columns", "list[str]", "columns to scan for identifiers (default: text columns)"
-            ),
-            Param(
-                "identifiers",
-                "list[str]",
-                "kinds of identifier to look for",
-                default=("email", "phone", "ssn", "card", "ipv4", "ipv6"),
-                choices=("email", "phone", "ssn", "card", "ipv4", "ipv6"),
-            ),
-            Param(
-                "max_identifier_rows",
-                "int",
-                "cells with an identifier tolerated",
-                default=0,
-                minimum=0,
-            ),
-            Param(
-                "quasi_identifiers",
-                "list[str]",
-                "columns that together could single a person out (age, sex, ZIP code...)",
-                default=(),
-            ),
-            Param("k", "int", "least rows sharing any quasi-identifier values", 5, minimum=1),
-            _share(
-                "max_at_risk_share",
-                "share of rows allowed in classes under k (suppressed on release)",
-                0.0,
-            ),
+PRIVACY = GateKind(
+    name="privacy",
+    marker="data",
+    help="no direct identifiers (e-mail, phone, SSN, card, IP) and k-anonymity over "
+    "quasi-identifiers",
+    params=(
+        Param("dataset", "str", "which data to check", default="both", choices=DATASET_CHOICES),
+        Param("columns", "list[str]", "columns to scan for identifiers (default: text columns)"),
+        Param(
+            "identifiers",
+            "list[str]",
+            "kinds of identifier to look for",
+            default=("email", "phone", "ssn", "card", "ipv4", "ipv6"),
+            choices=("email", "phone", "ssn", "card", "ipv4", "ipv6"),
         ),
-        run=run_privacy,
-    )
+        Param(
+            "max_identifier_rows",
+            "int",
+            "cells with an identifier tolerated",
+            default=0,
+            minimum=0,
+        ),
+        Param(
+            "quasi_identifiers",
+            "list[str]",
+            "columns that together could single a person out (age, sex, ZIP code...)",
+            default=(),
+        ),
+        Param("k", "int", "least rows sharing any quasi-identifier values", 5, minimum=1),
+        _share(
+            "max_at_risk_share",
+            "share of rows allowed in classes under k (suppressed on release)",
+            0.0,
+        ),
+    ),
+    run=run_privacy,
 )
 
-register(
-    GateKind(
-        name="properties",
-        marker="data",
-        help="model outputs keep their properties on inputs Hypothesis generates from a schema",
-        params=(
-            Param(
-                "path",
-                "str",
-                "schema file to generate inputs from (default: inferred from the reference)",
-            ),
-            Param(
-                "checks",
-                "list[str]",
-                "properties to test",
-                default=("outputs_finite", "probabilities", "row_order", "batch"),
-                choices=("outputs_finite", "probabilities", "row_order", "batch"),
-            ),
-            Param("increasing", "list[str]", "features the score must not decrease in"),
-            Param("decreasing", "list[str]", "features the score must not increase in"),
-            Param("irrelevant", "list[str]", "features whose values must not change the outputs"),
-            Param("max_examples", "int", "frames Hypothesis generates", 25, minimum=1),
-            Param("max_rows", "int", "largest generated frame", 20, minimum=1),
-            Param("atol", "number", "tolerance on output differences", 1e-6, minimum=0.0),
+PROPERTIES = GateKind(
+    name="properties",
+    marker="data",
+    help="model outputs keep their properties on inputs Hypothesis generates from a schema",
+    params=(
+        Param(
+            "path",
+            "str",
+            "schema file to generate inputs from (default: inferred from the reference)",
         ),
-        run=run_properties_gate,
-    )
+        Param(
+            "checks",
+            "list[str]",
+            "properties to test",
+            default=("outputs_finite", "probabilities", "row_order", "batch"),
+            choices=("outputs_finite", "probabilities", "row_order", "batch"),
+        ),
+        Param("increasing", "list[str]", "features the score must not decrease in"),
+        Param("decreasing", "list[str]", "features the score must not increase in"),
+        Param("irrelevant", "list[str]", "features whose values must not change the outputs"),
+        Param("max_examples", "int", "frames Hypothesis generates", 25, minimum=1),
+        Param("max_rows", "int", "largest generated frame", 20, minimum=1),
+        Param("atol", "number", "tolerance on output differences", 1e-6, minimum=0.0),
+    ),
+    run=run_properties_gate,
 )
+
+KINDS = (INTEGRITY, PRIVACY, PROPERTIES)

@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pytest_mlops.config import Param
 from pytest_mlops.errors import ConfigError
-from pytest_mlops.gates import GateContext, GateKind, register
+from pytest_mlops.gates.kind import GateKind
+from pytest_mlops.params import Param
 from pytest_mlops.results import CheckResult
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from pytest_mlops.project import GateContext
 
 STAT_PARAMS: tuple[Param, ...] = (
     Param(
@@ -224,95 +226,86 @@ COLUMN_PARAMS: tuple[Param, ...] = (
     ),
 )
 
-register(
-    GateKind(
-        name="drift",
-        marker="drift",
-        help="the current data's feature columns are distributed like the reference's",
-        params=(
-            *COLUMN_PARAMS,
-            *STAT_PARAMS,
-            Param(
-                "profile",
-                "str",
-                "a reference profile (.npz from DriftProfile.save) used instead of the "
-                "reference data",
-            ),
-            *BACKEND_PARAMS,
+DRIFT = GateKind(
+    name="drift",
+    marker="drift",
+    help="the current data's feature columns are distributed like the reference's",
+    params=(
+        *COLUMN_PARAMS,
+        *STAT_PARAMS,
+        Param(
+            "profile",
+            "str",
+            "a reference profile (.npz from DriftProfile.save) used instead of the reference data",
         ),
-        run=run_drift,
-    )
+        *BACKEND_PARAMS,
+    ),
+    run=run_drift,
 )
 
-register(
-    GateKind(
-        name="prediction_drift",
-        marker="drift",
-        help="the model's outputs on the current data are distributed like on the reference",
-        params=STAT_PARAMS,
-        run=run_prediction_drift,
-    )
+PREDICTION_DRIFT = GateKind(
+    name="prediction_drift",
+    marker="drift",
+    help="the model's outputs on the current data are distributed like on the reference",
+    params=STAT_PARAMS,
+    run=run_prediction_drift,
 )
 
-register(
-    GateKind(
-        name="target_drift",
-        marker="drift",
-        help="the target is distributed in the current data like in the reference",
-        params=(
-            *STAT_PARAMS,
-            Param(
-                "target_type",
-                "str",
-                "how to test the target (auto: categorical up to 20 distinct values)",
-                default="auto",
-                choices=("auto", "categorical", "numeric"),
-            ),
+TARGET_DRIFT = GateKind(
+    name="target_drift",
+    marker="drift",
+    help="the target is distributed in the current data like in the reference",
+    params=(
+        *STAT_PARAMS,
+        Param(
+            "target_type",
+            "str",
+            "how to test the target (auto: categorical up to 20 distinct values)",
+            default="auto",
+            choices=("auto", "categorical", "numeric"),
         ),
-        run=run_target_drift,
-    )
+    ),
+    run=run_target_drift,
 )
 
-register(
-    GateKind(
-        name="multivariate_drift",
-        marker="drift",
-        help="rows as a whole are distributed like the reference's (MMD or domain classifier)",
-        params=(
-            *COLUMN_PARAMS,
-            Param(
-                "method",
-                "str",
-                "mmd (permutation test) or classifier (cross-validated AUC)",
-                default="mmd",
-                choices=("mmd", "classifier"),
-            ),
-            Param(
-                "alpha", "number", "significance level", default=0.05, minimum=1e-12, maximum=0.5
-            ),
-            Param(
-                "n_samples",
-                "int",
-                "rows drawn from each side (default 1000 mmd, 2000 classifier)",
-                minimum=10,
-            ),
-            Param("n_permutations", "int", "MMD permutations", default=500, minimum=10),
-            Param(
-                "max_auc",
-                "number",
-                "classifier AUC at or above which drift is called",
-                default=0.55,
-                minimum=0.5,
-                maximum=1,
-            ),
-            Param(
-                "time_budget",
-                "number",
-                "seconds after which MMD permutations stop",
-                default=30.0,
-                minimum=0,
-            ),
+MULTIVARIATE_DRIFT = GateKind(
+    name="multivariate_drift",
+    marker="drift",
+    help="rows as a whole are distributed like the reference's (MMD or domain classifier)",
+    params=(
+        *COLUMN_PARAMS,
+        Param(
+            "method",
+            "str",
+            "mmd (permutation test) or classifier (cross-validated AUC)",
+            default="mmd",
+            choices=("mmd", "classifier"),
         ),
-        run=run_multivariate,
-    )
+        Param("alpha", "number", "significance level", default=0.05, minimum=1e-12, maximum=0.5),
+        Param(
+            "n_samples",
+            "int",
+            "rows drawn from each side (default 1000 mmd, 2000 classifier)",
+            minimum=10,
+        ),
+        Param("n_permutations", "int", "MMD permutations", default=500, minimum=10),
+        Param(
+            "max_auc",
+            "number",
+            "classifier AUC at or above which drift is called",
+            default=0.55,
+            minimum=0.5,
+            maximum=1,
+        ),
+        Param(
+            "time_budget",
+            "number",
+            "seconds after which MMD permutations stop",
+            default=30.0,
+            minimum=0,
+        ),
+    ),
+    run=run_multivariate,
 )
+
+KINDS = (DRIFT, PREDICTION_DRIFT, TARGET_DRIFT, MULTIVARIATE_DRIFT)

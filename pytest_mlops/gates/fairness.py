@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.checks.metrics import METRICS
-from pytest_mlops.config import Param
 from pytest_mlops.errors import ConfigError
-from pytest_mlops.gates import GateContext, GateKind, register
+from pytest_mlops.gates.kind import GateKind
+from pytest_mlops.params import Param
 from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_mlops.project import GateContext
 
 
 def metric_choices() -> tuple[str, ...]:
@@ -138,41 +141,39 @@ _SHARED = (
     ),
 )
 
-register(
-    GateKind(
-        name="fairness",
-        marker="fairness",
-        help="a group disparity (demographic parity, equalized odds, four-fifths...) is within bounds",
-        params=(
-            *_SHARED,
-            Param("min", "number", "lowest acceptable value (ratios)"),
-            Param("max", "number", "highest acceptable value (differences)"),
-        ),
-        run=run_fairness,
-    )
+FAIRNESS = GateKind(
+    name="fairness",
+    marker="fairness",
+    help="a group disparity (demographic parity, equalized odds, four-fifths...) is within bounds",
+    params=(
+        *_SHARED,
+        Param("min", "number", "lowest acceptable value (ratios)"),
+        Param("max", "number", "highest acceptable value (differences)"),
+    ),
+    run=run_fairness,
 )
 
-register(
-    GateKind(
-        name="fairness_regression",
-        marker="fairness",
-        help="the model is not less fair than a baseline by more than a margin (paired bootstrap)",
-        params=(
-            Param(
-                "baseline",
-                "str",
-                "the baseline model: an .onnx path, 'package.module:factory' or 'registry:<stage>'",
-                required=True,
-            ),
-            *_SHARED,
-            Param(
-                "margin",
-                "number",
-                "how much less fair the model may be, in the disparity's units",
-                default=0.01,
-                minimum=0.0,
-            ),
+FAIRNESS_REGRESSION = GateKind(
+    name="fairness_regression",
+    marker="fairness",
+    help="the model is not less fair than a baseline by more than a margin (paired bootstrap)",
+    params=(
+        Param(
+            "baseline",
+            "str",
+            "the baseline model: an .onnx path, 'package.module:factory' or 'registry:<stage>'",
+            required=True,
         ),
-        run=run_fairness_regression,
-    )
+        *_SHARED,
+        Param(
+            "margin",
+            "number",
+            "how much less fair the model may be, in the disparity's units",
+            default=0.01,
+            minimum=0.0,
+        ),
+    ),
+    run=run_fairness_regression,
 )
+
+KINDS = (FAIRNESS, FAIRNESS_REGRESSION)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_mlops.config import Param
 from pytest_mlops.errors import ConfigError
-from pytest_mlops.gates import GateContext, GateKind, register
+from pytest_mlops.gates.kind import GateKind
+from pytest_mlops.params import Param
 from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_mlops.project import GateContext
 
 SAMPLE_ROWS = 16
 
@@ -87,75 +90,69 @@ def _check(
     return result
 
 
-register(
-    GateKind(
-        name="parity",
-        marker="accuracy",
-        help="the model exported to ONNX gives the same outputs and decisions as the original",
-        params=(
-            Param(
-                "dataset",
-                "str",
-                "which data to compare on",
-                default="current",
-                choices=("current", "reference"),
-            ),
-            Param(
-                "dtype",
-                "str",
-                "float type of the export",
-                default="float32",
-                choices=("float32", "float64"),
-            ),
-            Param("path", "str", "where to write the export (default: a temporary file)"),
-            Param("native", "str", "the original model when 'model' is an .onnx file"),
-            Param(
-                "batch_sizes",
-                "list[number]",
-                "batch sizes the ONNX model runs at",
-                default=(1, 37, 1024),
-            ),
-            Param(
-                "providers", "list[str]", "ONNX Runtime execution providers (default: all present)"
-            ),
-            Param("rtol", "number", "relative tolerance per output element", minimum=0),
-            Param("atol", "number", "absolute tolerance per output element", minimum=0),
-            Param(
-                "max_mismatch_share",
-                "number",
-                "share of rows allowed out of tolerance",
-                minimum=0,
-                maximum=1,
-            ),
-            Param(
-                "min_label_agreement",
-                "number",
-                "share of rows whose label must agree",
-                minimum=0,
-                maximum=1,
-            ),
-            Param(
-                "max_metric_delta", "number", "largest |metric(onnx) - metric(native)|", minimum=0
-            ),
-            Param(
-                "metric", "str", "metric compared ('auto', 'none' or a metric name)", default="auto"
-            ),
-            Param(
-                "profile",
-                "str",
-                "tolerance profile (default: detected)",
-                choices=("network", "sklearn", "trees"),
-            ),
-            Param(
-                "random_rows",
-                "int",
-                "random batches of valid rows to check (Hypothesis)",
-                default=50,
-                minimum=0,
-            ),
-            Param("schema", "str", "schema file the random rows satisfy (default: inferred)"),
-            Param("max_rows", "int", "compare on at most this many rows", minimum=1),
+PARITY = GateKind(
+    name="parity",
+    marker="accuracy",
+    help="the model exported to ONNX gives the same outputs and decisions as the original",
+    params=(
+        Param(
+            "dataset",
+            "str",
+            "which data to compare on",
+            default="current",
+            choices=("current", "reference"),
         ),
-        run=run_parity,
-    )
+        Param(
+            "dtype",
+            "str",
+            "float type of the export",
+            default="float32",
+            choices=("float32", "float64"),
+        ),
+        Param("path", "str", "where to write the export (default: a temporary file)"),
+        Param("native", "str", "the original model when 'model' is an .onnx file"),
+        Param(
+            "batch_sizes",
+            "list[number]",
+            "batch sizes the ONNX model runs at",
+            default=(1, 37, 1024),
+        ),
+        Param("providers", "list[str]", "ONNX Runtime execution providers (default: all present)"),
+        Param("rtol", "number", "relative tolerance per output element", minimum=0),
+        Param("atol", "number", "absolute tolerance per output element", minimum=0),
+        Param(
+            "max_mismatch_share",
+            "number",
+            "share of rows allowed out of tolerance",
+            minimum=0,
+            maximum=1,
+        ),
+        Param(
+            "min_label_agreement",
+            "number",
+            "share of rows whose label must agree",
+            minimum=0,
+            maximum=1,
+        ),
+        Param("max_metric_delta", "number", "largest |metric(onnx) - metric(native)|", minimum=0),
+        Param("metric", "str", "metric compared ('auto', 'none' or a metric name)", default="auto"),
+        Param(
+            "profile",
+            "str",
+            "tolerance profile (default: detected)",
+            choices=("network", "sklearn", "trees"),
+        ),
+        Param(
+            "random_rows",
+            "int",
+            "random batches of valid rows to check (Hypothesis)",
+            default=50,
+            minimum=0,
+        ),
+        Param("schema", "str", "schema file the random rows satisfy (default: inferred)"),
+        Param("max_rows", "int", "compare on at most this many rows", minimum=1),
+    ),
+    run=run_parity,
 )
+
+KINDS = (PARITY,)

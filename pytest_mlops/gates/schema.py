@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_mlops.config import Param
-from pytest_mlops.gates import GateContext, GateKind, register
+from pytest_mlops.gates.kind import GateKind
+from pytest_mlops.params import Param
 from pytest_mlops.results import CheckResult
+
+if TYPE_CHECKING:
+    from pytest_mlops.project import GateContext
 
 DATASET_CHOICES = ("current", "reference", "both")
 
@@ -87,32 +90,32 @@ def combine(results: Sequence[CheckResult], table: str) -> CheckResult:
     )
 
 
-register(
-    GateKind(
-        name="schema",
-        marker="data",
-        help="the required columns are present; with 'path', the data conforms to a schema file",
-        params=(
-            Param(
-                "required",
-                "list[str]",
-                "columns that must be present (default: the model's inputs and the target)",
-            ),
-            Param("dataset", "str", "which data to check", default="both", choices=DATASET_CHOICES),
-            Param(
-                "path",
-                "str",
-                "a schema file (JSON, from 'pytest-mlops schema infer') to validate the data "
-                "against, relative to the config file",
-            ),
-            Param(
-                "mostly",
-                "number",
-                "share of rows each tolerant rule must hold for (overrides the file's tolerance)",
-                minimum=0.0,
-                maximum=1.0,
-            ),
+SCHEMA = GateKind(
+    name="schema",
+    marker="data",
+    help="the required columns are present; with 'path', the data conforms to a schema file",
+    params=(
+        Param(
+            "required",
+            "list[str]",
+            "columns that must be present (default: the model's inputs and the target)",
         ),
-        run=run_schema,
-    )
+        Param("dataset", "str", "which data to check", default="both", choices=DATASET_CHOICES),
+        Param(
+            "path",
+            "str",
+            "a schema file (JSON, from 'pytest-mlops schema infer') to validate the data "
+            "against, relative to the config file",
+        ),
+        Param(
+            "mostly",
+            "number",
+            "share of rows each tolerant rule must hold for (overrides the file's tolerance)",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+    ),
+    run=run_schema,
 )
+
+KINDS = (SCHEMA,)

@@ -1,16 +1,32 @@
-"""``load_model``: an object, an ``.onnx`` path or ``"package.module:factory"`` -> a Model."""
+"""``load_model``: an object, an ``.onnx`` path or ``"package.module:factory"`` -> a Model.
+
+Model references with a scheme, such as ``"registry:production"``, name a model that lives
+elsewhere; whoever knows where registers a resolver for the scheme with
+:func:`register_model_resolver` (deploy registers ``registry``), and
+:meth:`~pytest_mlops.project.GateContext.load_model` asks :func:`model_resolver` for it. This
+module is on the plugin's import path: the adapters load on first use.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mlops.errors import ModelError
 from pytest_mlops.models.base import BaseModel, Model, OutputKind
 
-__all__ = ["load_model"]
+if TYPE_CHECKING:
+    from pytest_mlops.config import ProjectConfig
+
+__all__ = ["ModelResolver", "adapt", "load_model", "model_resolver", "register_model_resolver"]
+
+#: ``resolver(spec, config)``: the model a reference such as ``"registry:production"`` names
+ModelResolver = Callable[[str, "ProjectConfig"], Model]
+
+_RESOLVERS: dict[str, ModelResolver] = {}
 
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".sav", ".dill", ".cloudpkl")
 
@@ -47,6 +63,26 @@ def load_model(
             str(source), output, Path(base_dir) if base_dir else Path.cwd(), name
         )
     return adapt(source, output=output, name=name)
+
+
+def register_model_resolver(scheme: str, resolver: ModelResolver) -> None:
+    """Resolve model references ``"<scheme>:..."`` with *resolver* (replacing an earlier one).
+
+    Parameters
+    ----------
+    scheme:
+        The part before the colon, e.g. ``"registry"``.
+    resolver:
+        ``resolver(spec, config)`` returns the :class:`~pytest_mlops.models.base.Model` that
+        *spec* names for the project configured by *config*.
+    """
+    _RESOLVERS[scheme] = resolver
+
+
+def model_resolver(spec: str) -> ModelResolver | None:
+    """The resolver registered for the scheme of *spec*, or ``None`` (a path or a factory)."""
+    scheme, sep, _ = spec.partition(":")
+    return _RESOLVERS.get(scheme) if sep else None
 
 
 def adapt(obj: Any, *, output: OutputKind | str = "auto", name: str | None = None) -> Model:

@@ -207,7 +207,7 @@ def test_tampered_artifact_is_refused_and_the_tag_stays(oci_project: Path) -> No
 
     registry = OciRegistry(deploy_settings(project_config(oci_project)))
     v1 = deploy_to_staging(registry, fresh_bundle(oci_project, 1)).version
-    blob = registry.ledger._blob(v1.model_sha256)
+    blob = registry.ledger.blob_path(v1.model_sha256)
     data = bytearray(blob.read_bytes())
     data[-10] ^= 0x01
     blob.write_bytes(bytes(data))

@@ -21,7 +21,7 @@ from net_helpers import assert_serves
 from pytest_mlops.cli import main
 from pytest_mlops.deploy.mlflow_registry import MlflowRegistry
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
-from pytest_mlops.deploy.registry import open_registry
+from pytest_mlops.deploy.registries import open_registry
 from pytest_mlops.deploy.settings import deploy_settings
 from pytest_mlops.errors import ConfigError, DeployError
 

@@ -18,7 +18,7 @@ from net_helpers import Fault, FaultLog, ProxyLog, connect_proxy, fault_proxy, s
 
 from pytest_mlops.cli import main
 from pytest_mlops.deploy.promote import deploy_to_staging
-from pytest_mlops.deploy.registry import open_registry
+from pytest_mlops.deploy.registries import open_registry
 from pytest_mlops.deploy.settings import deploy_settings
 from pytest_mlops.errors import ConfigError, DeployError
 

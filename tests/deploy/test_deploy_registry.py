@@ -19,7 +19,8 @@ from deploy_helpers import FEATURES, fresh_bundle, project_config, write_report_
 
 from pytest_mlops.deploy.bundle import verify_bundle
 from pytest_mlops.deploy.promote import deploy_to_staging, promote, rollback
-from pytest_mlops.deploy.registry import LocalRegistry, resolve_model_reference
+from pytest_mlops.deploy.registries import resolve_model_reference
+from pytest_mlops.deploy.registry import LocalRegistry
 from pytest_mlops.errors import ConfigError, DeployError
 
 
@@ -136,7 +137,7 @@ def test_byte_flipped_registry_artifact_is_refused_before_deployment(tiny_projec
     registry = registry_of(tiny_project)
     deploy_to_staging(registry, fresh_bundle(tiny_project, 1))
     version = registry.get("tiny", 1)
-    blob = registry._blob(version.model_sha256)
+    blob = registry.blob_path(version.model_sha256)
     data = bytearray(blob.read_bytes())
     data[100] ^= 0xFF
     blob.write_bytes(bytes(data))

@@ -87,7 +87,7 @@ class Repo:
         )
 
     def stages(self) -> dict[str, Any]:
-        from pytest_mlops.deploy.registry import open_registry
+        from pytest_mlops.deploy.registries import open_registry
         from pytest_mlops.deploy.settings import deploy_settings
 
         config = _config(self.path)

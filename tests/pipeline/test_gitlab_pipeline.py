@@ -75,7 +75,7 @@ class Project:
 
     def _registry(self):
         from pytest_mlops.config import find_config_file, load_config
-        from pytest_mlops.deploy.registry import open_registry
+        from pytest_mlops.deploy.registries import open_registry
         from pytest_mlops.deploy.settings import deploy_settings
 
         config = load_config(find_config_file(self.observer), base_dir=self.observer)

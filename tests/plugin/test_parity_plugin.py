@@ -12,8 +12,8 @@ import onnxruntime  # noqa: F401
 import pytest
 import skl2onnx  # noqa: F401
 
+from pytest_mlops._progress import Progress
 from pytest_mlops.cli import main
-from pytest_mlops.export.commands import Progress
 
 OTHER_MODEL = """
 
@@ -131,16 +131,16 @@ class _Terminal(io.StringIO):
 
 def test_progress_shows_steps_on_a_terminal_only():
     terminal = _Terminal()
-    progress = Progress(terminal, total=2)
-    progress("loading model")
-    progress("parity: CPUExecutionProvider batch size 1")
-    progress("exporting")
-    progress.done()
+    progress = Progress(total=2, stream=terminal)
+    progress.step("loading model")
+    progress.step("parity: CPUExecutionProvider batch size 1", advance=False)
+    progress.step("exporting")
+    progress.close()
     text = terminal.getvalue()
     assert "[1/2] loading model" in text
     assert "[1/2] parity: CPUExecutionProvider batch size 1" in text
     assert "[2/2] exporting" in text
-    assert text.endswith("\r\x1b[K")
+    assert text.endswith("\r\x1b[2K")
     piped = io.StringIO()
-    Progress(piped, total=2)("loading model")
+    Progress(total=2, stream=piped).step("loading model")
     assert piped.getvalue() == ""
