@@ -362,7 +362,8 @@ def byte_flips(root: Path, trials: int, seed: int) -> dict[str, float]:
         except DeployError:
             refused += 1
         after = registry.stage(MODEL, "production")
-        assert after is not None and before is not None
+        assert after is not None
+        assert before is not None
         if after.version == target.version and before.version != target.version:
             print(f"  NOT refused: flipped a bit of {rel} of v{target.version}")
         blob.write_bytes(original)

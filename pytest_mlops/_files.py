@@ -31,8 +31,10 @@ def output_error(path: Path, exc: OSError, what: str) -> OutputError:
 
 
 def _parent(path: Path, what: str, *, directory: bool = False) -> tuple[Path, list[Path]]:
-    """The directory *path* goes in, made if needed; and the directories that made (so that a
-    failure can take them away again)."""
+    """The directory *path* goes in, made if needed; and the directories that made.
+
+    The directories made are returned so that a failure can take them away again.
+    """
     parent = path.parent
     missing: list[Path] = []
     for ancestor in path.parents:
@@ -56,8 +58,10 @@ def _parent(path: Path, what: str, *, directory: bool = False) -> tuple[Path, li
 
 
 def _undo(created: list[Path]) -> None:
-    """Remove directories made for an output that was not written (deepest first; only if
-    still empty)."""
+    """Remove directories made for an output that was not written.
+
+    Deepest first, and only if still empty.
+    """
     for folder in created:
         with contextlib.suppress(OSError):
             folder.rmdir()

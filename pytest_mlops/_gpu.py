@@ -23,7 +23,7 @@ def cuda_available() -> tuple[bool, str]:
     if smi is None:
         return False, "no NVIDIA driver (nvidia-smi not found) and torch is not installed"
     try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)  # noqa: S603 - an argument list, no shell
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"nvidia-smi failed: {exc}"
     first = out.stdout.strip().splitlines()[:1]

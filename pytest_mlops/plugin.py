@@ -1,6 +1,7 @@
 """The pytest plugin: options, markers, fixtures, declarative gate items, recording and summary.
 
-This is the only module that knows pytest. It binds configuration to the library's checks and
+With the deploy plugin (``deploy/pytest_plugin.py`` and its ``hookspecs``), it is the only code
+that knows pytest. It binds configuration to the library's checks and
 records their :class:`~pytest_mlops.results.CheckResult` in ``item.user_properties``, so results
 travel through pytest-xdist and land in JUnit XML. Importing it imports nothing heavy.
 """
@@ -90,12 +91,14 @@ _OPTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register the deploy hook specifications."""
     from pytest_mlops.deploy import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the plugin's command-line options and ini settings."""
     group = parser.getgroup("mlops", "model gates (pytest-mlops)")
     for flag, ini, help_text, extra in _OPTIONS:
         group.addoption(
@@ -161,6 +164,7 @@ def _cli_settings(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers, load the project's configuration and set up the session."""
     for line in MARKERS.values():
         config.addinivalue_line("markers", line)
     try:
@@ -242,6 +246,7 @@ class GateItem(pytest.Item):
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile | None:
+    """Collect the project's configuration file as a file of gates when it declares some."""
     state = parent.config.stash.get(STATE, None)
     if state is None or not state.project.gates or state.project.path is None:
         return None
@@ -254,8 +259,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> GateFile |
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Add the declared gates when pytest ran on its default paths (testpaths) that skip them;
-    mark every mlops test so that its outcome reaches the report (through xdist too)."""
+    """Add the declared gates when pytest ran on default paths (testpaths) that skip them.
+
+    Also mark every mlops test so that its outcome reaches the report (through xdist too).
+    """
     state = config.stash.get(STATE, None)
     if state is None:
         return
@@ -307,8 +314,11 @@ def enforce(result: CheckResult, inconclusive: str) -> None:
 
 
 class Recorder:
-    """Collects results and outcomes from reports; on the xdist controller they arrive from
-    workers, so everything it needs travels in ``report.user_properties``."""
+    """Collects results and outcomes from reports.
+
+    On the xdist controller they arrive from workers, so everything it needs travels in
+    ``report.user_properties``.
+    """
 
     def __init__(self, state: SessionState) -> None:
         self.state = state
@@ -374,6 +384,7 @@ def require_cuda(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a GPU test without a GPU, before its fixtures load (unless one is required)."""
     # Skip before fixtures load; a required GPU fails in the call phase (a failure, not an error).
     if (
         item.get_closest_marker("gpu") is not None
@@ -384,6 +395,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
+    """Check for the GPU a GPU test needs in the call phase (skip, or fail when required)."""
     if item.get_closest_marker("gpu") is not None:
         require_cuda(item.config)
 
@@ -392,6 +404,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Write the mlops results table, verdict and report status to the terminal."""
     state = config.stash.get(STATE, None)
     if state is None or not (state.entries or state.tests) or hasattr(config, "workerinput"):
         return
@@ -413,6 +426,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the mlops report, if configured; a failure to write it fails the session."""
     config = session.config
     state = config.stash.get(STATE, None)
     if state is None or hasattr(config, "workerinput") or not state.project.settings.report:
@@ -548,6 +562,7 @@ def _marker_settings(kwargs: Mapping[str, Any], kind: GateKind) -> dict[str, Any
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
+    """The mlops header line: the configuration file and its number of gates."""
     state = config.stash.get(STATE, None)
     if state is None or state.project.path is None:
         return None

@@ -59,7 +59,7 @@ def page(markdown: str, author: str) -> str:
     body = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
     return (
         f"<!doctype html><meta charset=utf-8><style>{STYLE}</style>"
-        f'<div class=note id=note><div class=head><b>{html.escape(author)}</b> commented'
+        f"<div class=note id=note><div class=head><b>{html.escape(author)}</b> commented"
         f"</div><div class=body>{body}</div></div>"
         "<script>document.getElementById('note').dataset.height ="
         " document.documentElement.scrollHeight</script>"

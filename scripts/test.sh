@@ -28,7 +28,8 @@ VENV=${MLOPS_VENV:-.venv}
 export PATH="$PWD/$VENV/bin:$PATH"
 
 echo "== ruff ($(date +%T))"
-ruff check pytest_mlops tests benchmarks examples
+ruff check pytest_mlops tests benchmarks examples scripts
+ruff format --check pytest_mlops tests benchmarks examples scripts
 echo "== mypy (strict) ($(date +%T))"
 mypy
 echo "== mypy over tests ($(date +%T))"

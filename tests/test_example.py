@@ -16,7 +16,10 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "pytest", str(EXAMPLE), "-p", "no:cacheprovider", *args],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
 
 
@@ -48,7 +51,8 @@ def test_example_passes_and_reports(tmp_path):
     names = {r["name"] for r in report["results"]}
     assert {"schema", "accuracy"} <= names
     auc = next(r for r in report["results"] if r["nodeid"] == "pyproject.toml::accuracy")
-    assert auc["metric"] == "roc_auc" and auc["value"] > 0.88
+    assert auc["metric"] == "roc_auc"
+    assert auc["value"] > 0.88
 
     parallel = _run("-n", "2", f"--mlops-report={tmp_path / 'parallel.json'}")
     assert parallel.returncode == 0, parallel.stdout[-3000:]

@@ -46,7 +46,8 @@ def test_example_parity(tmp_path, example, selection, profile):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     report = json.loads(report_path.read_text())
     parity = [r for r in report["results"] if r["kind"] == "parity"]
-    assert parity and all(r["status"] == "passed" for r in parity)
+    assert parity
+    assert all(r["status"] == "passed" for r in parity)
     gate = next(r for r in parity if r["nodeid"] == "pyproject.toml::parity")
     assert gate["context"]["profile"] == profile
     assert gate["context"]["batch_sizes"] == "1,37,1024"

@@ -92,7 +92,7 @@ def measure(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Measured:
-    """sklearn's value of *metric* and (``n_resamples > 0``) its seeded bootstrap interval."""
+    """The sklearn value of *metric* and (``n_resamples > 0``) its seeded bootstrap interval."""
     from pytest_mlops.checks.stats import bootstrap_vectorized
 
     estimate = score(metric, y, outputs, classes)
@@ -155,9 +155,12 @@ def _check_inputs(
 
 
 def require_labels(spec: Metric, y: np.ndarray, model: Model, data: Dataset, name: str) -> None:
-    """A DataError when labels are missing, or are not among the classifier's classes (``'yes'``
-    against ``1``, the text ``'1'`` against the number ``1``): otherwise every resample of the
-    metric comes out undefined or zero, and the message would blame the data's size."""
+    """A DataError when labels are missing, or are not among the classifier's classes.
+
+    Such labels are ``'yes'`` against ``1``, or the text ``'1'`` against the number ``1``:
+    otherwise every resample of the metric comes out undefined or zero, and the message would
+    blame the data's size.
+    """
     import pandas as pd
 
     column = f"the target column {data.target!r} of {data.describe()}"
@@ -269,8 +272,10 @@ def check_accuracy(
 
 @dataclass(frozen=True)
 class _Slicing:
-    """Which slices are held to the bounds too (and the size below which one is not gated),
-    and the bootstrap every estimate gets."""
+    """Which slices are held to the bounds too, and the bootstrap every estimate gets.
+
+    Also the size below which a slice is not gated.
+    """
 
     slice_by: str | Sequence[str] | None
     slices: Sequence[str]

@@ -1,4 +1,4 @@
-"""Champion/challenger: is the candidate model not worse than the baseline on the same rows?
+"""Champion/challenger: whether a candidate model is not worse than the baseline on the same rows.
 
 Both models score the same rows; the uncertainty of the metric difference comes from a paired
 bootstrap (each resample scores both models on the same rows), so what the rows have in common
@@ -151,7 +151,6 @@ def compare_models(
         ``p_value`` (McNemar's exact test); ``tables["comparison"]`` has one row for the Markdown report.
     """
     from pytest_mlops.checks.accuracy import require_both_classes
-    from pytest_mlops.checks.stats import bootstrap_vectorized
     from pytest_mlops.models.load import load_model
 
     candidate, baseline = load_model(candidate), load_model(baseline)
@@ -163,6 +162,38 @@ def compare_models(
     out_c = _outputs(candidate, "candidate", data, spec.needs)
     out_b = _outputs(baseline, "baseline", data, spec.needs)
     classes = candidate.classes if candidate.classes is not None else baseline.classes
+    values, interval = _paired_bootstrap(
+        spec, y, (out_c, out_b), classes, n_resamples, confidence, seed
+    )
+    status = non_inferiority(interval, margin, greater_is_better=spec.greater_is_better)
+    test = _mcnemar(spec, candidate, baseline, data, y, out_c, out_b)
+    context = _context(data, candidate, baseline, seed)
+    return _result(name, spec, status, interval, margin, values, test, context)
+
+
+def _context(data: Dataset, candidate: Model, baseline: Model, seed: int) -> dict[str, Any]:
+    return {
+        "n": data.n_rows,
+        "split": data.name,
+        "candidate": candidate.name,
+        "baseline": baseline.name,
+        "seed": seed,
+    }
+
+
+def _paired_bootstrap(
+    spec: Metric,
+    y: np.ndarray,
+    outputs: tuple[np.ndarray, np.ndarray],
+    classes: Any,
+    n_resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[tuple[float, float], Interval]:
+    """Both models' scores and the paired bootstrap interval of their difference."""
+    from pytest_mlops.checks.stats import bootstrap_vectorized
+
+    out_c, out_b = outputs
     value_c, value_b = score(spec, y, out_c, classes), score(spec, y, out_b, classes)
     stat_c, stat_b = resampled(spec, y, out_c, classes), resampled(spec, y, out_b, classes)
     interval = bootstrap_vectorized(
@@ -173,16 +204,7 @@ def compare_models(
         confidence=confidence,
         seed=seed,
     )
-    status = non_inferiority(interval, margin, greater_is_better=spec.greater_is_better)
-    test = _mcnemar(spec, candidate, baseline, data, y, out_c, out_b)
-    context = {
-        "n": data.n_rows,
-        "split": data.name,
-        "candidate": candidate.name,
-        "baseline": baseline.name,
-        "seed": seed,
-    }
-    return _result(name, spec, status, interval, margin, (value_c, value_b), test, context)
+    return (value_c, value_b), interval
 
 
 def _check_settings(
@@ -221,6 +243,31 @@ def _mcnemar(
 
 def _signed(value: float) -> str:
     return ("+" if value > 0 else "") + format_value(value)
+
+
+def _add_mcnemar(
+    test: McNemar | None, metrics: dict[str, Any], tables: dict[str, list[dict[str, Any]]]
+) -> str:
+    """Add McNemar's test to *metrics* and *tables*; return its line for ``details``."""
+    if test is None:
+        return ""
+    metrics.update(
+        p_value=test.p_value,
+        only_candidate_right=test.only_candidate,
+        only_baseline_right=test.only_baseline,
+    )
+    tables["mcnemar"] = [
+        {
+            "only_candidate_right": test.only_candidate,
+            "only_baseline_right": test.only_baseline,
+            "p_value": test.p_value,
+        }
+    ]
+    return (
+        f"McNemar's exact test on the predicted labels: {test.only_candidate} rows only the "
+        f"candidate gets right, {test.only_baseline} only the baseline, p = "
+        f"{format_value(test.p_value)}"
+    )
 
 
 def _result(
@@ -267,25 +314,7 @@ def _result(
             }
         ]
     }
-    details = ""
-    if test is not None:
-        metrics.update(
-            p_value=test.p_value,
-            only_candidate_right=test.only_candidate,
-            only_baseline_right=test.only_baseline,
-        )
-        tables["mcnemar"] = [
-            {
-                "only_candidate_right": test.only_candidate,
-                "only_baseline_right": test.only_baseline,
-                "p_value": test.p_value,
-            }
-        ]
-        details = (
-            f"McNemar's exact test on the predicted labels: {test.only_candidate} rows only the "
-            f"candidate gets right, {test.only_baseline} only the baseline, p = "
-            f"{format_value(test.p_value)}"
-        )
+    details = _add_mcnemar(test, metrics, tables)
     return CheckResult(
         name=name,
         kind="champion",

@@ -157,7 +157,7 @@ def _outcomes(
                 f"{proba.shape[1] if proba.ndim == 2 else 1} probability columns"
             )
     if threshold is not None:
-        assert proba is not None
+        assert proba is not None  # noqa: S101 - a type the caller guarantees
         classes = model.classes if model.classes is not None else np.array([0, 1])
         raw_pred = np.where(proba[:, 1] >= threshold, classes[-1], classes[0])
     else:
@@ -286,7 +286,7 @@ def _frame_stats(out: Outcomes, grouping: Grouping, extra: str | None) -> dict[s
     if extra is not None:
         params = {}
         if get_metric(extra).needs == "proba":
-            assert out.proba is not None
+            assert out.proba is not None  # noqa: S101 - a type the caller guarantees
             params = {extra: {"scores": out.proba[:, 1]}}
         named = {extra: _safe_metric(extra)}
         stats |= _metric_frame(named, out.y, out.pred, grouping.codes, groups, params)
@@ -492,13 +492,12 @@ def check_fairness(
 
     Parameters
     ----------
-    model:
-        A binary classifier adapted by :func:`~pytest_mlops.load_model`.
-    data:
-        A :class:`~pytest_mlops.Dataset` with a target and the sensitive columns.
-    sensitive:
-        A column or several (default: the dataset's ``sensitive`` columns). Several columns are
-        judged one by one (the worst decides) unless *intersectional*.
+    model, data:
+        A binary classifier adapted by :func:`~pytest_mlops.load_model`; a
+        :class:`~pytest_mlops.Dataset` with a target and the sensitive columns.
+    sensitive, intersectional:
+        A column or several (default: the dataset's ``sensitive`` columns), judged one by one (the
+        worst decides) or by their combinations (``sex x race``) if *intersectional*.
     metric:
         A name of :data:`DISPARITIES`: ``demographic_parity_difference`` / ``_ratio``,
         ``equalized_odds_difference`` / ``_ratio``, ``equal_opportunity_difference`` / ``_ratio``,
@@ -506,23 +505,17 @@ def check_fairness(
         ``<statistic>_difference`` / ``_ratio`` for ``selection_rate``, ``true_positive_rate``,
         ``false_positive_rate`` or a classification metric (``accuracy``, ``f1``, ``roc_auc``...).
     min, max:
-        Bounds on the disparity (``max`` for differences, ``min`` for ratios). Without either the
-        result passes and only records the measurements.
-    intersectional:
-        Group by the combinations of the sensitive columns (``sex x race``).
+        Bounds (``max`` for differences, ``min`` for ratios); with neither it passes, measuring.
     min_group_size:
-        Groups with fewer rows are listed in the result (message, details and the ``groups``
-        table) and left out of every disparity.
+        Smaller groups are listed (message, details, ``groups`` table), left out of disparities.
     on:
         What is held to the bound: the ``estimate``, the ``lower`` or ``upper`` end of the
         interval, or the whole ``interval`` (INCONCLUSIVE when it straddles the bound).
     n_resamples, confidence, seed:
         The seeded bootstrap over the rows; each disparity's interval is built from simultaneous
         intervals of all pairwise group gaps (see the module docstring).
-    threshold:
-        Cut the positive-class probability at this value instead of using ``predict``.
-    name:
-        The result's name (the gate's).
+    threshold, name:
+        Cut the positive-class probability here instead of using ``predict``; the gate's name.
 
     Returns
     -------
@@ -531,28 +524,55 @@ def check_fairness(
         ``disparities`` (per disparity: value, interval, bound, status).
     """
     spec = get_disparity(metric)
-    min, max = _bounds(spec, min, max, name)
-    _check_options(on, n_resamples, confidence, min_group_size, threshold)
+    gate = _Gate(spec, spec.name, *_bounds(spec, min, max, name), on)
+    options = _Options(min_group_size, n_resamples, confidence, seed)
+    groups, extra, proba = _setup(data, spec, sensitive, intersectional, on, threshold, options)
+    out = _outcomes(model, data, spec.name, threshold, proba)
+    assessments, rows = _assess_all(out, groups, extra, gate, options)
+    context = _context(data, out.model, on, seed, min_group_size)
+    return _result(name, gate, assessments, context, rows)
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """What a result holds to its bound: the disparity, its label, the bounds and ``on``."""
+
+    spec: Disparity
+    metric_label: str
+    min: float | None
+    max: float | None
+    on: GateOn
+    prefix: str = ""
+
+
+def _setup(
+    data: Dataset,
+    spec: Disparity,
+    sensitive: str | Sequence[str] | None,
+    intersectional: bool,
+    on: GateOn,
+    threshold: float | None,
+    opts: _Options,
+) -> tuple[list[Grouping], str | None, bool]:
+    """Check the settings; return the groupings, the extra statistic and whether it needs proba."""
+    _check_options(on, opts.n_resamples, opts.confidence, opts.min_group_size, threshold)
     columns = _sensitive_columns(data, sensitive)
     groupings = _groupings(data, columns, intersectional)
     extra = _extra_stat(spec)
     needs_proba = extra is not None and get_metric(extra).needs == "proba"
-    out = _outcomes(model, data, spec.name, threshold, needs_proba)
-    options = _Options(min_group_size, n_resamples, confidence, seed)
-    assessments = [_assess(out, g, extra, _wanted(spec), options) for g in groupings]
+    return groupings, extra, needs_proba
+
+
+def _assess_all(
+    out: Outcomes, groupings: Sequence[Grouping], extra: str | None, gate: _Gate, opts: _Options
+) -> tuple[list[_Assessment], list[dict[str, Any]]]:
+    """Each grouping's assessment with its verdict, and the ``groups`` table's rows."""
+    spec = gate.spec
+    assessments = [_assess(out, g, extra, _wanted(spec), opts) for g in groupings]
     for assessment in assessments:
-        assessment.status = _verdict(assessment.estimates[spec.name], min, max, on)
-    return _result(
-        name=name,
-        spec=spec,
-        metric_label=spec.name,
-        assessments=assessments,
-        min=min,
-        max=max,
-        on=on,
-        context=_context(data, out.model, on, seed, min_group_size),
-        group_rows=[row for a in assessments for row in _group_rows(a, extra, min_group_size)],
-    )
+        assessment.status = _verdict(assessment.estimates[spec.name], gate.min, gate.max, gate.on)
+    rows = [row for a in assessments for row in _group_rows(a, extra, opts.min_group_size)]
+    return assessments, rows
 
 
 def _sample(
@@ -767,62 +787,64 @@ def _excluded_text(
     return text
 
 
-def _result(
-    *,
-    name: str,
-    spec: Disparity,
-    metric_label: str,
-    assessments: Sequence[_Assessment],
-    min: float | None,
-    max: float | None,
-    on: GateOn,
-    context: Mapping[str, Any],
-    group_rows: list[dict[str, Any]],
-    prefix: str = "",
-) -> CheckResult:
-    import numpy as np
-
-    decider = _deciding(assessments, spec, spec.name)
-    est = decider.estimates[spec.name]
-    op, bound = _op_bound(est.value, min, max)
-    op_bound = f"{op} {format_value(bound)}" if op is not None else ""
-    status = decider.status
-    ctx = {**context, "groups": int(sum(int(np.sum(a.included)) for a in assessments))}
-    suffix = f" ({', '.join(f'{k}={v}' for k, v in ctx.items())})"
-    where = f" on {decider.grouping.label}"
+def _message(gate: _Gate, est: Estimate, status: Status, where: str, suffix: str) -> str:
+    """The result's first line: the measured disparity against its bound (if any)."""
+    prefix, label = gate.prefix, gate.metric_label
+    op, bound = _op_bound(est.value, gate.min, gate.max)
     if not math.isfinite(est.value):
-        message = f"{prefix}{metric_label} is undefined{where}: {est.reason}{suffix}"
-    elif op is None:
-        message = f"{prefix}{metric_label} measured {_estimate_text(est)}{where}{suffix}"
-    else:
-        straddle = ", the interval straddles the bound" if status == "inconclusive" else ""
-        if status == "inconclusive" and est.interval is None:
-            straddle = f", no interval: {est.reason}"
-        message = (
-            f"{prefix}{metric_label} must be {op_bound}: measured {_estimate_text(est)}"
-            f"{where}{straddle}{suffix}"
-        )
-    min_size = int(context.get("min_group_size", 1))
-    message += _excluded_text(assessments, min_size, spec.stats)
-    metrics: dict[str, float] = {metric_label: est.value}
+        return f"{prefix}{label} is undefined{where}: {est.reason}{suffix}"
+    if op is None:
+        return f"{prefix}{label} measured {_estimate_text(est)}{where}{suffix}"
+    straddle = ", the interval straddles the bound" if status == "inconclusive" else ""
+    if status == "inconclusive" and est.interval is None:
+        straddle = f", no interval: {est.reason}"
+    return (
+        f"{prefix}{label} must be {op} {format_value(bound)}: measured {_estimate_text(est)}"
+        f"{where}{straddle}{suffix}"
+    )
+
+
+def _metrics(label: str, est: Estimate, assessments: Sequence[_Assessment]) -> dict[str, float]:
+    metrics: dict[str, float] = {label: est.value}
     if est.interval is not None:
-        metrics[f"{metric_label}.ci_low"] = est.interval.low
-        metrics[f"{metric_label}.ci_high"] = est.interval.high
+        metrics[f"{label}.ci_low"] = est.interval.low
+        metrics[f"{label}.ci_high"] = est.interval.high
     for a in assessments:
         for key, e in a.estimates.items():
             metrics[f"{a.grouping.label}.{key}"] = e.value
-    details = "\n".join(_detail_lines(assessments, spec.name, op_bound))
+    return metrics
+
+
+def _result(
+    name: str,
+    gate: _Gate,
+    assessments: Sequence[_Assessment],
+    context: Mapping[str, Any],
+    group_rows: list[dict[str, Any]],
+) -> CheckResult:
+    import numpy as np
+
+    spec = gate.spec
+    decider = _deciding(assessments, spec, spec.name)
+    est = decider.estimates[spec.name]
+    op, bound = _op_bound(est.value, gate.min, gate.max)
+    op_bound = f"{op} {format_value(bound)}" if op is not None else ""
+    ctx = {**context, "groups": int(sum(int(np.sum(a.included)) for a in assessments))}
+    suffix = f" ({', '.join(f'{k}={v}' for k, v in ctx.items())})"
+    message = _message(gate, est, decider.status, f" on {decider.grouping.label}", suffix)
+    min_size = int(context.get("min_group_size", 1))
+    message += _excluded_text(assessments, min_size, spec.stats)
     return CheckResult(
         name=name,
         kind="fairness",
-        status=status,
+        status=decider.status,
         message=message,
-        metric=metric_label,
+        metric=gate.metric_label,
         value=est.value,
         op=op,
         bound=bound,
-        details=details,
-        metrics=metrics,
+        details="\n".join(_detail_lines(assessments, spec.name, op_bound)),
+        metrics=_metrics(gate.metric_label, est, assessments),
         context=ctx,
         tables={
             "groups": group_rows,
@@ -884,16 +906,12 @@ def compare_fairness(
     spec = get_disparity(metric)
     if margin < 0:
         raise CheckError(f"gate {name!r}: margin must be >= 0, got {margin}")
-    _check_options(on, n_resamples, confidence, min_group_size, threshold)
-    columns = _sensitive_columns(data, sensitive)
-    groupings = _groupings(data, columns, intersectional)
-    extra = _extra_stat(spec)
-    needs_proba = extra is not None and get_metric(extra).needs == "proba"
-    first = _outcomes(candidate, data, spec.name, threshold, needs_proba)
-    second = _outcomes(baseline, data, spec.name, threshold, needs_proba)
     options = _Options(min_group_size, n_resamples, confidence, seed)
+    groups, extra, proba = _setup(data, spec, sensitive, intersectional, on, threshold, options)
+    first = _outcomes(candidate, data, spec.name, threshold, proba)
+    second = _outcomes(baseline, data, spec.name, threshold, proba)
     assessments, group_rows = [], []
-    for grouping in groupings:
+    for grouping in groups:
         assessment, baseline_view = _assess_paired(first, second, grouping, extra, spec, options)
         assessment.status = _verdict(assessment.estimates[spec.name], None, margin, on)
         assessments.append(assessment)
@@ -902,14 +920,5 @@ def compare_fairness(
     context = _context(data, first.model, on, seed, min_group_size)
     context["baseline"] = second.model
     worsening = Disparity(spec.name, spec.stats, "difference", spec.help)
-    return _result(
-        name=name,
-        spec=worsening,
-        metric_label=f"{spec.name}_worsening",
-        assessments=assessments,
-        min=None,
-        max=margin,
-        on=on,
-        context=context,
-        group_rows=group_rows,
-    )
+    gate = _Gate(worsening, f"{spec.name}_worsening", None, margin, on)
+    return _result(name, gate, assessments, context, group_rows)

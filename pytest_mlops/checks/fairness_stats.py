@@ -107,6 +107,8 @@ class Outcomes:
 
 @dataclass(frozen=True)
 class Grouping:
+    """One way of splitting the rows into groups: a label, each row's group code, the names."""
+
     label: str
     codes: np.ndarray
     names: tuple[str, ...]
@@ -266,6 +268,42 @@ def group_intervals(
     return out
 
 
+def _pairwise_gaps(
+    spec: Disparity, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of defined groups' gap (of ``log r`` for a ratio): point and resampled."""
+    import numpy as np
+
+    gaps, boots = [], []
+    for stat in spec.stats:
+        values = np.asarray(point[stat], dtype=np.float64)
+        draws = np.asarray(samples[stat], dtype=np.float64)
+        defined = np.flatnonzero(np.isfinite(values))
+        if spec.agg == "ratio":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values, draws = np.log(np.maximum(values, 1e-12)), np.log(np.maximum(draws, 1e-12))
+        i, j = np.triu_indices(len(defined), k=1)
+        gaps.append(values[defined[i]] - values[defined[j]])
+        boots.append(draws[:, defined[i]] - draws[:, defined[j]])
+    return np.concatenate(gaps), np.concatenate(boots, axis=1)
+
+
+def _critical_value(gap: np.ndarray, boot: np.ndarray, se: np.ndarray, confidence: float) -> float:
+    """The max-t critical value covering all pairs at once, at least Bonferroni's."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviation = np.where(se > 0, np.abs(boot - gap) / se, 0.0)
+    # Bonferroni's normal quantile is a floor: with small groups the bootstrap's own spread of
+    # the largest deviation runs a little narrow, and the gate must not fail fair models.
+    from scipy.stats import norm
+
+    return max(
+        float(np.quantile(deviation.max(axis=1), confidence)),
+        float(norm.ppf(1 - (1 - confidence) / (2 * len(gap)))),
+    )
+
+
 def simultaneous_interval(
     spec: Disparity,
     estimate: float,
@@ -290,18 +328,7 @@ def simultaneous_interval(
 
     if not math.isfinite(estimate):
         return Estimate(estimate, None, "undefined on the data")
-    gaps, boots = [], []
-    for stat in spec.stats:
-        values = np.asarray(point[stat], dtype=np.float64)
-        draws = np.asarray(samples[stat], dtype=np.float64)
-        defined = np.flatnonzero(np.isfinite(values))
-        if spec.agg == "ratio":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values, draws = np.log(np.maximum(values, 1e-12)), np.log(np.maximum(draws, 1e-12))
-        i, j = np.triu_indices(len(defined), k=1)
-        gaps.append(values[defined[i]] - values[defined[j]])
-        boots.append(draws[:, defined[i]] - draws[:, defined[j]])
-    gap, boot = np.concatenate(gaps), np.concatenate(boots, axis=1)
+    gap, boot = _pairwise_gaps(spec, point, samples)
     valid = np.isfinite(boot).all(axis=1)
     if valid.sum() < (1 - MAX_UNDEFINED) * n_resamples:
         return Estimate(
@@ -312,16 +339,7 @@ def simultaneous_interval(
         )
     boot = boot[valid]
     se = boot.std(axis=0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        deviation = np.where(se > 0, np.abs(boot - gap) / se, 0.0)
-    # Bonferroni's normal quantile is a floor: with small groups the bootstrap's own spread of
-    # the largest deviation runs a little narrow, and the gate must not fail fair models.
-    from scipy.stats import norm
-
-    c = max(
-        float(np.quantile(deviation.max(axis=1), confidence)),
-        float(norm.ppf(1 - (1 - confidence) / (2 * len(gap)))),
-    )
+    c = _critical_value(gap, boot, se, confidence)
     low = float(np.max(np.abs(gap) - c * se, initial=0.0))
     high = float(np.max(np.abs(gap) + c * se))
     if spec.agg == "ratio":
@@ -335,6 +353,7 @@ def simultaneous_interval(
 def percentile_interval(
     estimate: float, samples: np.ndarray, confidence: float, n_resamples: int, seed: int
 ) -> Estimate:
+    """The percentile interval of *estimate* from its bootstrap *samples*."""
     import numpy as np
 
     if not math.isfinite(estimate):

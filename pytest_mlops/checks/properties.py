@@ -1,5 +1,6 @@
-"""Property-based tests: Hypothesis strategies from a :class:`~pytest_mlops.data.schema.Schema`,
-and ready-made properties of a model's outputs.
+"""Property-based tests: Hypothesis strategies and ready-made properties of a model's outputs.
+
+The strategies are built from a :class:`~pytest_mlops.data.schema.Schema`.
 
 Strategies generate valid inputs, edge values included (the bounds and recorded quantiles, every
 category with the same weight however rare, missing values where the schema allows them)::
@@ -22,6 +23,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
 
 from pytest_mlops.data.schema import ColumnSchema, Schema
 from pytest_mlops.errors import CheckError, DataError, did_you_mean
@@ -153,8 +157,6 @@ def frames(
 
 def to_frame(items: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSchema]) -> pd.DataFrame:
     """Rows (dicts) as a DataFrame with the dtypes the schema implies."""
-    import pandas as pd
-
     data: dict[str, Any] = {}
     for column in columns:
         values = [item[column.name] for item in items]
@@ -184,8 +186,6 @@ def _adapt(model: Any) -> Model:
 
 def _outputs(model: Model, frame: Any) -> np.ndarray:
     """Probabilities where the model has them, else predictions."""
-    import numpy as np
-
     return np.asarray(model.predict_proba(frame) if model.has_proba else model.predict(frame))
 
 
@@ -218,8 +218,6 @@ def _result(
 
 def check_outputs_finite(model: Any, frame: pd.DataFrame) -> CheckResult:
     """Predictions (and probabilities) have one entry per row and are finite numbers."""
-    import numpy as np
-
     model = _adapt(model)
     n = len(frame)
     outputs = [("predict", np.asarray(model.predict(frame)))]
@@ -257,8 +255,6 @@ def check_outputs_finite(model: Any, frame: pd.DataFrame) -> CheckResult:
 
 def check_probabilities(model: Any, frame: pd.DataFrame, *, atol: float = 1e-6) -> CheckResult:
     """Probabilities lie in [0, 1] and each row sums to 1 (within *atol*)."""
-    import numpy as np
-
     model = _adapt(model)
     proba = np.asarray(model.predict_proba(frame), dtype=float)
     if proba.ndim == 1:
@@ -290,7 +286,6 @@ def check_probabilities(model: Any, frame: pd.DataFrame, *, atol: float = 1e-6) 
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> float:
-    import numpy as np
 
     if a.shape != b.shape:
         return math.inf
@@ -304,8 +299,6 @@ def check_row_order_invariance(
     model: Any, frame: pd.DataFrame, *, seed: int = 0, atol: float = 1e-9
 ) -> CheckResult:
     """Shuffling the rows shuffles the outputs the same way, and changes nothing else."""
-    import numpy as np
-
     model = _adapt(model)
     order = np.random.default_rng(seed).permutation(len(frame))
     base = _outputs(model, frame)
@@ -328,8 +321,6 @@ def check_batch_invariance(
     model: Any, frame: pd.DataFrame, *, batch_size: int = 1, atol: float = 1e-9
 ) -> CheckResult:
     """Scoring in batches of *batch_size* gives the outputs of one call on all rows."""
-    import numpy as np
-
     if batch_size < 1:
         raise CheckError(f"check_batch_invariance: 'batch_size' must be >= 1, got {batch_size}")
     model = _adapt(model)
@@ -352,7 +343,6 @@ def check_batch_invariance(
 
 
 def _score(model: Model, frame: pd.DataFrame, output: int) -> np.ndarray:
-    import numpy as np
 
     if model.has_proba:
         return np.asarray(model.predict_proba(frame), dtype=float)[:, output]
@@ -374,8 +364,6 @@ def check_monotonic(
     The score is the probability of class ``classes[output]`` (the positive class by default) or
     the prediction of a regressor.
     """
-    import numpy as np
-
     model = _adapt(model)
     if feature not in frame.columns:
         raise DataError(
@@ -458,8 +446,6 @@ def check_invariance(
 
 def _plain(value: Any) -> Any:
     """A JSON-ready scalar: numpy scalars unwrapped, missing values as None, others as text."""
-    import pandas as pd
-
     if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
         return None
     if hasattr(value, "item"):

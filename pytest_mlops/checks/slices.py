@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from pytest_mlops.errors import CheckError, DataError, did_you_mean
 
 if TYPE_CHECKING:
@@ -106,7 +108,6 @@ def _column(data: Dataset, column: str, where: str) -> Any:
 
 
 def _clause_mask(data: Dataset, clause: Clause, expression: str) -> np.ndarray:
-    import numpy as np
 
     series = _column(data, clause.column, f"slice {expression!r}")
     try:
@@ -130,7 +131,6 @@ def _clause_mask(data: Dataset, clause: Clause, expression: str) -> np.ndarray:
 
 
 def _by_column(data: Dataset, column: str) -> list[Slice]:
-    import numpy as np
 
     series = _column(data, column, f"slice_by {column!r}")
     values = series.dropna().unique()
@@ -153,8 +153,6 @@ def slice_rows(
     data: Dataset, *, slice_by: str | Sequence[str] | None = None, slices: Sequence[str] = ()
 ) -> list[Slice]:
     """The slices of *data*: one per value of each ``slice_by`` column, then each expression."""
-    import numpy as np
-
     columns = [slice_by] if isinstance(slice_by, str) else list(slice_by or ())
     out = [s for column in columns for s in _by_column(data, column)]
     for expression in slices:

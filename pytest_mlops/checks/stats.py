@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from pytest_mlops.errors import CheckError
 from pytest_mlops.results import Status
 
@@ -51,8 +53,6 @@ def bootstrap_indices(
     n: int, *, n_resamples: int, seed: int, chunk: int = 64
 ) -> Iterator[np.ndarray]:
     """Yield blocks of resampling index rows (``chunk x n``), seeded so reruns are identical."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     done = 0
     while done < n_resamples:
@@ -76,8 +76,6 @@ def bootstrap(
     undefined (NaN, e.g. a single class drawn) are dropped; if more than 10% are, the interval is
     not trusted and a CheckError says so.
     """
-    import numpy as np
-
     if n < 2:
         raise CheckError(f"a bootstrap needs at least 2 rows, got {n}")
     if not 0 < confidence < 1:
@@ -142,8 +140,6 @@ def bootstrap_counts(
     metrics written as weighted sums run over a whole block with one matrix product. Blocks hold
     at most *max_cells* counts (16 MiB), whatever *n*; reruns with the same seed are identical.
     """
-    import numpy as np
-
     chunk = max(1, min(64, max_cells // max(n, 1)))
     for block in bootstrap_indices(n, n_resamples=n_resamples, seed=seed, chunk=chunk):
         size = block.shape[0]
@@ -167,8 +163,6 @@ def bootstrap_vectorized(
     (NaN) are dropped; if more than 10% are, a CheckError says the interval cannot be trusted. A
     paired comparison passes a statistic that scores two models on the same counts.
     """
-    import numpy as np
-
     if n < 2:
         raise CheckError(f"a bootstrap needs at least 2 rows, got {n}")
     if not 0 < confidence < 1:

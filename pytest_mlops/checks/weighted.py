@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from pytest_mlops.errors import CheckError
 
 if TYPE_CHECKING:
@@ -27,7 +29,6 @@ ECE_BINS = 10
 
 
 def _div(num: np.ndarray, den: np.ndarray, fill: float = float("nan")) -> np.ndarray:
-    import numpy as np
 
     out = np.full(np.broadcast(num, den).shape, fill, dtype=np.float64)
     np.divide(num, den, out=out, where=den != 0)
@@ -35,7 +36,6 @@ def _div(num: np.ndarray, den: np.ndarray, fill: float = float("nan")) -> np.nda
 
 
 def _binary_scores(outputs: Any, classes: Any) -> Any:
-    import numpy as np
 
     proba = np.asarray(outputs, dtype=np.float64)
     return proba[:, 1] if proba.ndim == 2 else proba
@@ -45,8 +45,6 @@ def _grouped(
     Ws: np.ndarray, pos: np.ndarray, neg: np.ndarray, starts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positive and negative weight per group of tied scores (rows sorted by score)."""
-    import numpy as np
-
     P, N = Ws * pos, Ws * neg
     if len(starts) == Ws.shape[1]:  # no ties: every row is its own group
         return P, N
@@ -55,8 +53,6 @@ def _grouped(
 
 def _auc(is_pos: np.ndarray, score: np.ndarray) -> Resampled:
     """Weighted ROC AUC (ties count one half), the Mann-Whitney form sklearn's equals."""
-    import numpy as np
-
     order = np.argsort(score, kind="mergesort")
     sorted_score = score[order]
     starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
@@ -74,8 +70,6 @@ def _auc(is_pos: np.ndarray, score: np.ndarray) -> Resampled:
 
 def _average_precision(is_pos: np.ndarray, score: np.ndarray) -> Resampled:
     """Weighted average precision: sum over descending thresholds of (R_k - R_k-1) * P_k."""
-    import numpy as np
-
     order = np.argsort(-score, kind="mergesort")
     sorted_score = score[order]
     starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
@@ -92,7 +86,6 @@ def _average_precision(is_pos: np.ndarray, score: np.ndarray) -> Resampled:
 
 
 def _mean_of(values: np.ndarray) -> Resampled:
-    import numpy as np
 
     values = np.asarray(values, dtype=np.float64)
 
@@ -104,8 +97,6 @@ def _mean_of(values: np.ndarray) -> Resampled:
 
 def _confusion(y: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray], Any]:
     """Per-class weighted true positives, true counts and predicted counts."""
-    import numpy as np
-
     true_1h = (y[:, None] == labels[None, :]).astype(np.float64)
     pred_1h = (pred[:, None] == labels[None, :]).astype(np.float64)
     hit_1h = true_1h * pred_1h
@@ -117,7 +108,6 @@ def _confusion(y: np.ndarray, pred: np.ndarray, labels: np.ndarray) -> Callable[
 
 
 def _label_metric(kind: str, y: Any, pred: Any, classes: Any) -> Resampled:
-    import numpy as np
 
     y, pred = np.asarray(y), np.asarray(pred)
     if kind == "accuracy":
@@ -150,7 +140,6 @@ def _label_metric(kind: str, y: Any, pred: Any, classes: Any) -> Resampled:
 
 
 def _proba_metric(kind: str, y: Any, proba: Any, classes: Any) -> Resampled:
-    import numpy as np
 
     y = np.asarray(y)
     proba = np.asarray(proba, dtype=np.float64)
@@ -178,16 +167,12 @@ def _proba_metric(kind: str, y: Any, proba: Any, classes: Any) -> Resampled:
 
 def ece_bins(confidence: np.ndarray, n_bins: int = ECE_BINS) -> np.ndarray:
     """Equal-width bin of each confidence on [0, 1], as ``sklearn.calibration_curve`` bins."""
-    import numpy as np
-
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     return np.asarray(np.searchsorted(edges[1:-1], confidence))
 
 
 def ece_inputs(y: Any, proba: Any, classes: Any) -> tuple[np.ndarray, np.ndarray]:
     """(confidence, outcome) pairs ECE compares: binary P(positive) vs the label; else top-label."""
-    import numpy as np
-
     y, proba, classes = np.asarray(y), np.asarray(proba, dtype=np.float64), np.asarray(classes)
     if proba.ndim == 1 or proba.shape[1] == 2:
         return _binary_scores(proba, classes), (y == classes[-1]).astype(np.float64)
@@ -196,7 +181,6 @@ def ece_inputs(y: Any, proba: Any, classes: Any) -> tuple[np.ndarray, np.ndarray
 
 
 def _ece(y: Any, proba: Any, classes: Any) -> Resampled:
-    import numpy as np
 
     confidence, outcome = ece_inputs(y, proba, classes)
     onehot = ece_bins(confidence)[:, None] == np.arange(ECE_BINS)[None, :]
@@ -209,7 +193,6 @@ def _ece(y: Any, proba: Any, classes: Any) -> Resampled:
 
 
 def _value_metric(kind: str, y: Any, pred: Any) -> Resampled:
-    import numpy as np
 
     y = np.asarray(y, dtype=np.float64)
     err = y - np.asarray(pred, dtype=np.float64).reshape(y.shape)
@@ -241,8 +224,6 @@ _VALUE = ("mae", "mse", "rmse", "r2")
 
 def prepare(metric: str, y: Any, outputs: Any, classes: Any) -> Resampled:
     """The resampled form of *metric* (a name in ``METRICS``) on these labels and outputs."""
-    import numpy as np
-
     if metric in _LABEL:
         return _label_metric(metric, y, outputs, classes)
     if metric in _PROBA:

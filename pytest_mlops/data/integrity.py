@@ -179,8 +179,11 @@ def _findings(
     seed: int,
     tables: dict[str, list[dict[str, Any]]],
 ) -> list[_Finding]:
-    """The findings on *frame* alone: duplicates, constant columns and, with a target, the label
-    checks (conflicts, class balance, single features that leak the target)."""
+    """The findings on *frame* alone: duplicates, constant columns and the label checks.
+
+    The label checks (conflicts, class balance, single features that leak the target) run only
+    with a target.
+    """
     findings = [
         _duplicates(frame, bounds.max_duplicate_share, tables),
         _constant_columns(frame, bounds.max_constant_columns, tables),

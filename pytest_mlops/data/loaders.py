@@ -132,10 +132,13 @@ def read_frame(path: Path, *, encoding: str = "utf-8", **options: Any) -> pd.Dat
 def _refuse_short_rows(
     path: Path, frame: pd.DataFrame, encoding: str, options: dict[str, Any]
 ) -> None:
-    """A row with fewer fields than the header: pandas fills the rest with missing values, the
-    label (the last column, often) too, and nothing says so. Only where the last column has
+    """Refuse a file with a row that has fewer fields than the header.
+
+    Pandas fills the rest of such a row with missing values, the label (the last column, often)
+    too, and nothing says so. Only where the last column has
     missing values are the file's records counted (with the csv module: pandas reads a field
-    that is not there and an empty one alike)."""
+    that is not there and an empty one alike).
+    """
     if set(options) - {"sep", "delimiter", "quotechar"} or not frame.iloc[:, -1].isna().any():
         return
     short = _short_records(path, encoding, options.get("sep") or options.get("delimiter") or ",")

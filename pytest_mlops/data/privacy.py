@@ -444,8 +444,11 @@ def _scan(
 
 
 def _as_text(series: pd.Series, ssn_named: bool) -> tuple[pd.Series | None, bool]:
-    """The non-missing cells as text, and whether the column is numeric (read as whole
-    numbers; ``None`` when it cannot hold a card or SSN: fractions, or numbers too short)."""
+    """The non-missing cells as text, and whether the column is numeric.
+
+    Numeric columns are read as whole numbers; the text is ``None`` when the column cannot hold a
+    card or SSN (fractions, or numbers too short).
+    """
     present = series.dropna()
     if not pd.api.types.is_numeric_dtype(present) or pd.api.types.is_bool_dtype(present):
         return present.astype(str), False

@@ -271,7 +271,7 @@ def _data_lineage(ctx: GateContext) -> dict[str, Any]:
     for which in ("reference", "current"):
         try:
             dataset = ctx.dataset(which)
-        except Exception:  # an unset split is simply not part of the lineage
+        except Exception:  # noqa: S112 - an unset split is simply not part of the lineage
             continue
         out[which] = {
             "source": dataset.source,
@@ -353,8 +353,13 @@ def _metrics(evidence: Mapping[str, Any]) -> dict[str, float]:
 def _git(where: Path) -> dict[str, Any]:
     def run(*args: str) -> str | None:
         try:
-            done = subprocess.run(
-                ["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=False
+            done = subprocess.run(  # noqa: S603 - an argument list, no shell
+                ["git", *args],  # noqa: S607 - git from PATH
+                cwd=where,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
             )
         except (OSError, subprocess.SubprocessError):
             return None

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pytest_mlops.errors import DeployError
 
 __all__ = ["HttpResult", "compare_outputs", "feeds_to_request", "http_call", "outputs_to_json"]
@@ -29,8 +31,6 @@ _DATATYPES = {
 
 def feeds_to_request(feeds: Mapping[str, Any]) -> dict[str, Any]:
     """ONNX Runtime feeds (name -> array) as an OIP v2 inference request body."""
-    import numpy as np
-
     inputs = []
     for name, value in feeds.items():
         array = np.asarray(value)
@@ -48,8 +48,6 @@ def feeds_to_request(feeds: Mapping[str, Any]) -> dict[str, Any]:
 
 def outputs_to_json(names: Sequence[str], outputs: Sequence[Any]) -> list[dict[str, Any]]:
     """Session outputs as OIP output tensors (ZipMap lists become 2-D arrays)."""
-    import numpy as np
-
     tensors = []
     for name, out in zip(names, outputs, strict=True):
         if isinstance(out, list) and out and isinstance(out[0], dict):
@@ -69,8 +67,6 @@ def compare_outputs(
     atol: float = 1e-5,
 ) -> list[str]:
     """Differences between served and expected output tensors (empty when they agree)."""
-    import numpy as np
-
     problems: list[str] = []
     by_name = {t.get("name"): t for t in got}
     for want in expected:
@@ -117,8 +113,10 @@ def http_call(
     timeout: float = 10.0,
     headers: Mapping[str, str] | None = None,
 ) -> HttpResult:
-    """One HTTP(S) request (a JSON body unless *body* is bytes); connection errors raise
-    DeployError."""
+    """One HTTP(S) request (a JSON body unless *body* is bytes).
+
+    Connection errors raise DeployError.
+    """
     parsed = urllib.parse.urlsplit(url)
     connection = (
         http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection

@@ -102,8 +102,10 @@ def registry_credentials(host: str, env: Mapping[str, str] | None = None) -> Cre
 
 
 def _hostname(address: str) -> str:
-    """``"https://host:5000/v1/"`` or ``"host:5000"`` -> ``"host:5000"`` (Docker Hub's aliases
-    as ``docker.io``)."""
+    """``"https://host:5000/v1/"`` or ``"host:5000"`` -> ``"host:5000"``.
+
+    Docker Hub's aliases become ``docker.io``.
+    """
     text = address.strip()
     netloc = urllib.parse.urlsplit(text if "://" in text else f"//{text}").netloc.lower()
     return "docker.io" if netloc in _DOCKER_HUB else netloc
@@ -166,7 +168,7 @@ def _from_helper(helper: str, server: str, source: str) -> Credentials:
     """``docker-credential-HELPER get`` with *server* on stdin, as Docker runs it."""
     program = f"docker-credential-{helper}"
     try:
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 - an argument list, no shell
             [program, "get"], input=server, capture_output=True, text=True, timeout=30, check=False
         )
     except FileNotFoundError:

@@ -134,8 +134,10 @@ class DistributionClient:
         return self._client
 
     def base(self) -> str:
-        """``https://HOST`` (or ``http://`` for a loopback or insecure registry without TLS),
-        found by asking ``GET /v2/`` as Docker does; the answer's challenge is kept."""
+        """``https://HOST``, or ``http://`` for a loopback or insecure registry without TLS.
+
+        It is found by asking ``GET /v2/`` as Docker does; the answer's challenge is kept.
+        """
         if not self._base:
             self._ping()
         return self._base
@@ -338,9 +340,12 @@ class DistributionClient:
         extra_scopes: tuple[str, ...] = (),
         retry: bool = True,
     ) -> httpx.Response:
-        """One authenticated call; *target* is a path under the registry or an absolute URL
-        (a ``Location``). A 401 gets one more try with fresh authentication; a refusal that
-        remains raises a DeployError naming the credentials and the scope needed."""
+        """One authenticated call.
+
+        *target* is a path under the registry or an absolute URL (a ``Location``). A 401 gets
+        one more try with fresh authentication; a refusal that remains raises a DeployError
+        naming the credentials and the scope needed.
+        """
         url = target if "://" in target else self.base() + target
         scopes = self.scopes(action, *extra_scopes)
         client = self._http()
@@ -432,8 +437,11 @@ class DistributionClient:
         return digest, len(data)
 
     def upload_file(self, path: Path, *, mount_from: tuple[str, ...] = ()) -> tuple[str, int]:
-        """Stream a file into a blob (mounted from *mount_from* if one of those repositories
-        has it, skipped if this one has); its digest and size."""
+        """Stream a file into a blob; its digest and size.
+
+        The blob is mounted from *mount_from* if one of those repositories has it, and skipped
+        if this one has.
+        """
         digest, size = sha256_file(path)
         self._upload(lambda: path.open("rb"), digest, size, mount_from)
         return digest, size
@@ -526,8 +534,11 @@ class DistributionClient:
         return str(httpx.URL(request_url).join(location))
 
     def download(self, digest: str, dest: Path, *, limit: int | None = None) -> int:
-        """Stream blob *digest* into *dest* (a temporary file first, renamed once its digest
-        verifies); its size. Storage redirects are followed, without the credentials."""
+        """Stream blob *digest* into *dest*; its size.
+
+        The blob goes to a temporary file first, renamed once its digest verifies. Storage
+        redirects are followed, without the credentials.
+        """
         import httpx
 
         path = f"/v2/{self.repository}/blobs/{digest}"

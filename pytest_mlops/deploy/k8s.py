@@ -154,8 +154,11 @@ def _service(settings: DeploySettings, stage: str) -> dict[str, Any]:
 def render_inference_service(
     settings: DeploySettings, stage: str, version: Version, storage_uri: str
 ) -> dict[str, Any]:
-    """The KServe InferenceService of *stage*: Triton serving *version*'s model repository (see
-    :mod:`pytest_mlops.deploy.triton`) from *storage_uri*, with the lineage in annotations."""
+    """The KServe InferenceService of *stage*: Triton serving *version*'s model repository.
+
+    The repository (see :mod:`pytest_mlops.deploy.triton`) is served from *storage_uri*, with
+    the lineage in annotations.
+    """
     annotations = {k: v for k, v in _annotations(version).items() if k.startswith(_ANNOTATION)}
     model = {
         "modelFormat": {"name": "triton"},

@@ -90,8 +90,10 @@ class LedgeredRegistry:
         raise NotImplementedError
 
     def _remote_files(self, version: Version) -> Callable[[str, Path], None]:
-        """Copies a file of *version* (by its path in the bundle) from the remote copy into a
-        path, streamed."""
+        """Copies a file of *version* from the remote copy into a path, streamed.
+
+        The file is named by its path in the bundle.
+        """
         raise NotImplementedError
 
     # --- the ledger, kept in the remote too ---

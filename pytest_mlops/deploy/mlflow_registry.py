@@ -103,9 +103,11 @@ def _credentials_text() -> str:
 
 
 def mlflow_http_options(settings: DeploySettings) -> HttpOptions:
-    """TLS as MLflow's own client takes it (``MLFLOW_TRACKING_SERVER_CERT_PATH``,
-    ``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_TRACKING_CLIENT_CERT_PATH``), the deploy
-    setting ``ca_bundle`` first; the timeouts and retries of the deploy settings."""
+    """TLS as MLflow's own client takes it; the timeouts and retries of the deploy settings.
+
+    The TLS settings are ``MLFLOW_TRACKING_SERVER_CERT_PATH``, ``MLFLOW_TRACKING_INSECURE_TLS``
+    and ``MLFLOW_TRACKING_CLIENT_CERT_PATH``, the deploy setting ``ca_bundle`` first.
+    """
     insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true"
     if insecure and os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
         raise ConfigError(
@@ -202,8 +204,10 @@ class MlflowRegistry(LedgeredRegistry):
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> httpx.Response:
-        """One call to the server (retried as the transport says); a 401 or 403 is an error
-        that names the credentials."""
+        """One call to the server (retried as the transport says).
+
+        A 401 or 403 is an error that names the credentials.
+        """
         client = self._client()
         sent = {**_auth_headers(), **(headers or {})}
         response = send(

@@ -79,8 +79,10 @@ def parse_oci(location: str) -> tuple[str, str]:
 
 
 class OciRegistry(LedgeredRegistry):
-    """Images in an OCI (distribution v2) registry; versions and audit log in a ledger whose
-    copy the registry holds."""
+    """Images in an OCI (distribution v2) registry; versions and audit log in a ledger.
+
+    The registry holds the ledger's copy.
+    """
 
     def __init__(self, settings: DeploySettings) -> None:
         self.host, self.repository = parse_oci(settings.registry)
@@ -145,8 +147,11 @@ class OciRegistry(LedgeredRegistry):
         return self.api.upload_bytes(data)
 
     def upload_file(self, path: Path) -> tuple[str, int]:
-        """Stream a file into a blob, mounted from another repository of this registry that
-        this project pushed it to, if any; its digest and size."""
+        """Stream a file into a blob; its digest and size.
+
+        The blob is mounted from another repository of this registry that this project pushed
+        it to, if any.
+        """
         return self.api.upload_file(path, mount_from=self._mount_sources())
 
     def fetch_blob(self, digest: str) -> bytes:
@@ -158,8 +163,10 @@ class OciRegistry(LedgeredRegistry):
         self.api.download(digest, dest)
 
     def _mount_sources(self) -> tuple[str, ...]:
-        """Other repositories of this registry whose ledgers sit beside this one: the blobs
-        pushed there can be mounted rather than sent again."""
+        """Other repositories of this registry whose ledgers sit beside this one.
+
+        The blobs pushed there can be mounted rather than sent again.
+        """
         sources = []
         for record in self.ledger.root.parent.glob("*/remote.json"):
             try:
@@ -177,8 +184,11 @@ class OciRegistry(LedgeredRegistry):
         layers: list[tuple[str, str, int, dict[str, str]]],
         annotations: Mapping[str, str],
     ) -> None:
-        """Tag an OCI manifest of *layers* ``(media type, digest, size, annotations)`` (blobs
-        already stored), with an empty config of *config_type* and *annotations*."""
+        """Tag an OCI manifest of *layers*, with an empty config of *config_type*.
+
+        The layers are ``(media type, digest, size, annotations)`` of blobs already stored; the
+        manifest carries *annotations*.
+        """
         config, size = self.upload_blob(b"{}")
         manifest = {
             "schemaVersion": 2,
@@ -265,8 +275,11 @@ class OciRegistry(LedgeredRegistry):
             record.write_text(json.dumps({"host": self.host, "repository": self.repository}))
 
     def _docker_auth(self) -> dict[str, str] | None:
-        """What the Docker daemon needs to push or pull here: our credentials, if the registry
-        asks for some (else the daemon's own, from its configuration)."""
+        """What the Docker daemon needs to push or pull here.
+
+        Our credentials, if the registry asks for some (else the daemon's own, from its
+        configuration).
+        """
         self.api.base()
         if not self.api.asks_for_credentials:
             return None
@@ -371,8 +384,10 @@ class OciRegistry(LedgeredRegistry):
 
     @contextmanager
     def run_container(self, version: Version, *, timeout: float = 60.0) -> Iterator[str]:
-        """Start the version's image on a free port of the engine's host (127.0.0.1 for a local
-        engine); yield its URL; remove it after."""
+        """Start the version's image on a free port of the engine's host; yield its URL.
+
+        The host is 127.0.0.1 for a local engine. The container is removed after.
+        """
         from pytest_mlops.deploy.smoke import wait_ready
 
         client = self._docker()
@@ -382,7 +397,7 @@ class OciRegistry(LedgeredRegistry):
         container = client.containers.run(
             version.image,
             detach=True,
-            ports={port: ("127.0.0.1" if host == "127.0.0.1" else "0.0.0.0", None)},
+            ports={port: ("127.0.0.1" if host == "127.0.0.1" else "0.0.0.0", None)},  # noqa: S104 - only for a remote daemon
             environment={"MLOPS_SERVE_VERSION": str(version.version)},
             labels={"io.pytest-mlops.smoke": version.digest},
         )
@@ -427,8 +442,11 @@ class OciRegistry(LedgeredRegistry):
 
 
 def _engine_host() -> str:
-    """Where a published port of the container engine is reached: 127.0.0.1 for a local
-    engine, the host of ``DOCKER_HOST=tcp://HOST:PORT`` for a remote one (a CI service)."""
+    """Where a published port of the container engine is reached.
+
+    That is 127.0.0.1 for a local engine, the host of ``DOCKER_HOST=tcp://HOST:PORT`` for a
+    remote one (a CI service).
+    """
     parsed = urllib.parse.urlsplit(os.environ.get("DOCKER_HOST", ""))
     if parsed.scheme in ("tcp", "http", "https") and parsed.hostname:
         return parsed.hostname

@@ -23,8 +23,10 @@ __all__ = ["open_registry", "resolve_model_reference", "resolve_version"]
 
 
 def open_registry(settings: DeploySettings) -> RegistryBackend:
-    """The backend the deploy settings name: a directory (embedded), ``oci://host/repo`` or
-    ``mlflow+http://host:port``."""
+    """The backend the deploy settings name.
+
+    A directory (embedded), ``oci://host/repo`` or ``mlflow+http://host:port``.
+    """
     if settings.is_oci:
         from pytest_mlops.deploy.oci import OciRegistry
 

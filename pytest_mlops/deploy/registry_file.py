@@ -1,5 +1,7 @@
-"""The embedded registry's database knows it exists: created whole with a format marker, and
-checked before every use, so a lost or damaged database is reported, never silently re-created.
+"""The embedded registry's database knows it exists.
+
+It is created whole with a format marker, and checked before every use, so a lost or damaged
+database is reported, never silently re-created.
 """
 
 from __future__ import annotations
@@ -63,8 +65,10 @@ def create_database(db: Path, blobs: Path, schema: str, corrupt: Corrupt) -> Non
 
 
 def check_database(db: Path, corrupt: Corrupt) -> None:
-    """Check that *db* is a registry database of this format (one made before the marker is
-    adopted: it has the registry's tables)."""
+    """Check that *db* is a registry database of this format.
+
+    One made before the marker is adopted: it has the registry's tables.
+    """
     try:
         size = db.stat().st_size
     except FileNotFoundError:

@@ -109,7 +109,7 @@ def serve_in_process(
         *extra_args,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_SERVE_")}
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - an argument list, no shell
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root
     )
     try:
@@ -132,7 +132,7 @@ def _announced_url(process: subprocess.Popen[str], timeout: float) -> str:
     lines: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
-        assert process.stdout is not None
+        assert process.stdout is not None  # noqa: S101 - a type the caller guarantees
         lines.put(process.stdout.readline())
 
     threading.Thread(target=read, daemon=True).start()

@@ -66,8 +66,11 @@ class TlsOptions:
     def from_settings(
         cls, ca_bundle: str | None, base_dir: Path, *, extra_env: tuple[str, ...] = ()
     ) -> TlsOptions:
-        """The deploy setting ``ca_bundle`` (relative to *base_dir*), else the first of the CA
-        environment variables (*extra_env* first) that is set."""
+        """The deploy setting ``ca_bundle`` (relative to *base_dir*), else a CA variable.
+
+        The CA variable is the first of the CA environment variables (*extra_env* first) that is
+        set.
+        """
         if ca_bundle:
             path = Path(ca_bundle).expanduser()
             return cls(
@@ -90,8 +93,10 @@ class TlsOptions:
         return store
 
     def context(self) -> ssl.SSLContext:
-        """An SSL context: the system's trust store plus the CA bundle; a ConfigError when the
-        bundle cannot be read."""
+        """An SSL context: the system's trust store plus the CA bundle.
+
+        A ConfigError when the bundle cannot be read.
+        """
         context = ssl.create_default_context()
         if not self.verify:
             context.check_hostname = False
@@ -117,8 +122,11 @@ class TlsOptions:
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """How calls are bounded: *timeout* seconds per call, *retries* more tries of a call that
-    failed in a way that may pass."""
+    """How calls are bounded.
+
+    *timeout* seconds per call, *retries* more tries of a call that failed in a way that may
+    pass.
+    """
 
     tls: TlsOptions = TlsOptions()
     timeout: float = 60.0
@@ -205,7 +213,7 @@ def _retryable(exc: Exception) -> bool:
 def _backoff(options: HttpOptions, attempt: int) -> float:
     """Exponential, capped, with jitter: half fixed, half random (so retries spread out)."""
     step = min(options.max_backoff, options.backoff * 2.0**attempt)
-    return step / 2 + random.uniform(0, step / 2)
+    return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - retry jitter, not a secret
 
 
 def _retry_after(value: str | None, options: HttpOptions) -> float | None:
@@ -233,8 +241,10 @@ def _cause(exc: BaseException, *kinds: type[BaseException]) -> BaseException | N
 
 
 def proxy_for(url: httpx.URL) -> str | None:
-    """The proxy the environment names for *url* (``None``: a direct connection), for messages;
-    ``NO_PROXY`` entries match the host, its domain, or ``host:port``."""
+    """The proxy the environment names for *url* (``None``: a direct connection), for messages.
+
+    ``NO_PROXY`` entries match the host, its domain, or ``host:port``.
+    """
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(url.scheme) or proxies.get("all")
     if not proxy:
@@ -337,8 +347,10 @@ def merge_headers(*parts: Mapping[str, str] | None) -> dict[str, str]:
 def http_options(
     settings: DeploySettings, *, ca_env: tuple[str, ...] = (), verify: bool = True
 ) -> HttpOptions:
-    """The transport options the deploy settings give (``ca_bundle``, ``timeout``, ``retries``);
-    *ca_env* names more CA bundle variables, looked at before the common ones."""
+    """The transport options the deploy settings give (``ca_bundle``, ``timeout``, ``retries``).
+
+    *ca_env* names more CA bundle variables, looked at before the common ones.
+    """
     tls = TlsOptions.from_settings(settings.ca_bundle, settings.base_dir, extra_env=ca_env)
     if not verify:
         tls = TlsOptions(tls.ca_bundle, tls.ca_source, verify=False)
@@ -346,8 +358,10 @@ def http_options(
 
 
 def read_bounded(response: httpx.Response, limit: int) -> bytes:
-    """At most *limit* bytes of a (streamed) response's body, else a DeployError; the response
-    is closed."""
+    """At most *limit* bytes of a (streamed) response's body, else a DeployError.
+
+    The response is closed.
+    """
     out = bytearray()
     try:
         for piece in response.iter_bytes():
@@ -371,8 +385,11 @@ def save_stream(
     limit: int | None = None,
     digest: str | None = None,
 ) -> int:
-    """Stream a response's body into *dest*: a temporary file beside it, renamed once complete
-    (and, given *digest*, once its sha256 matches); the number of bytes."""
+    """Stream a response's body into *dest*; the number of bytes.
+
+    The body goes to a temporary file beside *dest*, renamed once complete (and, given
+    *digest*, once its sha256 matches).
+    """
     import hashlib
     import tempfile
 

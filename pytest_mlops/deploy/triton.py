@@ -1,6 +1,8 @@
-"""A Triton Inference Server model repository for a version (GPU serving for teams that run
-Triton; :func:`pytest_mlops.deploy.k8s.render_inference_service` writes the KServe
-InferenceService that serves it).
+"""A Triton Inference Server model repository for a version.
+
+It is GPU serving for teams that run Triton;
+:func:`pytest_mlops.deploy.k8s.render_inference_service` writes the KServe InferenceService
+that serves it.
 
 The repository::
 

@@ -24,6 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+import pandas as pd
+
 from pytest_mlops.data.schema import (
     N_EXAMPLES,
     ColumnSchema,
@@ -137,8 +140,6 @@ def check_schema(
 
     The same violations, counts, tolerances and verdict as in one process, without row labels.
     """
-    import pandas as pd
-
     if not isinstance(schema, Schema):
         schema = load_schema(schema)
     payload = json.loads(schema.to_json())
@@ -189,9 +190,6 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     Numbers hash as float64 (an integer column with gaps reads as float in some partitions and
     not in others); everything else as text, missing values alike.
     """
-    import numpy as np
-    import pandas as pd
-
     from pytest_mlops.checks.drift.check import column_kind
 
     canonical = pd.DataFrame(index=pd.RangeIndex(len(frame)))
@@ -355,7 +353,6 @@ def group_task(frames: Iterable[pd.DataFrame], payload: bytes) -> bytes:
 
 
 def _cells(frame: pd.DataFrame, spec: Mapping[str, Any]) -> dict[str, list[int]]:
-    import numpy as np
 
     if len(frame) == 0:
         return {}
@@ -368,7 +365,6 @@ def _cells(frame: pd.DataFrame, spec: Mapping[str, Any]) -> dict[str, list[int]]
 
 
 def _factorize(keys: pd.Series) -> tuple[np.ndarray, list[str]]:
-    import pandas as pd
 
     codes, uniques = pd.factorize(keys)
     return codes, [str(u) for u in uniques]
@@ -383,7 +379,6 @@ def _group_keys(frame: pd.DataFrame, sensitive: Sequence[str]) -> pd.Series:
 
 
 def _binary(series: pd.Series, positive: Any, column: str) -> np.ndarray:
-    import numpy as np
 
     if bool(series.isna().any()):
         raise DataError(f"group metrics: column {column!r} has missing values")
@@ -419,8 +414,6 @@ def group_metrics(
     sensitive:
         One column, or several (their values joined with ``" & "``: intersectional groups).
     """
-    import numpy as np
-
     from pytest_mlops.checks.fairness import STANDARD_DISPARITIES
     from pytest_mlops.checks.fairness_stats import rates
 

@@ -21,8 +21,11 @@ def open_current(
     spark: Any = None,
     dask_scheduler: str | None = None,
 ) -> Any:
-    """The current data at *path* (Parquet file or folder; Delta with Spark) as the engine's
-    DataFrame. *spark* is an existing SparkSession to use instead of starting one."""
+    """The current data at *path* as the engine's DataFrame.
+
+    *path* is a Parquet file or folder (Delta with Spark). *spark* is an existing SparkSession
+    to use instead of starting one.
+    """
     if engine == "spark":
         from pytest_mlops.engines.spark import read_table, spark_session
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from pytest_mlops.checks.drift.partial import (
     EXACT_LIMIT,
     GridReport,
@@ -70,17 +73,15 @@ def dask_kinds(ddf: Any, columns: Sequence[str] | None, what: str) -> dict[str, 
 
 
 def _task_partition(frame: pd.DataFrame, task: Task, payload: bytes) -> pd.Series:
-    import pandas as pd
 
     return pd.Series([task([frame], payload)], dtype=object)
 
 
 def _finite(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The numeric *columns* as float64, NaN for missing and infinite values (and for a
-    column the partition lacks: the counting pass reports that)."""
-    import numpy as np
-    import pandas as pd
+    """The numeric *columns* as float64, NaN for missing and infinite values.
 
+    Also NaN for a column the partition lacks: the counting pass reports that.
+    """
     from pytest_mlops.checks.drift.check import numeric_matrix
 
     present = [c for c in columns if c in frame.columns]
@@ -122,7 +123,6 @@ def tree_merge(
 def map_merge(ddf: Any, task: Task, payload: bytes, merge: Merge) -> bytes | None:
     """``task(frames, payload)`` on every partition, the resulting blobs merged by *merge*."""
     dask = _dask()
-    import pandas as pd
 
     shared = dask.delayed(payload, pure=True)  # one copy in the graph, not one per task
     # Dask turns object columns into Arrow strings by default: our blobs are bytes.
@@ -142,8 +142,6 @@ class _Source:
 
     def quantiles(self, columns: Sequence[str], levels: Sequence[float]) -> dict[str, Any]:
         dask = _dask()
-        import numpy as np
-        import pandas as pd
 
         if not columns:
             return {}
@@ -208,8 +206,6 @@ class DaskEngine:
 
     def duplicate_rows(self, data: Any, columns: Sequence[str]) -> int:
         """Rows equal to an earlier row, by our row hash: counted after a shuffle of hashes."""
-        import pandas as pd
-
         dask = _dask()
         hashes = data.map_partitions(_hash_partition, list(columns), meta=pd.Series(dtype="uint64"))
         counts = hashes.value_counts(split_out=max(1, data.npartitions // 8))
@@ -218,7 +214,6 @@ class DaskEngine:
 
 
 def _hash_partition(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    import pandas as pd
 
     from pytest_mlops.engines.counts import row_hashes
 

@@ -214,8 +214,11 @@ def _merge_partition(
 
 
 def map_in_arrow(df: Any, run: Callable[..., Iterator[pa.RecordBatch]]) -> Any:
-    """``df.mapInArrow(run)`` to one binary column. PySpark warns there that it does not fully
-    support pandas 3; this path hands Arrow batches to our code and no pandas to PySpark."""
+    """``df.mapInArrow(run)`` to one binary column.
+
+    PySpark warns there that it does not fully support pandas 3; this path hands Arrow batches
+    to our code and no pandas to PySpark.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", "PySpark does not yet fully support pandas", FutureWarning

@@ -88,8 +88,10 @@ def _export_checked(
     base: Path,
     progress: Progress,
 ) -> tuple[Any, CheckResult | None]:
-    """Export to a temporary file next to the output; it replaces the output only once the
-    export, and the parity check when asked, succeed."""
+    """Export to a temporary file next to the output.
+
+    It replaces the output only once the export, and the parity check when asked, succeed.
+    """
     import dataclasses
 
     from pytest_mlops._files import atomic_file

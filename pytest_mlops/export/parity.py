@@ -1,4 +1,4 @@
-"""Decision-level parity: does the ONNX model decide like the model it was exported from?
+"""Decision-level parity: whether the ONNX model decides like the model it was exported from.
 
 :func:`check_parity` runs the native model once on the data and the ONNX model at several batch
 sizes (1, an odd size, a large one) on every execution provider it is asked for, and compares
@@ -358,7 +358,6 @@ def _decisive_flips(reference: Outputs, actual: Outputs, tol: Tolerances) -> int
     are reordered; a random-row property would trip on such ties, which the label agreement
     over the data already accounts for.
     """
-
     if reference.labels.dtype.kind == "f" and reference.proba is None:
         return 0  # regression: values are compared instead
     flips = np.asarray(actual.labels.astype(str) != reference.labels.astype(str))
@@ -428,7 +427,6 @@ def _tolerances(
 
 def _rows(data: Any) -> tuple[Any, Any, int]:
     """Input rows, the target (or None) and the row count."""
-
     if isinstance(data, Dataset):
         return data.X.reset_index(drop=True), (data.y if data.has_target else None), data.n_rows
     n = n_rows(data)
@@ -462,7 +460,6 @@ def _providers(providers: Sequence[str] | None) -> list[str]:
 
 def _open(onnx_model: Any, provider: str) -> OnnxModel:
     """The ONNX model in a session on *provider*."""
-
     source = getattr(onnx_model, "path", None) if not isinstance(onnx_model, str | Path) else None
     if isinstance(onnx_model, OnnxModel):
         if onnx_model.path is None:
@@ -513,7 +510,6 @@ def _compare(
     reference: Outputs, actual: Outputs, count: int, tol: Tolerances
 ) -> list[dict[str, Any]]:
     """One row per output: differences, rows out of tolerance, label flips."""
-
     rows: list[dict[str, Any]] = []
     native_labels = reference.labels[:count]
     numeric = native_labels.dtype.kind == "f"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -23,7 +25,6 @@ MAX_CATEGORIES = 200
 
 def row_strategies(frame: pd.DataFrame) -> dict[str, Any]:
     """One Hypothesis strategy per column of *frame*, producing values that column could hold."""
-    import pandas as pd
     from hypothesis import strategies as st
 
     out: dict[str, Any] = {}
@@ -83,7 +84,6 @@ def _schema_frames(frame: pd.DataFrame, schema: Any, max_rows: int) -> Any:
 
 
 def _frames_from_data(frame: pd.DataFrame, max_rows: int) -> Any:
-    import pandas as pd
     from hypothesis import strategies as st
 
     columns = row_strategies(frame)

@@ -18,6 +18,9 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from pytest_mlops.errors import DataError, ModelError
 from pytest_mlops.export.types import Converted, Dtype
 
@@ -172,8 +175,6 @@ def _final_estimator(model: Any) -> Any:
 
 def _initial_types(model: Any, sample: Any, dtype: Dtype) -> list[tuple[str, Any]]:
     """One input per fitted column for frames; one matrix ``X`` otherwise."""
-    import numpy as np
-    import pandas as pd
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 
     float_type = FloatTensorType if dtype == "float32" else DoubleTensorType
@@ -220,8 +221,6 @@ def _initial_types(model: Any, sample: Any, dtype: Dtype) -> list[tuple[str, Any
 
 def _is_text(column: pd.Series) -> bool:
     """Whether a column becomes a string input; a DataError for types ONNX cannot take."""
-    import pandas as pd
-
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return False
     if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(column):
@@ -248,8 +247,6 @@ def _is_nan(value: Any) -> bool:
 
 def _patch_missing_strings(model: Any) -> Any:
     """Make a copy treat ``""`` as missing where the original treats NaN as missing strings."""
-    import numpy as np
-
     for _, estimator in walk(model):
         name = type(estimator).__name__
         stats = getattr(estimator, "statistics_", None)

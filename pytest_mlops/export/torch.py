@@ -16,6 +16,9 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from pytest_mlops.errors import ConfigError, DataError, ModelError, choices_text
 from pytest_mlops.export.types import Converted, Dtype
 
@@ -81,9 +84,6 @@ def convert_torch(
 
 def _sample_array(sample: Any, dtype: str, name: str) -> Any:
     """The sample as a C-contiguous float array, or a DataError saying what was wrong."""
-    import numpy as np
-    import pandas as pd
-
     if hasattr(sample, "detach") and hasattr(sample, "cpu"):
         sample = sample.detach().cpu().numpy()
     if isinstance(sample, pd.DataFrame):

@@ -37,6 +37,7 @@ INTERVAL_PARAMS = (
 
 
 def run_accuracy(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run an accuracy gate: the model's metric on the dataset, held to its bounds."""
     from pytest_mlops.checks.accuracy import check_accuracy
 
     if params["min"] is None and params["max"] is None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 
 def run_champion(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a champion gate: compare the model with its baseline on the dataset."""
     from pytest_mlops.checks.compare import compare_models
 
     return compare_models(

@@ -21,6 +21,7 @@ def _share(name: str, help: str, default: float) -> Param:
 
 
 def run_integrity(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run an integrity gate on the dataset (and its overlap with the reference)."""
     from pytest_mlops.data.integrity import check_integrity
 
     which = params["dataset"]
@@ -42,6 +43,7 @@ def run_integrity(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
 
 
 def run_privacy(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a privacy gate on each of the gate's datasets, combined into one result."""
     from pytest_mlops.data.privacy import check_privacy
 
     results = [
@@ -61,6 +63,7 @@ def run_privacy(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
 
 
 def run_properties_gate(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a properties gate: model properties on inputs generated from a schema."""
     from pytest_mlops.checks.properties import run_properties
     from pytest_mlops.data.schema import infer_schema, load_schema
 

@@ -109,6 +109,7 @@ def _stat_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_drift(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a drift gate: current data against the reference, a saved profile or alibi."""
     from pytest_mlops.checks.drift import DriftProfile, check_drift
 
     settings = _stat_settings(params)
@@ -165,6 +166,7 @@ def _outputs(ctx: GateContext, which: str) -> tuple[pd.DataFrame, list[str]]:
 
 
 def run_prediction_drift(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a prediction drift gate: the model's outputs on reference and current data."""
     from pytest_mlops.checks.drift import check_drift
 
     ref, categorical = _outputs(ctx, "reference")
@@ -175,6 +177,7 @@ def run_prediction_drift(ctx: GateContext, params: Mapping[str, Any]) -> CheckRe
 
 
 def run_target_drift(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a target drift gate: the target column of reference and current data."""
     from pytest_mlops.checks.drift import check_drift
 
     target = ctx.settings.target
@@ -198,6 +201,7 @@ def run_target_drift(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult
 
 
 def run_multivariate(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a multivariate drift gate: MMD or a domain classifier on both datasets."""
     from pytest_mlops.checks.drift import check_multivariate_drift
 
     return check_multivariate_drift(

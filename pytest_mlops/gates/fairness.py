@@ -53,6 +53,7 @@ def _common(ctx: GateContext, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_fairness(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a fairness gate: a disparity of the model across groups, held to its bounds."""
     from pytest_mlops.checks.fairness import DISPARITIES, check_fairness
 
     spec = DISPARITIES[params["metric"]]
@@ -72,6 +73,7 @@ def run_fairness(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
 
 
 def run_fairness_regression(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a fairness regression gate: the model's disparity against its baseline's."""
     from pytest_mlops.checks.fairness import compare_fairness
 
     return compare_fairness(

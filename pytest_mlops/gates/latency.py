@@ -21,6 +21,7 @@ _BOUNDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "mean_ms", "min_th
 
 
 def run_latency(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a latency gate: measure the model's latency at the gate's batch sizes."""
     from pytest_mlops.checks.latency import check_latency
 
     name = params["name"]

@@ -25,6 +25,7 @@ SAMPLE_ROWS = 16
 
 
 def run_parity(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a parity gate: export the model to ONNX (if needed) and check their parity."""
     from pytest_mlops.export.parity import check_parity
     from pytest_mlops.models.onnx import OnnxModel
 

@@ -24,6 +24,7 @@ def datasets_for(ctx: GateContext, which: str) -> list[str]:
 
 
 def run_schema(ctx: GateContext, params: Mapping[str, Any]) -> CheckResult:
+    """Run a schema gate: a schema file, or the required columns, on each dataset."""
     from pytest_mlops.data.validation import check_columns
 
     which = datasets_for(ctx, params["dataset"])

@@ -111,8 +111,11 @@ class BaseModel:
         return f"{self.kind} model {self.name!r}"
 
     def _call(self, what: str, fn: Callable[[], Any], n_rows: int, data: Any = None) -> Any:
-        """Run the user's model; its exceptions become a ModelError that says where, and which
-        columns of *data* hold what models commonly refuse (missing, infinite, text values)."""
+        """Run the user's model; its exceptions become a ModelError that says where.
+
+        The error also says which columns of *data* hold what models commonly refuse (missing,
+        infinite, text values).
+        """
         try:
             return fn()
         except (ModelError, DataError):

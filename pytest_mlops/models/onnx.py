@@ -223,7 +223,7 @@ class OnnxModel(BaseModel):
             first = np.asarray(outputs[0])
             labels = first.reshape(-1) if first.ndim == 2 and first.shape[1] == 1 else first
             return labels, proba
-        assert proba is not None
+        assert proba is not None  # noqa: S101 - a type the caller guarantees
         classes = self._classes if self._classes is not None else np.arange(proba.shape[1])
         return np.asarray(classes[proba.argmax(axis=1)]), proba
 

@@ -156,7 +156,7 @@ def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) 
     A data file is compared chunk by chunk (bounded memory). A prediction log is compared on the
     profile's columns that it holds: it also holds outputs, and lacks the target.
     """
-    assert options.profile is not None
+    assert options.profile is not None  # noqa: S101 - a type the caller guarantees
     profile = DriftProfile.load(options.profile)
     settings = dict(options.drift)
     if not isinstance(current, Path):
@@ -176,7 +176,8 @@ def compare_with_profile(current: pd.DataFrame | Path, options: MonitorOptions) 
 
 def compare_on_engine(current: pd.DataFrame | Path, options: MonitorOptions) -> CheckResult:
     """The comparer for ``--engine spark|dask``: the current data summarised where it lives."""
-    assert options.profile is not None and options.current is not None
+    assert options.profile is not None  # noqa: S101 - a type the caller guarantees
+    assert options.current is not None  # noqa: S101 - a type the caller guarantees
     profile = DriftProfile.load(options.profile)
     frame = open_current(
         options.engine,
@@ -301,8 +302,11 @@ def _act(
 def _report(
     options: MonitorOptions, result: CheckResult, log: Callable[[str], None], errors: list[str]
 ) -> bool:
-    """Write the report before acting (the action may read it); one that cannot be written is
-    an error of the run, but never stops the action: a detected drift's trigger is not lost."""
+    """Write the report before acting (the action may read it).
+
+    A report that cannot be written is an error of the run, but never stops the action: a
+    detected drift's trigger is not lost.
+    """
     if not options.report:
         return True
     try:

@@ -183,8 +183,10 @@ def judge(
     exitstatus: int | None,
     collection_errors: Sequence[Mapping[str, str]] = (),
 ) -> Verdict:
-    """The verdict of the evidence (see the module docstring); *result_statuses* are
-    ``(result name, status)`` pairs."""
+    """The verdict of the evidence (see the module docstring).
+
+    *result_statuses* are ``(result name, status)`` pairs.
+    """
     failures: list[str] = []
     if exitstatus not in (None, 0, 5):
         name = _EXIT_NAMES.get(int(exitstatus), "failed")
@@ -232,8 +234,11 @@ def _names(names: Iterable[str]) -> str:
 
 
 def merge_gates(stages: Sequence[Sequence[GateRecord]]) -> list[GateRecord]:
-    """Declared gates across stage reports: a gate passes if it ran somewhere and passed
-    everywhere it ran; a gate declared by any stage is required."""
+    """Declared gates across stage reports.
+
+    A gate passes if it ran somewhere and passed everywhere it ran; a gate declared by any stage
+    is required.
+    """
     order: dict[str, list[GateRecord]] = {}
     for stage in stages:
         for gate in stage:
@@ -260,8 +265,10 @@ def merge_tests(stages: Sequence[Sequence[TestRecord]]) -> list[TestRecord]:
 
 
 def merged_exitstatus(statuses: Sequence[int | None]) -> int | None:
-    """One status for several sessions: the worst, where 5 (a stage with nothing to run) counts
-    only when every stage had nothing to run."""
+    """One status for several sessions: the worst.
+
+    5 (a stage with nothing to run) counts only when every stage had nothing to run.
+    """
     known = [int(s) for s in statuses if s is not None]
     if not known:
         return None

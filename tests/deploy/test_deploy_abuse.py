@@ -154,7 +154,8 @@ def test_a_body_over_the_limit_sent_in_full_gets_a_413_not_a_reset(server: Runni
     client.send(request("POST", INFER, body))
     answer = client.read_to_close()
     client.close()
-    assert answer.statuses == [413] and not answer.reset
+    assert answer.statuses == [413]
+    assert not answer.reset
     assert "limit is 65536" in json.loads(answer.responses[0][2])["error"]
     assert live(server.address)
 
@@ -173,7 +174,8 @@ def test_slowloris_gets_a_408_before_its_headers_are_in(server: RunningServer) -
             break
     answer = client.read_to_close()
     client.close()
-    assert answer.statuses == [408] and answer.closed
+    assert answer.statuses == [408]
+    assert answer.closed
     assert not sent.endswith(b"\r\n\r\n")  # cut off after header_timeout (1 s), not 6.5 s
     assert live(server.address)
 
@@ -192,8 +194,10 @@ def test_idle_connections_are_closed(server: RunningServer) -> None:
     kept = Client(server.address)  # one request, then idle: closed after the keep-alive timeout
     kept.send(request("GET", "/v2/health/live"))
     assert kept.read(1).statuses == [200]
-    assert silent.closes_within(5) and kept.closes_within(5)
-    assert silent.answer.statuses == [] and kept.answer.statuses == [200]  # no 408 to idle ones
+    assert silent.closes_within(5)
+    assert kept.closes_within(5)
+    assert silent.answer.statuses == []
+    assert kept.answer.statuses == [200]
     silent.close()
     kept.close()
 
@@ -242,7 +246,8 @@ def test_connections_over_the_limit_get_a_503_with_retry_after(server: RunningSe
         extra = Client(server.address)
         answer = extra.read_to_close()
         extra.close()
-        assert answer.statuses == [503] and not answer.reset
+        assert answer.statuses == [503]
+        assert not answer.reset
         assert answer.responses[0][1]["retry-after"] == "1"
     finally:
         for client in held:

@@ -41,10 +41,12 @@ def test_manifest_ties_code_data_model_and_evidence(
     assert lineage["metrics"] == {"accuracy.roc_auc": 0.97}
     assert lineage["packages"]["onnxruntime"] == ort.__version__
     assert set(lineage["code"]) >= {"commit", "dirty"}
-    assert lineage["created"]["by"] and lineage["created"]["at"]
+    assert lineage["created"]["by"]
+    assert lineage["created"]["at"]
     files = json.loads((tiny_bundle.path / "manifest.json").read_text())["files"]
     server = sorted(f"serving/{p.name}" for p in SERVING.glob("*.py"))
-    assert "serving/__main__.py" in server and "serving/http.py" in server
+    assert "serving/__main__.py" in server
+    assert "serving/http.py" in server
     assert sorted(files) == sorted(
         ["Dockerfile", "evidence/report.json", "model.onnx", "smoke.json", *server]
     )
@@ -52,9 +54,12 @@ def test_manifest_ties_code_data_model_and_evidence(
 
 def test_dockerfile_is_hermetic_non_root_and_labelled(tiny_bundle: Bundle) -> None:
     text = (tiny_bundle.path / "Dockerfile").read_text()
-    assert "ARG BASE_IMAGE=python:3.11-slim" in text and "FROM ${BASE_IMAGE}" in text
-    assert "--no-index" in text and "RUN --mount" not in text
-    assert "USER 10001:10001" in text and "HEALTHCHECK" in text
+    assert "ARG BASE_IMAGE=python:3.11-slim" in text
+    assert "FROM ${BASE_IMAGE}" in text
+    assert "--no-index" in text
+    assert "RUN --mount" not in text
+    assert "USER 10001:10001" in text
+    assert "HEALTHCHECK" in text
     assert f'io.pytest-mlops.model.sha256="{tiny_bundle.model_sha256}"' in text
 
 
@@ -139,4 +144,5 @@ def test_packaging_never_deletes_a_directory_that_is_not_a_bundle(
     again = build_bundle(
         project_config(tiny_template), tmp_path / "b", report=tiny_template / "report.json"
     )
-    assert first.path == again.path and verify_bundle(again.path).digest == again.digest
+    assert first.path == again.path
+    assert verify_bundle(again.path).digest == again.digest

@@ -32,6 +32,7 @@ def digest_of(version: Version) -> str:
     assert version.image is not None, f"version {version.version} has no serving image"
     return version.image.split("@")[1]
 
+
 def _missing() -> str | None:
     for var in ("MLOPS_TEST_REGISTRY", "MLOPS_TEST_BASE_IMAGE"):
         if not os.environ.get(var):
@@ -91,9 +92,8 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
     assert first.smoke is not None
     assert first.smoke.passed, first.smoke.message
     v1 = first.version
-    assert v1.image is not None and v1.image.startswith(
-        f"{registry.host}/{registry.repository}@sha256:"
-    )
+    assert v1.image is not None
+    assert v1.image.startswith(f"{registry.host}/{registry.repository}@sha256:")
     assert registry.tag_digest("staging") == digest_of(v1)
 
     promote(registry, "tiny")
@@ -171,7 +171,8 @@ def test_image_is_built_pushed_smoke_tested_promoted_and_rolled_back(
         assert http_call(url + "/v2/health/live").status == 200
         assert container.wait(timeout=60)["StatusCode"] == 0
         logs = container.logs().decode()
-        assert "draining" in logs and "stopped" in logs
+        assert "draining" in logs
+        assert "stopped" in logs
 
 
 def test_links_the_registry_lost_are_put_back_from_the_ledger(oci_project: Path) -> None:

@@ -56,7 +56,8 @@ def test_staging_and_production_manifests_are_valid(
     validate(production)
     assert [d["kind"] for d in production] == ["Deployment", "Deployment", "Service"]
     stable, canary, service = production
-    assert stable["spec"]["replicas"] == 3 and canary["spec"]["replicas"] == 1  # 25% of the pods
+    assert stable["spec"]["replicas"] == 3
+    assert canary["spec"]["replicas"] == 1
     container = stable["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
@@ -154,12 +155,15 @@ def test_triton_config_follows_the_onnx_signature_and_parses_as_triton_s_protobu
     message = triton_message(config.read_text())
     from tritonclient.grpc import model_config_pb2 as pb
 
-    assert message.name == "tiny" and message.backend == "onnxruntime"
+    assert message.name == "tiny"
+    assert message.backend == "onnxruntime"
     assert message.max_batch_size == 64
     assert list(message.version_policy.specific.versions) == [3]
     assert message.dynamic_batching.max_queue_delay_microseconds == 100
     (group,) = message.instance_group
-    assert group.kind == pb.ModelInstanceGroup.KIND_GPU and group.count == 1 and not group.gpus
+    assert group.kind == pb.ModelInstanceGroup.KIND_GPU
+    assert group.count == 1
+    assert not group.gpus
     session = ort.InferenceSession(str(tiny_project / "model.onnx"))
     assert [(i.name, list(i.dims)) for i in message.input] == [
         (i.name, [d for d in i.shape[1:]]) for i in session.get_inputs()
@@ -167,7 +171,8 @@ def test_triton_config_follows_the_onnx_signature_and_parses_as_triton_s_protobu
     assert message.input[0].data_type == pb.TYPE_FP32
     label, proba = message.output
     assert (label.name, label.data_type, list(label.dims)) == ("label", pb.TYPE_INT64, [1])
-    assert label.HasField("reshape") and list(label.reshape.shape) == []  # the batch dim only
+    assert label.HasField("reshape")
+    assert list(label.reshape.shape) == []
     assert (proba.name, list(proba.dims)) == ("probabilities", [2])
     cpu = deploy_settings(project_config(tiny_project))
     write_repository(tiny_project / "model.onnx", tmp_path / "cpu", "tiny", 1, cpu)
@@ -198,7 +203,8 @@ def test_triton_config_of_a_fixed_batch_multi_input_model(
     message = triton_message(text)
     from tritonclient.grpc import model_config_pb2 as pb
 
-    assert message.max_batch_size == 0 and not message.HasField("dynamic_batching")
+    assert message.max_batch_size == 0
+    assert not message.HasField("dynamic_batching")
     assert [(i.name, i.data_type, list(i.dims)) for i in message.input] == [
         ("ids", pb.TYPE_INT64, [1, 3]),
         ("x", pb.TYPE_FP32, [1, 3]),
@@ -254,9 +260,12 @@ def validate_inference_service(doc: dict[str, Any]) -> None:
         "spec": {"containers": [{"name": "kserve-container", "image": "triton", **model}]},
     }
     validate([pod])
-    assert doc["apiVersion"] == "serving.kserve.io/v1beta1" and doc["kind"] == "InferenceService"
-    assert kserve["modelFormat"] == {"name": "triton"} and kserve["protocolVersion"] == "v2"
-    assert kserve["runtime"] == "kserve-tritonserver" and kserve["storageUri"]
+    assert doc["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert doc["kind"] == "InferenceService"
+    assert kserve["modelFormat"] == {"name": "triton"}
+    assert kserve["protocolVersion"] == "v2"
+    assert kserve["runtime"] == "kserve-tritonserver"
+    assert kserve["storageUri"]
 
 
 def test_cli_writes_a_triton_repository_and_an_inference_service(

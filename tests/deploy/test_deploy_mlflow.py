@@ -81,7 +81,8 @@ def test_versions_aliases_promotion_rollback_and_reconcile(
     assert first.smoke.passed, first.smoke.message
     v1 = first.version
     name = v1.name
-    assert v1.ref is not None and registry.alias(name, "staging") == v1.ref
+    assert v1.ref is not None
+    assert registry.alias(name, "staging") == v1.ref
 
     # MLflow holds the lineage: model version tags, the run's metrics and the bundle's files.
     record = rest("GET", f"/api/2.0/mlflow/model-versions/get?name={name}&version={v1.ref}")

@@ -125,7 +125,8 @@ def test_refusals_name_the_credentials_exit_2_and_move_nothing(
     capsys.readouterr()
     assert main(["promote", "--to", "production"]) == 2
     err = capsys.readouterr().err
-    assert re.search(expected, err) and err.count("\n") == 1, err
+    assert re.search(expected, err), err
+    assert err.count("\n") == 1, err
     admin(monkeypatch, server)
     fresh = open_registry(deploy_settings(project_config(root)))
     assert fresh.alias(version.name, "production") is None  # type: ignore[attr-defined]
@@ -157,6 +158,7 @@ def test_through_a_proxy_and_past_failures(
         (root / "mlops.toml").write_text(config.replace(server.url, f"http://{front}"))
         registry = open_registry(deploy_settings(project_config(root)))
         result = deploy_to_staging(registry, fresh_bundle(root, 1))
-        assert result.smoke is not None and result.smoke.passed
+        assert result.smoke is not None
+        assert result.smoke.passed
         assert all(f.times == 0 for f in faults.faults)  # every fault was met, and passed
         assert [e.action for e in registry.history(result.version.name)] == ["deploy"]

@@ -32,7 +32,8 @@ def test_a_passing_session_deploys_to_staging(pytester: pytest.Pytester, project
     )
     registry = LocalRegistry(project / "registry")
     staged = registry.stage("tiny", "staging")
-    assert staged is not None and staged.evidence["verdict"] == "passed"
+    assert staged is not None
+    assert staged.evidence["verdict"] == "passed"
     assert registry.history("tiny")[0].why == "pytest --mlops-deploy after a passing session"
 
 
@@ -59,8 +60,10 @@ def test_a_deselected_gate_means_no_deployment(pytester: pytest.Pytester, projec
     result = pytester.runpytest("--mlops-deploy=staging", "-k", "nothing", "-p", "no:cacheprovider")
     assert result.ret == 1
     result.stdout.fnmatch_lines(
-        ["not deployed to staging: the session's verdict is 'incomplete': declared gate(s) did "
-         "not run: 'accuracy' (deselected with -m/-k*"]
+        [
+            "not deployed to staging: the session's verdict is 'incomplete': declared gate(s) did "
+            "not run: 'accuracy' (deselected with -m/-k*"
+        ]
     )
 
 
@@ -116,7 +119,8 @@ def test_cli_package_push_promote_rollback_history(
         ("production", "promote", 2),
         ("production", "rollback", 1),
     ]
-    assert events[2]["why"] == "candidate 2" and events[-1]["why"] == "regression"
+    assert events[2]["why"] == "candidate 2"
+    assert events[-1]["why"] == "regression"
     assert main(["history"]) == 0
     assert "production tiny v1" in capsys.readouterr().out
 

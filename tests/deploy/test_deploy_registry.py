@@ -37,7 +37,8 @@ def production_version(registry: LocalRegistry) -> int:
 def test_staging_production_rollback_and_history(tiny_project: Path) -> None:
     registry = registry_of(tiny_project)
     first = deploy_to_staging(registry, fresh_bundle(tiny_project, 1), why="first")
-    assert first.smoke is not None and first.smoke.passed, first.smoke
+    assert first.smoke is not None
+    assert first.smoke.passed, first.smoke
     assert promote(registry, "tiny", why="ship it").event is not None
     second = deploy_to_staging(registry, fresh_bundle(tiny_project, 2))
     assert second.version.version == 2
@@ -55,7 +56,8 @@ def test_staging_production_rollback_and_history(tiny_project: Path) -> None:
         ("production", "promote", 2, 1),
         ("production", "rollback", 1, 2),
     ]
-    assert history[1].why == "ship it" and history[-1].why == "bad canary"
+    assert history[1].why == "ship it"
+    assert history[-1].why == "bad canary"
     assert history[1].evidence["verdict"] == "passed"
     assert history[1].evidence["smoke"]["status"] == "passed"
     assert history[1].evidence["model_sha256"] == registry.get("tiny", 1).model_sha256
@@ -216,7 +218,8 @@ def test_concurrent_promotions_serialise(tiny_project: Path) -> None:
         assert after.previous_version == before.version
     assert events[-1].version == production_version(registry)
     seqs = [e.seq for e in registry.history("tiny")]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
     assert json.loads(json.dumps([e.to_dict() for e in events]))  # the log is plain JSON
 
 
@@ -256,7 +259,8 @@ def test_a_lost_database_is_an_error_never_an_empty_registry(
     assert main(["push", "build/bundle-1", "--to", "none"]) == 2
     assert words in capsys.readouterr().err
     after = (root / "registry.db").read_bytes() if (root / "registry.db").exists() else None
-    assert after == before and _stored(root) == blobs  # nothing re-created, nothing renumbered
+    assert after == before
+    assert _stored(root) == blobs
 
 
 def test_a_new_registry_carries_its_marker_and_an_old_one_is_adopted(tiny_project: Path) -> None:

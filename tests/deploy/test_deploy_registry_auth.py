@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -111,7 +111,8 @@ def test_an_unknown_ca_names_the_host_and_the_setting(
     assert main(["history"]) == 2
     err = capsys.readouterr().err
     assert f"the certificate of {host} is not trusted" in err
-    assert "deploy setting 'ca_bundle'" in err and "Traceback" not in err
+    assert "deploy setting 'ca_bundle'" in err
+    assert "Traceback" not in err
 
 
 def test_the_ca_bundle_comes_from_the_setting_or_the_environment(
@@ -190,7 +191,8 @@ def test_credentials_from_dockers_configuration(
         assert source.startswith(f"docker-credential-mlopstest ({kind} in ")
         assert log.read_text().splitlines() == [f"get {host}"]
     else:
-        assert source.endswith(")") and "config.json (auths" in source
+        assert source.endswith(")")
+        assert "config.json (auths" in source
         assert not log.exists()
 
 
@@ -242,7 +244,7 @@ def test_a_missing_credential_helper_is_a_clear_error(
 @pytest.fixture(scope="module")
 def staged(
     env: dict[str, str], tiny_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], Path]]:
+) -> Callable[[str], Path]:
     """Projects with one version in staging on the htpasswd or the token registry (built with
     Docker, pushed with the writer's credentials), made once per module and kind."""
     from deploy_helpers import require_service
@@ -270,7 +272,7 @@ def staged(
         made[kind] = root
         return root
 
-    yield make
+    return make
 
 
 BAD = {
@@ -322,7 +324,8 @@ def test_refused_credentials_are_one_clear_paragraph_and_nothing_moves(
     capsys.readouterr()
     assert main(["promote", "--to", "production"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err, err
     assert re.search(message, err), err
     writer(monkeypatch, env)
     registry = open_oci(root)
@@ -368,7 +371,8 @@ def test_the_proxy_variables_are_honoured(
         monkeypatch.setenv("HTTPS_PROXY", f"http://{proxy}")
         assert open_oci(root).history("tiny") == []
         issuer = env["MLOPS_TEST_TOKEN_ISSUER"].removeprefix("https://")
-        assert env["MLOPS_TEST_REGISTRY_TOKEN"] in log.tunnels and issuer in log.tunnels
+        assert env["MLOPS_TEST_REGISTRY_TOKEN"] in log.tunnels
+        assert issuer in log.tunnels
         seen = len(log.tunnels)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         assert open_oci(root).history("tiny") == []
@@ -482,7 +486,8 @@ def test_servers_that_are_no_registry_or_not_there(
         monkeypatch.setenv("MLOPS_REGISTRY", f"oci://{host}/tiny")
         assert main(["history"]) == 2
         err = capsys.readouterr().err
-        assert re.search(message, err) and err.count("\n") == 1, err
+        assert re.search(message, err), err
+        assert err.count("\n") == 1, err
 
 
 def test_a_host_name_that_does_not_resolve(tiny_project: Path) -> None:

@@ -74,7 +74,8 @@ def test_health_and_metadata(server: tuple[str, App], session: ort.InferenceSess
     assert http_call(url + "/v2/health/live").status == 200
     assert http_call(url + "/v2/health/ready").status == 200
     meta = http_call(url + "/v2/models/tiny").json()
-    assert meta["name"] == "tiny" and meta["platform"] == "onnxruntime"
+    assert meta["name"] == "tiny"
+    assert meta["platform"] == "onnxruntime"
     assert [i["name"] for i in meta["inputs"]] == [i.name for i in session.get_inputs()]
     assert meta["inputs"][0] == {
         "name": session.get_inputs()[0].name,
@@ -94,7 +95,8 @@ def test_predictions_match_onnxruntime_in_process(
     )
     assert answer.status == 200, answer.body
     payload = answer.json()
-    assert payload["id"] == "r1" and payload["model_name"] == "tiny"
+    assert payload["id"] == "r1"
+    assert payload["model_name"] == "tiny"
     expected = session.run(None, {session.get_inputs()[0].name: X})
     outputs = {o["name"]: o for o in payload["outputs"]}
     for spec, want in zip(session.get_outputs(), expected, strict=True):
@@ -156,7 +158,8 @@ def test_json_noop_answers_in_the_shape_of_an_inference(
 def test_invalid_json_unknown_model_and_routes(server: tuple[str, App]) -> None:
     url, _ = server
     answer = http_call(url + "/v2/models/tiny/infer", "POST", b"{not json")
-    assert answer.status == 400 and "not valid JSON" in answer.json()["error"]
+    assert answer.status == 400
+    assert "not valid JSON" in answer.json()["error"]
     assert http_call(url + "/v2/models/other/infer", "POST", {}).status == 404
     assert http_call(url + "/v2/models/tiny/infer").status == 405
     assert http_call(url + "/nowhere").status == 404
@@ -363,7 +366,8 @@ def test_head_answers_the_get_headers_without_a_body(server: tuple[str, App]) ->
             received += chunk
     head, rest = received.split(b"\r\n\r\n", 1)
     length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
-    assert head.startswith(b"HTTP/1.1 200") and length == len(b'{"ready":true}')
+    assert head.startswith(b"HTTP/1.1 200")
+    assert length == len(b'{"ready":true}')
     assert rest.startswith(b"HTTP/1.1 200")  # the GET's answer comes next, not a body
     assert rest.endswith(b'\r\n\r\n{"ready":true}')
 

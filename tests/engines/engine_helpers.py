@@ -69,6 +69,7 @@ def assert_same_profile(single: DriftProfile, engine: DriftProfile) -> None:
                 assert getattr(b, stat) == pytest.approx(getattr(a, stat), abs=1e-12, nan_ok=True)
             assert b.m2 == pytest.approx(a.m2, rel=1e-12, abs=1e-12)
         else:
-            assert isinstance(a, CategoricalProfile) and isinstance(b, CategoricalProfile)
+            assert isinstance(a, CategoricalProfile)
+            assert isinstance(b, CategoricalProfile)
             assert dict(b.counts) == dict(a.counts), name
             assert (b.n_missing, b.other) == (a.n_missing, a.other), name

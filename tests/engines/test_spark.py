@@ -82,7 +82,8 @@ def test_prediction_and_target_drift(spark, data):
     score = check_drift(
         sref.selectExpr("x * 2 + 1 AS score"), scur.selectExpr("x * 2 + 1 AS score")
     )
-    assert score.failed and score.tables["columns"][0]["column"] == "score"
+    assert score.failed
+    assert score.tables["columns"][0]["column"] == "score"
     label = "CAST(k < 25 AS INT) AS label"
     target = check_drift(sref.selectExpr(label), scur.selectExpr(label), categorical=["label"])
     assert target.passed, target.message
@@ -188,7 +189,8 @@ def test_monitor_on_a_lake_finds_the_drifted_column(spark, data, tmp_path, capsy
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1, out
-    assert "monitor: DRIFT" in out and "x" in out
+    assert "monitor: DRIFT" in out
+    assert "x" in out
     entry = json.loads(report.read_text())["results"][0]
     drifted = [r["column"] for r in entry["tables"]["columns"] if r["drifted"]]
     assert drifted == ["x"]
@@ -205,4 +207,5 @@ def test_a_delta_table_without_delta_spark_names_what_to_install(spark, data, tm
     args += ["--current", str(table), "--state", str(tmp_path / "state")]
     assert main(args) == 2
     out = capsys.readouterr().out
-    assert "is a Delta table" in out and "pip install delta-spark" in out
+    assert "is a Delta table" in out
+    assert "pip install delta-spark" in out

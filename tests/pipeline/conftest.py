@@ -134,7 +134,9 @@ def runner_image(tmp_path_factory: pytest.TempPathFactory) -> RunnerImage:
     """The jobs' image (see RunnerImage) and pytest-mlops built from this checkout."""
     own = tmp_path_factory.mktemp("wheel")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-mlops"
-    with _locked(cache / "pipeline-wheels" / "checkout-build.lock"):  # setuptools builds in ROOT/build
+    with _locked(
+        cache / "pipeline-wheels" / "checkout-build.lock"
+    ):  # setuptools builds in ROOT/build
         done = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
              "-w", str(own), str(ROOT)],

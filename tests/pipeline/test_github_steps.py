@@ -156,7 +156,8 @@ def test_pull_request_with_a_worse_model(repo: Repo) -> None:
     assert "stage quality: FAILED - a gate or test failed" in jobs["quality"].log
     assert "stage fairness: PASSED - 1 declared fairness gate passed" in jobs["fairness"].log
     summary = runner.summary.read_text()
-    assert summary.startswith("<!-- pytest-mlops-report -->") and "FAILED" in summary
+    assert summary.startswith("<!-- pytest-mlops-report -->")
+    assert "FAILED" in summary
     assert "| ❌ | champion | roc_auc |" in summary
     merged = json.loads((repo.path / "build" / "mlops-report.json").read_text())
     assert {r["name"] for r in merged["results"]} == {

@@ -177,8 +177,10 @@ def test_merge_request_with_a_better_model_passes_and_posts_the_report(project: 
     assert gates["champion"]["status"] == "passed"
     markdown = run.artifact("mlops-report", "build/mlops-report.md").read_text()
     html = run.artifact("mlops-report", "build/mlops-report.html").read_text()
-    assert markdown.startswith(MARKER) and "PASSED" in markdown
-    assert "<html" in html and "champion" in html
+    assert markdown.startswith(MARKER)
+    assert "PASSED" in markdown
+    assert "<html" in html
+    assert "champion" in html
     # the note: listed first, then created, with the project access token
     calls = _note_requests(project, 21)
     notes = f"/api/v4/projects/{PROJECT_ID}/merge_requests/21/notes"
@@ -235,7 +237,7 @@ def _auc_of(features: tuple[list[str], list[str]], repo: Path) -> float:
     from sklearn.metrics import roc_auc_score
 
     namespace: dict[str, object] = {"__file__": str(repo / "model.py")}
-    exec(compile(model_code(features), "model.py", "exec"), namespace)
+    exec(compile(model_code(features), "model.py", "exec"), namespace)  # noqa: S102 - our own generated code
     pipeline = namespace["model"]()  # type: ignore[operator]
     current = pd.read_csv(repo / "data" / "current.csv")
     columns = features[0] + features[1]
@@ -275,7 +277,8 @@ def test_merge_request_with_a_worse_model_fails_quality_and_still_reports(projec
     assert [c.method for c in calls] == ["GET", "POST"]
     body = calls[1].body["body"]
     assert body == run.artifact("mlops-report", "build/mlops-report.md").read_text()
-    assert body.startswith(MARKER) and "FAILED" in body
+    assert body.startswith(MARKER)
+    assert "FAILED" in body
     (row,) = champion["tables"]["comparison"]
     for value in (row["difference"], row["ci_low"], row["ci_high"]):
         assert f"{value:.4g}" in body, f"{value:.4g} is not in the note"
@@ -347,7 +350,8 @@ def test_schedule_runs_the_monitor_whose_trigger_runs_only_retrain(project: Proj
     (trigger,) = project.gitlab.triggers[seen:]
     (request,) = [r for r in project.gitlab.calls("POST", "/trigger/pipeline")][-1:]
     assert request.path == f"/api/v4/projects/{PROJECT_ID}/trigger/pipeline"
-    assert request.body["token"] == TRIGGER_TOKEN and request.body["ref"] == "main"
+    assert request.body["token"] == TRIGGER_TOKEN
+    assert request.body["ref"] == "main"
     variables = trigger["variables"]
     assert variables["MLOPS_RETRAIN"] == "1"
     assert "age" in variables["MLOPS_DRIFT_SUMMARY"]

@@ -63,7 +63,8 @@ def test_an_errored_gate_is_in_the_report_and_the_verdict_fails(project, xdist):
     gates = {g["name"]: (g["outcome"], g["passed"]) for g in report["gates"]}
     assert gates == {"schema": ("passed", True), "accuracy": ("error", False)}
     accuracy = next(t for t in report["tests"] if t["gate"] == "accuracy")
-    assert accuracy["outcome"] == "error" and "has 300 missing label(s)" in accuracy["message"]
+    assert accuracy["outcome"] == "error"
+    assert "has 300 missing label(s)" in accuracy["message"]
     assert report["exitstatus"] == 1
     assert report["summary"]["verdict"] == "failed"
     assert "declared gate(s) did not pass: 'accuracy' error" in report["summary"]["reasons"]
@@ -125,7 +126,8 @@ def test_stage_reports_merge_into_a_passing_verdict_only_when_every_gate_ran(pro
     merged = project.path / "merged.json"
     assert main(["report", *stages, "--json", str(merged)]) == 0
     data, _ = load_report(merged)
-    assert data["summary"]["verdict"] == "passed" and data["exitstatus"] == 0
+    assert data["summary"]["verdict"] == "passed"
+    assert data["exitstatus"] == 0
     assert [s["verdict"] for s in data["stages"]] == ["incomplete", "incomplete", "incomplete"]
     assert all(g["passed"] for g in data["gates"])
     partial = project.path / "partial.json"
@@ -172,7 +174,8 @@ def test_an_errored_gate_is_never_packaged(project, monkeypatch, capsys):
     monkeypatch.chdir(project.path)
     assert main(["package", "--report", "r.json", "--output", "bundle"]) == 1
     err = capsys.readouterr().err
-    assert "refusing to package" in err and "'accuracy' error" in err
+    assert "refusing to package" in err
+    assert "'accuracy' error" in err
     assert not (project.path / "bundle").exists()
     assert [p.name for p in project.path.iterdir() if p.name.startswith(".bundle")] == []
 

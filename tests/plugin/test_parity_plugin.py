@@ -107,7 +107,8 @@ def test_cli_export_writes_and_checks(project, monkeypatch, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "exported out/toy.onnx" in out and "parity PASSED" in out
+    assert "exported out/toy.onnx" in out
+    assert "parity PASSED" in out
     meta = {p.key: p.value for p in onnx.load("out/toy.onnx").metadata_props}
     assert meta["git_commit"] == "abc"
     # an .onnx file checked against another model: parity fails, exit status 1

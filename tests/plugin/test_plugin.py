@@ -29,9 +29,12 @@ def test_a_failing_gate_states_bound_and_value_without_traceback(project):
     result = project.runpytest("--mlops-set", "gates.accuracy.min=0.999")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*accuracy gate 'accuracy' FAILED: roc_auc must be >= 0.999: measured 0.9* (n=300, split=current*"]
+        [
+            "*accuracy gate 'accuracy' FAILED: roc_auc must be >= 0.999: measured 0.9* (n=300, split=current*"
+        ]
     )
-    assert "Traceback" not in result.stdout.str() and "plugin.py" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+    assert "plugin.py" not in result.stdout.str()
 
 
 def test_selection_by_keyword_and_marker(project):
@@ -67,32 +70,48 @@ def test_json_report(project):
     result = project.runpytest("--mlops-report=out/report.json")
     result.assert_outcomes(passed=2)
     report = json.loads((project.path / "out" / "report.json").read_text())
-    assert report["format"] == "pytest-mlops-report" and report["version"] == 2
+    assert report["format"] == "pytest-mlops-report"
+    assert report["version"] == 2
     tests = {"passed": 2, "failed": 0, "inconclusive": 0, "error": 0, "skipped": 0}
-    assert report["summary"] == {"total": 2, "passed": 2, "failed": 0, "inconclusive": 0,
-                                 "tests": tests, "verdict": "passed", "reasons": []}
-    assert report["exitstatus"] == 0 and report["collection_errors"] == []
+    assert report["summary"] == {
+        "total": 2,
+        "passed": 2,
+        "failed": 0,
+        "inconclusive": 0,
+        "tests": tests,
+        "verdict": "passed",
+        "reasons": [],
+    }
+    assert report["exitstatus"] == 0
+    assert report["collection_errors"] == []
     assert [(g["name"], g["outcome"], g["passed"]) for g in report["gates"]] == [
-        ("schema", "passed", True), ("accuracy", "passed", True)]
+        ("schema", "passed", True),
+        ("accuracy", "passed", True),
+    ]
     accuracy = next(r for r in report["results"] if r["name"] == "accuracy")
     assert accuracy["nodeid"] == "pyproject.toml::accuracy"
-    assert accuracy["metric"] == "roc_auc" and accuracy["bound"] == 0.8 and accuracy["op"] == ">="
+    assert accuracy["metric"] == "roc_auc"
+    assert accuracy["bound"] == 0.8
+    assert accuracy["op"] == ">="
     assert accuracy["context"]["n"] == 300
-    assert report["project"]["model"] == "toy_model:make" and report["project"]["target"] == "y"
+    assert report["project"]["model"] == "toy_model:make"
+    assert report["project"]["target"] == "y"
 
 
 def test_failed_gate_makes_the_report_verdict_failed(project):
     project.runpytest("--mlops-report=r.json", "--mlops-set", "gates.accuracy.min=0.999")
     report = json.loads((project.path / "r.json").read_text())
-    assert report["summary"]["verdict"] == "failed" and report["summary"]["failed"] == 1
+    assert report["summary"]["verdict"] == "failed"
+    assert report["summary"]["failed"] == 1
 
 
 def test_junit_properties_carry_the_measured_values(project):
     project.runpytest("--junitxml=junit.xml").assert_outcomes(passed=2)
-    tree = ET.parse(project.path / "junit.xml")
+    tree = ET.parse(project.path / "junit.xml")  # noqa: S314 - pytest wrote it in this test
     props = {
         p.get("name"): p.get("value")
-        for case in tree.iter("testcase") if case.get("name") == "accuracy"
+        for case in tree.iter("testcase")
+        if case.get("name") == "accuracy"
         for p in case.iter("property")
     }
     assert props["mlops.accuracy.status"] == "passed"
@@ -133,7 +152,9 @@ def test_mlops_fixture_layers_marker_over_cli_over_file(project):
         """
     )
     result = project.runpytest(
-        "test_mlops_fixture_layers_marker_over_cli_over_file.py", "--mlops-set", "gates.accuracy.min=0.85"
+        "test_mlops_fixture_layers_marker_over_cli_over_file.py",
+        "--mlops-set",
+        "gates.accuracy.min=0.85",
     )
     result.assert_outcomes(passed=3)
 
@@ -156,7 +177,8 @@ def test_mlops_check_records_library_results(project):
 
 
 @pytest.mark.parametrize(
-    ("policy", "outcome"), [("fail", {"failed": 1}), ("skip", {"skipped": 1}), ("pass", {"passed": 1})]
+    ("policy", "outcome"),
+    [("fail", {"failed": 1}), ("skip", {"skipped": 1}), ("pass", {"passed": 1})],
 )
 def test_inconclusive_policy(project, policy, outcome):
     project.makepyfile(
@@ -171,7 +193,9 @@ def test_inconclusive_policy(project, policy, outcome):
     result = project.runpytest("test_undecided.py", f"--mlops-inconclusive={policy}", "-rs")
     result.assert_outcomes(**outcome)
     if policy == "fail":
-        result.stdout.fnmatch_lines(["*INCONCLUSIVE: difference -0.002*", "*inconclusive verdicts fail*"])
+        result.stdout.fnmatch_lines(
+            ["*INCONCLUSIVE: difference -0.002*", "*inconclusive verdicts fail*"]
+        )
 
 
 def test_gpu_tests_skip_without_a_gpu_or_fail_when_required(pytester):
@@ -197,12 +221,15 @@ def test_plugin_is_inert_without_config(pytester):
 
 # --- misconfiguration ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (("accuracy = {", "acuracy = {"),
-         "ERROR: pytest-mlops: pyproject.toml [tool.pytest_mlops] gate 'acuracy': unknown gate kind "
-         "'acuracy' - did you mean 'accuracy'?"),
+        (
+            ("accuracy = {", "acuracy = {"),
+            "ERROR: pytest-mlops: pyproject.toml [tool.pytest_mlops] gate 'acuracy': unknown gate kind "
+            "'acuracy' - did you mean 'accuracy'?",
+        ),
         (("min = 0.8", 'min = "0.8"'), "'min' must be a number, got the string '0.8'"),
         (('target = "y"', 'taget = "y"'), "unknown setting 'taget' - did you mean 'target'?"),
     ],
@@ -219,12 +246,18 @@ def test_misconfiguration_is_a_usage_error(project, edit, message):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (('model = "toy_model:make"', 'model = "models/missing.onnx"'),
-         "*pytest-mlops: the model file 'models/missing.onnx' does not exist*"),
-        (('current = "test.csv"', 'current = "nope.csv"'),
-         "*pytest-mlops: the dataset file '*nope.csv' does not exist*"),
-        (('target = "y"', 'target = "label"'),
-         "*pytest-mlops: dataset 'current' (*test.csv) has no target column 'label'*"),
+        (
+            ('model = "toy_model:make"', 'model = "models/missing.onnx"'),
+            "*pytest-mlops: the model file 'models/missing.onnx' does not exist*",
+        ),
+        (
+            ('current = "test.csv"', 'current = "nope.csv"'),
+            "*pytest-mlops: the dataset file '*nope.csv' does not exist*",
+        ),
+        (
+            ('target = "y"', 'target = "label"'),
+            "*pytest-mlops: dataset 'current' (*test.csv) has no target column 'label'*",
+        ),
     ],
 )
 def test_missing_files_and_columns_fail_the_gates_with_a_message(project, edit, message):
@@ -256,7 +289,9 @@ def test_unknown_marker_setting(project):
     )
     result = project.runpytest("test_x.py")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*@pytest.mark.accuracy: unknown setting 'mni' - did you mean 'min'?*"])
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.accuracy: unknown setting 'mni' - did you mean 'min'?*"]
+    )
 
 
 def test_a_cuda_gate_from_the_fixture_skips_without_a_gpu(project):

@@ -170,16 +170,20 @@ def test_gitlab_pipeline_stages_rules_and_manual_production(tmp_path):
     assert ci[".mlops-stage"]["rules"][-1] == {"when": "always"}
     assert ci[".mlops-stage"]["dependencies"] == []
     needs = {n["job"]: n for n in ci["mlops-report"]["needs"]}
-    assert set(needs) == set(stage_jobs) and all(n["artifacts"] for n in needs.values())
+    assert set(needs) == set(stage_jobs)
+    assert all(n["artifacts"] for n in needs.values())
     assert needs["latency-gpu"]["optional"] is True
     assert "needs" not in ci["package"], "package must wait for every earlier stage to pass"
     assert ci["latency-gpu"]["tags"] == ["$MLOPS_GPU_TAG"]
     production_rule = ci["production"]["rules"][-1]
-    assert production_rule["when"] == "manual" and production_rule["allow_failure"] is False
+    assert production_rule["when"] == "manual"
+    assert production_rule["allow_failure"] is False
     assert ci["production"]["environment"]["name"] == "production"
     assert ".venv/" in ci[".mlops-venv"]["cache"]["paths"]
     report = "\n".join(ci["mlops-report"]["script"])
-    assert "merge_requests" in report and "/notes" in report and "MLOPS_NOTES_TOKEN" in report
+    assert "merge_requests" in report
+    assert "/notes" in report
+    assert "MLOPS_NOTES_TOKEN" in report
     assert ci["monitor"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
     assert "pytest-mlops monitor" in ci["monitor"]["script"][0]
 

@@ -10,8 +10,9 @@ from pytest_mlops.results import CheckResult
 
 
 def _report(tmp_path, value: float):
-    result = CheckResult.threshold(name="accuracy", kind="accuracy", metric="roc_auc", value=value,
-                                   min=0.88)
+    result = CheckResult.threshold(
+        name="accuracy", kind="accuracy", metric="roc_auc", value=value, min=0.88
+    )
     entry = ReportEntry("pyproject.toml::accuracy", "passed" if result.passed else "failed", result)
     return write_report(tmp_path / "r.json", build_report([entry]))
 
@@ -19,14 +20,19 @@ def _report(tmp_path, value: float):
 def test_report_prints_the_table_and_exits_by_verdict(tmp_path, capsys):
     assert main(["report", str(_report(tmp_path, 0.9))]) == 0
     out = capsys.readouterr().out
-    assert "pyproject.toml::accuracy" in out and "roc_auc=0.9" in out and "verdict PASSED" in out
+    assert "pyproject.toml::accuracy" in out
+    assert "roc_auc=0.9" in out
+    assert "verdict PASSED" in out
     assert main(["report", str(_report(tmp_path, 0.5))]) == 1
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"format": "pytest-mlops-report", "version": 99, "results": []}', "has format version 99"),
+        (
+            '{"format": "pytest-mlops-report", "version": 99, "results": []}',
+            "has format version 99",
+        ),
         ('{"format": "pytest-mlops-rep', "not valid JSON (truncated or corrupted?)"),
         ('{"hello": 1}', "is not a pytest-mlops report"),
     ],
@@ -36,7 +42,8 @@ def test_bad_reports_are_one_clear_line(tmp_path, capsys, content, message):
     path.write_text(content)
     assert main(["report", str(path)]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err
+    assert "Traceback" not in err
 
 
 def test_missing_report(tmp_path, capsys):
@@ -47,7 +54,9 @@ def test_missing_report(tmp_path, capsys):
 def test_gates_lists_kinds_and_settings(capsys):
     assert main(["gates"]) == 0
     out = capsys.readouterr().out
-    assert "gate kind 'accuracy'" in out and "metric" in out and "target" in out
+    assert "gate kind 'accuracy'" in out
+    assert "metric" in out
+    assert "target" in out
 
 
 def test_report_json_is_strict(tmp_path):
@@ -60,9 +69,11 @@ def test_output_into_a_closed_pipe_ends_quietly():
     import sys
 
     code = "import sys; from pytest_mlops.cli import main; sys.exit(main(['gates']))"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None
     proc.stdout.close()  # before the command writes anything
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and b"Traceback" not in err
+    assert proc.returncode == 0
+    assert b"Traceback" not in err

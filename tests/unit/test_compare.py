@@ -59,7 +59,8 @@ def test_difference_is_sklearn_on_both_models(strong, weaker, data, credit_pipel
     row = result.tables["comparison"][0]
     assert set(row) == {"metric", "candidate", "baseline", "difference", "ci_low", "ci_high"}
     assert row["metric"] == "roc_auc"
-    assert "non-inferiority margin 0.005" in result.message and "[95% CI" in result.message
+    assert "non-inferiority margin 0.005" in result.message
+    assert "[95% CI" in result.message
 
 
 def test_paired_interval_is_the_bootstrap_of_the_difference_over_shared_resamples(
@@ -84,7 +85,8 @@ def test_paired_interval_is_the_bootstrap_of_the_difference_over_shared_resample
 def test_identical_models_pass_even_with_no_margin(strong, data):
     result = compare_models(strong, strong, data, metric="accuracy", margin=0.0, n_resamples=200)
     assert result.passed
-    assert result.metrics["difference"] == 0 and result.metrics["p_value"] == 1.0
+    assert result.metrics["difference"] == 0
+    assert result.metrics["p_value"] == 1.0
 
 
 def test_a_clearly_worse_candidate_fails(age_only, strong, data):
@@ -104,7 +106,9 @@ def test_inconclusive_when_the_interval_straddles_the_margin(weaker, strong, dat
 
 def test_a_loss_flips_the_direction(strong, age_only, data):
     result = compare_models(strong, age_only, data, metric="log_loss", margin=0.0, n_resamples=200)
-    assert result.passed and result.op == "<=" and result.metrics["difference"] < 0
+    assert result.passed
+    assert result.op == "<="
+    assert result.metrics["difference"] < 0
     worse = compare_models(age_only, strong, data, metric="log_loss", n_resamples=200)
     assert worse.failed
 

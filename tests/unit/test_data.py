@@ -18,7 +18,8 @@ def test_csv_with_roles(tmp_path):
     assert data.feature_names == ("a", "b", "sex")
     assert list(data.y) == [0, 1]
     assert list(data.sensitive_features.columns) == ["sex"]
-    assert data.name == "d.csv" and data.source == str(path)
+    assert data.name == "d.csv"
+    assert data.source == str(path)
 
 
 def test_compressed_csv_and_parquet_give_the_same_fingerprint(tmp_path, adult_holdout):
@@ -35,7 +36,8 @@ def test_compressed_csv_and_parquet_give_the_same_fingerprint(tmp_path, adult_ho
 
 def test_arrays_and_dicts():
     data = load_dataset(np.arange(6).reshape(3, 2), y=[0, 1, 0])
-    assert data.feature_names == ("x0", "x1") and data.target == "target"
+    assert data.feature_names == ("x0", "x1")
+    assert data.target == "target"
     assert load_dataset({"a": [1, 2], "y": [0, 1]}, target="y").n_rows == 2
 
 
@@ -50,7 +52,8 @@ def test_missing_target_suggests_the_closest_column(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset(path, target="income")
     message = str(info.value)
-    assert "d.csv" in message and "no target column 'income'" in message
+    assert "d.csv" in message
+    assert "no target column 'income'" in message
     assert "did you mean 'Income'" in message
 
 
@@ -62,7 +65,9 @@ def test_unreadable_encoding_says_what_to_set(tmp_path):
     assert load_dataset(path, target="y", encoding="latin-1").frame["name"][0] == "José"
 
 
-@pytest.mark.parametrize(("content", "expected"), [("", "is empty"), ("a,b\n", "header but no rows")])
+@pytest.mark.parametrize(
+    ("content", "expected"), [("", "is empty"), ("a,b\n", "header but no rows")]
+)
 def test_empty_files(tmp_path, content, expected):
     path = tmp_path / "e.csv"
     path.write_text(content)
@@ -94,15 +99,21 @@ def test_empty_frame_is_refused():
 def test_subset_keeps_roles(adult_holdout):
     data = load_dataset(adult_holdout, target="income", sensitive=["sex"], name="current")
     women = data.subset(data.frame["sex"] == "Female", name="women")
-    assert set(women.frame["sex"]) == {"Female"} and women.target == "income"
+    assert set(women.frame["sex"]) == {"Female"}
+    assert women.target == "income"
     assert women.n_rows == int((adult_holdout["sex"] == "Female").sum())
 
 
 def test_check_columns_lists_every_missing_column(adult_holdout):
     data = load_dataset(adult_holdout, target="income", name="current")
     result = check_columns(data, ["age", "sexx", "incom", "zzz"])
-    assert result.failed and result.value == 3
+    assert result.failed
+    assert result.value == 3
     assert "'sexx' - did you mean 'sex'?" in result.message
     assert "'incom' - did you mean 'income'?" in result.message
-    assert [r["column"] for r in result.tables["columns"] if not r["present"]] == ["sexx", "incom", "zzz"]
+    assert [r["column"] for r in result.tables["columns"] if not r["present"]] == [
+        "sexx",
+        "incom",
+        "zzz",
+    ]
     assert check_columns(data, ["age", "sex"]).passed

@@ -29,11 +29,11 @@ COLUMN_KEYS = {
 }  # fmt: skip
 
 
-
 def numeric(profile: DriftProfile, column: str) -> NumericProfile:
     found = profile.columns[column]
     assert isinstance(found, NumericProfile), f"{column} is not profiled as numeric"
     return found
+
 
 def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -70,7 +70,8 @@ def test_ks_and_wasserstein_match_scipy(n1, n2, rounding):
         assert out["ks"][j] == pytest.approx(expected.statistic, abs=1e-12)
         assert p[j] == pytest.approx(expected.pvalue, abs=1e-4)
         assert out["wasserstein"][j] == pytest.approx(stats.wasserstein_distance(x, y), rel=1e-9)
-        assert out["n_ref"][j] == len(x) and out["n_cur"][j] == len(y)
+        assert out["n_ref"][j] == len(x)
+        assert out["n_cur"][j] == len(y)
 
 
 def test_batched_searchsorted_matches_numpy_row_by_row():
@@ -117,7 +118,8 @@ def test_adult_train_and_holdout_do_not_drift(adult_train, adult_holdout):
     result = check_drift(adult_train.drop(columns="income"), adult_holdout.drop(columns="income"))
     assert result.passed, result.message
     rows = result.tables["columns"]
-    assert len(rows) == 14 and all(set(r) >= COLUMN_KEYS for r in rows)
+    assert len(rows) == 14
+    assert all(set(r) >= COLUMN_KEYS for r in rows)
     assert {r["type"] for r in rows} == {"numeric", "categorical"}
     assert result.metrics["drifted_share"] == 0.0
     by_column: dict[str, int] = {}
@@ -135,7 +137,8 @@ def test_a_shifted_column_is_named_with_its_effect(adult_train):
     assert result.failed
     assert "1 of 14 columns drifted: age" in result.message
     (row,) = [r for r in result.tables["columns"] if r["drifted"]]
-    assert row["effect_name"] == "wasserstein" and row["effect"] == pytest.approx(0.3, abs=0.02)
+    assert row["effect_name"] == "wasserstein"
+    assert row["effect"] == pytest.approx(0.3, abs=0.02)
     assert row["wasserstein"] == row["effect"]
     assert row["p_adjusted"] < 1e-10
     assert check_drift(ref, cur, max_drifted_share=0.1).passed
@@ -149,7 +152,8 @@ def test_tiny_shift_on_many_rows_is_significant_but_not_drift():
     result = check_drift(ref, cur)
     (row,) = result.tables["columns"]
     assert row["p_adjusted"] < 0.05  # every difference is significant at this size...
-    assert row["effect"] < row["threshold"] and result.passed  # ...the effect size decides
+    assert row["effect"] < row["threshold"]
+    assert result.passed
     assert check_drift(ref, cur, method="test").failed
 
 
@@ -168,8 +172,10 @@ def test_correction_and_categorical_settings():
     cur.loc[:300, "c"] = "d"  # an unseen category
     result = check_drift(ref, cur, correction="bonferroni", categorical=["k"])
     rows = {r["column"]: r for r in result.tables["columns"]}
-    assert rows["k"]["type"] == "categorical" and rows["k"]["test"] == "chi2"
-    assert rows["c"]["drifted"] and rows["c"]["unseen"] == pytest.approx(301 / 2000)
+    assert rows["k"]["type"] == "categorical"
+    assert rows["k"]["test"] == "chi2"
+    assert rows["c"]["drifted"]
+    assert rows["c"]["unseen"] == pytest.approx(301 / 2000)
     assert "unseen categories" in rows["c"]["note"]
     p = [rows[c]["p_value"] for c in ("x", "k", "c")]
     assert [rows[c]["p_adjusted"] for c in ("x", "k", "c")] == pytest.approx(
@@ -188,10 +194,15 @@ def test_differing_columns_and_types_get_explicit_statuses():
     cur = _frame(500, 1).drop(columns="k").assign(x=lambda f: f["x"].astype(str), extra=1.0)
     result = check_drift(ref, cur)
     rows = {r["column"]: r for r in result.tables["columns"]}
-    assert rows["k"]["drifted"] and rows["k"]["note"] == "missing from the current data"
-    assert rows["x"]["drifted"] and "type changed: numeric in reference" in rows["x"]["note"]
-    assert not rows["extra"]["drifted"] and "not in the reference" in rows["extra"]["note"]
-    assert result.failed and "k" in result.message and "x" in result.message
+    assert rows["k"]["drifted"]
+    assert rows["k"]["note"] == "missing from the current data"
+    assert rows["x"]["drifted"]
+    assert "type changed: numeric in reference" in rows["x"]["note"]
+    assert not rows["extra"]["drifted"]
+    assert "not in the reference" in rows["extra"]["note"]
+    assert result.failed
+    assert "k" in result.message
+    assert "x" in result.message
     with pytest.raises(DataError, match="'z' is not in the reference"):
         check_drift(ref, cur, columns=["z"])
 
@@ -202,11 +213,15 @@ def test_missing_all_missing_and_constant_columns():
     cur.loc[:200, "c"] = None  # missing rate 0% -> 20%
     result = check_drift(ref, cur)
     rows = {r["column"]: r for r in result.tables["columns"]}
-    assert rows["gone"]["drifted"] and "all values missing in the current" in rows["gone"]["note"]
-    assert not rows["empty"]["drifted"] and "missing in both" in rows["empty"]["note"]
-    assert not rows["flat"]["drifted"] and rows["flat"]["note"] == "constant in reference"
+    assert rows["gone"]["drifted"]
+    assert "all values missing in the current" in rows["gone"]["note"]
+    assert not rows["empty"]["drifted"]
+    assert "missing in both" in rows["empty"]["note"]
+    assert not rows["flat"]["drifted"]
+    assert rows["flat"]["note"] == "constant in reference"
     assert rows["flat"]["effect"] == pytest.approx(0.0, abs=1e-12)
-    assert rows["c"]["drifted"] and "missing rate 0.00% -> 20.10%" in rows["c"]["note"]
+    assert rows["c"]["drifted"]
+    assert "missing rate 0.00% -> 20.10%" in rows["c"]["note"]
     assert rows["c"]["missing_cur"] == pytest.approx(0.201)
 
 
@@ -236,7 +251,8 @@ def test_profile_compare_matches_the_exact_path_within_its_bounds(
     exact = check_drift(ref, cur)
     assert from_profile.status == exact.status == "failed"
     for a, b in zip(exact.tables["columns"], from_profile.tables["columns"], strict=True):
-        assert a["column"] == b["column"] and a["drifted"] == b["drifted"]
+        assert a["column"] == b["column"]
+        assert a["drifted"] == b["drifted"]
         if a["type"] == "categorical":
             assert b["statistic"] == pytest.approx(a["statistic"], rel=1e-12)
             assert b["effect"] == pytest.approx(a["effect"], rel=1e-12)
@@ -289,7 +305,8 @@ def test_compare_path_reads_in_chunks_like_in_memory(adult_train, adult_holdout,
         adult_holdout.to_parquet(path, row_group_size=3000)
     chunked = profile.compare_path(path, chunk_rows=2500)
     in_memory = profile.compare(adult_holdout)
-    assert chunked.passed and in_memory.passed
+    assert chunked.passed
+    assert in_memory.passed
     for a, b in zip(chunked.tables["columns"], in_memory.tables["columns"], strict=True):
         assert a["statistic"] == pytest.approx(b["statistic"], abs=1e-12)
         assert a["p_value"] == pytest.approx(b["p_value"], abs=1e-9)
@@ -327,9 +344,11 @@ def test_profile_compare_reports_missing_and_retyped_columns(adult_train):
     cur = adult_train[["age", "sex"]].assign(age=lambda f: f["age"].astype(str))
     result = profile.compare(cur)
     rows = {r["column"]: r for r in result.tables["columns"]}
-    assert "type changed" in rows["age"]["note"] and rows["age"]["drifted"]
+    assert "type changed" in rows["age"]["note"]
+    assert rows["age"]["drifted"]
     assert rows["hours_per_week"]["note"] == "missing from the current data"
-    assert not rows["sex"]["drifted"] and result.failed
+    assert not rows["sex"]["drifted"]
+    assert result.failed
 
 
 # --- multivariate ---------------------------------------------------------------------------
@@ -343,7 +362,8 @@ def test_mmd_sees_a_change_in_correlation_the_columns_hide():
     cur = pd.DataFrame({"a": y, "b": -y + 0.3 * rng.normal(size=600)})
     assert check_drift(ref, cur).passed  # each column alone looks the same
     result = check_multivariate_drift(ref, cur, n_permutations=200, seed=1)
-    assert result.failed and result.metrics["p_value"] < 0.01
+    assert result.failed
+    assert result.metrics["p_value"] < 0.01
     same = check_multivariate_drift(ref, ref.sample(frac=1, random_state=0), n_permutations=200)
     assert same.passed
     again = check_multivariate_drift(ref, cur, n_permutations=200, seed=1)
@@ -356,7 +376,8 @@ def test_domain_classifier_auc(adult_train):
     assert check_multivariate_drift(ref, cur, method="classifier").passed
     shifted = cur.assign(age=cur["age"] + 15)
     result = check_multivariate_drift(ref, shifted, method="classifier")
-    assert result.failed and result.metrics["auc"] > 0.8
+    assert result.failed
+    assert result.metrics["auc"] > 0.8
     with pytest.raises(CheckError, match="'method' must be"):
         check_multivariate_drift(ref, cur, method="knn")  # type: ignore[arg-type]
 
@@ -440,7 +461,8 @@ def test_a_file_that_is_not_a_profile_gets_our_message(tmp_path, content, words)
     path.write_bytes(content)
     with pytest.raises(DataError, match=re.escape(words)) as caught:
         DriftProfile.load(path)
-    assert "allow_pickle" not in str(caught.value) and "renamed.npz" in str(caught.value)
+    assert "allow_pickle" not in str(caught.value)
+    assert "renamed.npz" in str(caught.value)
     assert "DriftProfile.fit(reference).save(path)" in str(caught.value)
 
 
@@ -482,9 +504,11 @@ def test_merged_profiles_with_a_missing_column_still_load(tmp_path):
     grid = DriftProfile.fit(first, bins=32)
     part = DriftProfile.fit(first[["x"]].head(100), grid=grid)
     merged = grid.merge(part)
-    assert merged.problems and merged.n_rows == 400
+    assert merged.problems
+    assert merged.n_rows == 400
     loaded = DriftProfile.load(merged.save(tmp_path / "m.npz"))
-    assert loaded.n_rows == 400 and loaded.problems == merged.problems
+    assert loaded.n_rows == 400
+    assert loaded.problems == merged.problems
 
 
 def _ks_cases():

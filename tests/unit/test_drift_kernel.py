@@ -19,6 +19,7 @@ def numeric(profile: DriftProfile, column: str) -> NumericProfile:
     assert isinstance(found, NumericProfile), f"{column} is not profiled as numeric"
     return found
 
+
 def _cases(n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(n)
     return {
@@ -110,12 +111,14 @@ def test_grids_from_rough_quantiles_are_the_exact_ones(bins):
     whole = DriftProfile.fit(frame, bins=bins)
     for column in ("x", "k", "t", "rare"):
         np.testing.assert_array_equal(numeric(grid, column).edges, numeric(whole, column).edges)
-    assert report.exact == ("x", "k", "t", "rare") and not report.approximate
+    assert report.exact == ("x", "k", "t", "rare")
+    assert not report.approximate
     counted = _Partitions(parts).count(grid)
     for column in ("x", "k", "t", "rare"):
         a, b = numeric(whole, column), numeric(counted, column)
         np.testing.assert_array_equal(a.inside, b.inside)
-        assert b.mean == pytest.approx(a.mean, abs=1e-12) and b.n_missing == a.n_missing
+        assert b.mean == pytest.approx(a.mean, abs=1e-12)
+        assert b.n_missing == a.n_missing
 
 
 def test_a_grid_beyond_the_limit_stays_approximate_and_says_so():
@@ -124,7 +127,8 @@ def test_a_grid_beyond_the_limit_stays_approximate_and_says_so():
     _, counted, report = partial.exact_grid(
         _Partitions(parts), ["x"], [], bins=4096, relative_error=1e-4, exact_limit=100
     )
-    assert report.exact == () and "approximate" in report.approximate["x"]
+    assert report.exact == ()
+    assert "approximate" in report.approximate["x"]
     assert counted is not None  # the counting pass is reused: nothing is read twice
 
 

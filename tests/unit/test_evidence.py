@@ -63,7 +63,8 @@ def test_a_gate_that_did_not_run_leaves_the_verdict_incomplete():
     verdict = judge(
         gates=gates, tests=[TestRecord("c::a", "passed", "a")], result_statuses=[], exitstatus=0
     )
-    assert verdict.verdict == "incomplete" and "'b'" in verdict.reasons[0]
+    assert verdict.verdict == "incomplete"
+    assert "'b'" in verdict.reasons[0]
 
 
 @pytest.mark.parametrize(
@@ -142,5 +143,6 @@ def test_the_renderings_say_why_the_verdict_is_not_passed():
     view = merge_reports([(report, [])])
     assert view.verdict == "failed"
     markdown = render_markdown(view)
-    assert "FAILED" in markdown and "- pytest exited with status 1 (tests failed)" in markdown
+    assert "FAILED" in markdown
+    assert "- pytest exited with status 1 (tests failed)" in markdown
     assert "1 mlops test(s) errored: &#x27;pyproject.toml::accuracy&#x27;" in render_html(view)

@@ -122,7 +122,10 @@ def test_metadata_must_be_strings_and_not_ours(credit_pipeline, adult_holdout, t
         )
     with pytest.raises(ConfigError, match="'rows' maps to int"):
         export_onnx(
-            credit_pipeline, adult_holdout.head(5), tmp_path / "m.onnx", metadata={"rows": 3},  # type: ignore[dict-item]
+            credit_pipeline,
+            adult_holdout.head(5),
+            tmp_path / "m.onnx",
+            metadata={"rows": 3},  # type: ignore[dict-item]
         )
     with pytest.raises(ConfigError, match="dtype must be 'float32' or 'float64', got 'float16'"):
         export_onnx(credit_pipeline, adult_holdout.head(5), tmp_path / "m.onnx", dtype="float16")  # type: ignore[arg-type]
@@ -178,8 +181,10 @@ def test_torch_export_single_file_dynamic_batch(cancer, tmp_path):
     exported = export_onnx(net, X[:1], tmp_path / "mlp.onnx")  # one row: the axis stays dynamic
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.onnx"]  # no .onnx.data
     (spec,) = exported.signature.inputs
-    assert spec.name == "input" and spec.dtype == "float32"
-    assert isinstance(spec.shape[0], str) and spec.shape[1] == 30
+    assert spec.name == "input"
+    assert spec.dtype == "float32"
+    assert isinstance(spec.shape[0], str)
+    assert spec.shape[1] == 30
     assert exported.metadata["pytest_mlops.output"] == "logits"
     assert exported.metadata["pytest_mlops.producer"].startswith("torch ")
     session = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
@@ -253,9 +258,11 @@ def test_unsupported_estimator_names_it_and_lists_what_is(cancer, tmp_path):
     with pytest.raises(ModelError) as info:
         export_onnx(model, X[:3], tmp_path / "m.onnx")
     message = str(info.value)
-    assert "no converter for" in message and "HandRolled" in message
+    assert "no converter for" in message
+    assert "HandRolled" in message
     assert "Pipeline > handrolled" in message
-    assert "LogisticRegression" in message and "RandomForestClassifier" in message
+    assert "LogisticRegression" in message
+    assert "RandomForestClassifier" in message
 
 
 def test_not_a_model_and_not_fitted(tmp_path):
@@ -309,8 +316,10 @@ def test_graph_that_onnxruntime_refuses_is_caught_at_export(cancer, tmp_path):
     try:
         exported = export_onnx(model, X[:3], tmp_path / "gb.onnx", dtype="float64")
     except ModelError as exc:  # skl2onnx emits a float64 graph onnxruntime rejects
-        assert "does not load in ONNX Runtime" in str(exc)
-        assert "try dtype='float32'" in str(exc)
+        # which graphs onnxruntime refuses depends on the installed versions: either outcome is
+        # checked, so this cannot be one pytest.raises
+        assert "does not load in ONNX Runtime" in str(exc)  # noqa: PT017
+        assert "try dtype='float32'" in str(exc)  # noqa: PT017
         assert not (tmp_path / "gb.onnx").exists()
     else:  # a converter that gets it right must then give sklearn's numbers
         np.testing.assert_allclose(
@@ -323,7 +332,8 @@ def test_the_users_model_is_not_modified(credit_pipeline, adult_holdout, tmp_pat
     export_onnx(credit_pipeline, adult_holdout.head(5), tmp_path / "m.onnx")
     encode = credit_pipeline.named_steps["encode"]
     imputer = encode.named_transformers_["categorical"][0]
-    assert isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values)
+    assert isinstance(imputer.missing_values, float)
+    assert np.isnan(imputer.missing_values)
 
 
 def test_classifier_without_probabilities_reads_as_labels(cancer, tmp_path):
@@ -336,8 +346,10 @@ def test_classifier_without_probabilities_reads_as_labels(cancer, tmp_path):
     exported = export_onnx(clf, X[:3], tmp_path / "clf.onnx")
     assert exported.output == "labels"
     onnx_model = load_model(exported.path)
-    assert not onnx_model.has_proba and onnx_model.task == "classification"
+    assert not onnx_model.has_proba
+    assert onnx_model.task == "classification"
     np.testing.assert_array_equal(onnx_model.predict(X), clf.predict(X))
     result = check_parity(clf, exported, X)
-    assert result.passed and result.metrics["label_agreement"] == 1.0
+    assert result.passed
+    assert result.metrics["label_agreement"] == 1.0
     assert "max_abs_diff_probabilities" not in result.metrics

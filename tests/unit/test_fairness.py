@@ -113,7 +113,8 @@ def test_group_table_equals_metric_frame(model, holdout, predictions):
         assert row["n"] == expected["count"]
         for key in ("selection_rate", "tpr", "fpr", "accuracy"):
             assert row[key] == pytest.approx(expected[key], abs=1e-12)
-        assert row["excluded"] is False and row["sensitive"] == "race"
+        assert row["excluded"] is False
+        assert row["sensitive"] == "race"
 
 
 def test_four_fifths_is_the_selection_rate_ratio_with_a_default_bound(model, holdout, predictions):
@@ -222,7 +223,8 @@ def test_rates_on_too_few_positives_are_left_out_of_tpr_disparities(model, holdo
     )
     rows = {r["group"]: r for r in result.tables["groups"]}
     thin = rows["Female & Amer-Indian-Eskimo"]
-    assert not thin["excluded"] and thin["positives"] < 30
+    assert not thin["excluded"]
+    assert thin["positives"] < 30
     assert f"tpr left out ({thin['positives']} positives) < min_group_size=30" in thin["note"]
     assert "rates on fewer than 30 rows left out: sex & race='Female & Amer-Indian-Eskimo' tpr" in (
         result.message
@@ -250,8 +252,10 @@ def test_intersectional_group_names(model, holdout):
         model, holdout, sensitive=["sex", "race"], intersectional=True, min_group_size=60, **fast()
     )
     groups = {r["group"]: r for r in result.tables["groups"]}
-    assert "Female & Black" in groups and len(groups) == 10
-    assert groups["Female & Other"]["excluded"] and groups["Female & Other"]["n"] == 46
+    assert "Female & Black" in groups
+    assert len(groups) == 10
+    assert groups["Female & Other"]["excluded"]
+    assert groups["Female & Other"]["n"] == 46
     assert {r["sensitive"] for r in result.tables["groups"]} == {"sex & race"}
 
 
@@ -301,9 +305,11 @@ def test_the_bound_can_apply_to_the_interval(model, holdout):
     assert straddling.inconclusive
     assert "the interval straddles the bound" in straddling.message
     failed = check_fairness(model, holdout, sensitive="sex", max=low - 0.01, **fast())
-    assert failed.failed and failed.bound_text == f"<= {low - 0.01:.4g}"
+    assert failed.failed
+    assert failed.bound_text == f"<= {low - 0.01:.4g}"
     row = next(r for r in failed.tables["disparities"] if r["bound"])
-    assert row["metric"] == "demographic_parity_difference" and row["status"] == "failed"
+    assert row["metric"] == "demographic_parity_difference"
+    assert row["status"] == "failed"
 
 
 def test_a_plain_estimator_is_adapted(credit_pipeline, holdout, predictions):
@@ -326,7 +332,8 @@ def test_result_round_trips_through_json(model, holdout):
 
 def test_a_model_compared_with_itself_does_not_regress(model, holdout):
     result = compare_fairness(model, model, holdout, sensitive="sex", **fast())
-    assert result.passed and result.value == 0.0
+    assert result.passed
+    assert result.value == 0.0
     assert result.metric == "demographic_parity_difference_worsening"
     row = next(r for r in result.tables["disparities"] if r["bound"])
     assert (row["ci_low"], row["ci_high"]) == (0.0, 0.0)
@@ -346,7 +353,8 @@ def test_a_less_fair_candidate_regresses(model, holdout, predictions):
     worse = fl(holdout.y, predictions, sensitive_features=sf) - fl(
         holdout.y, boosted, sensitive_features=sf
     )
-    assert result.value == pytest.approx(worse, abs=1e-12) and worse > 0.05
+    assert result.value == pytest.approx(worse, abs=1e-12)
+    assert worse > 0.05
     assert result.failed
     assert "demographic_parity_ratio_worsening must be <= 0.01: measured" in result.message
     assert "baseline=credit" in result.message
@@ -391,8 +399,10 @@ def test_a_group_without_positives_has_an_undefined_tpr(adult_holdout):
         model, data, sensitive="cohort", metric="equalized_odds_difference", max=0.5, **fast()
     )
     rows = {r["group"]: r for r in result.tables["groups"]}
-    assert rows["b"]["tpr"] is None and rows["b"]["note"] == "tpr undefined (no positives)"
-    assert rows["c"]["fpr"] is None and rows["c"]["note"] == "fpr undefined (no negatives)"
+    assert rows["b"]["tpr"] is None
+    assert rows["b"]["note"] == "tpr undefined (no positives)"
+    assert rows["c"]["fpr"] is None
+    assert rows["c"]["note"] == "fpr undefined (no negatives)"
     # defined groups only, where fairlearn would count b's TPR (and c's FPR) as 0
     assert result.metrics["cohort.equal_opportunity_difference"] == pytest.approx(
         abs(rows["a"]["tpr"] - rows["c"]["tpr"])
@@ -406,7 +416,8 @@ def test_a_group_without_positives_has_an_undefined_tpr(adult_holdout):
     assert undefined.inconclusive
     assert "equal_opportunity_difference is undefined on cohort" in undefined.message
     row = next(r for r in undefined.tables["disparities"] if r["bound"])
-    assert row["value"] is None and row["status"] == "inconclusive"
+    assert row["value"] is None
+    assert row["status"] == "inconclusive"
     selection = check_fairness(model, only_a, sensitive="cohort", max=1.0, **fast())
     assert selection.passed  # selection rates stay defined
 
@@ -454,7 +465,8 @@ def test_gate_settings_are_validated_at_config_load():
     with pytest.raises(ConfigError, match="'min_group_size' must be >= 1"):
         kind.validate({"min_group_size": 0}, where)
     params = kind.validate({"sensitive": "sex", "max": 0.1}, where)
-    assert params["sensitive"] == ("sex",) and params["on"] == "interval"
+    assert params["sensitive"] == ("sex",)
+    assert params["on"] == "interval"
     with pytest.raises(ConfigError, match="the setting 'baseline' is required"):
         GATE_KINDS["fairness_regression"].validate({}, where)
 

@@ -16,7 +16,7 @@ def _listing(root: Path) -> list[str]:
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     target = write_atomic(tmp_path / "out.json", "old")
-    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:  # noqa: PT012 - fails inside
         tmp.write_text("half")
         raise RuntimeError("interrupted")
     assert target.read_text() == "old"
@@ -27,7 +27,7 @@ def test_a_failed_directory_leaves_the_old_one_and_no_temporary(tmp_path):
     out = tmp_path / "bundle"
     with atomic_dir(out) as tmp:
         (tmp / "a").write_text("1")
-    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
+    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:  # noqa: PT012 - fails inside
         (tmp / "b").write_text("2")
         raise RuntimeError("interrupted")
     assert _listing(tmp_path) == ["bundle", "bundle/a"]
@@ -52,7 +52,8 @@ def test_an_unwritable_destination_names_the_path_and_the_reason(tmp_path, where
     with pytest.raises(OutputError, match=words) as caught:
         write_atomic(target, "x", what="the report")
     assert f"cannot write the report {str(target)!r}" in str(caught.value)
-    assert _listing(tmp_path) == before and (tmp_path / "blocker").read_text() == "keep"
+    assert _listing(tmp_path) == before
+    assert (tmp_path / "blocker").read_text() == "keep"
 
 
 def test_a_read_only_directory_is_named(unwritable_dir):

@@ -5,8 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("numpy", "pandas", "scipy", "sklearn", "torch", "onnxruntime", "onnx", "fairlearn",
-         "docker", "hypothesis")
+HEAVY = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "sklearn",
+    "torch",
+    "onnxruntime",
+    "onnx",
+    "fairlearn",
+    "docker",
+    "hypothesis",
+)
 
 
 def test_plugin_import_is_light():

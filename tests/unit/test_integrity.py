@@ -106,7 +106,8 @@ def test_a_feature_that_gives_the_target_away_is_found():
     powers = {row["feature"]: row["power"] for row in result.tables["feature_power"]}
     assert powers["approved"] == pytest.approx(1.0)
     assert powers["score_after"] > 0.99
-    assert powers["x"] < 0.9 and powers["z"] < 0.3
+    assert powers["x"] < 0.9
+    assert powers["z"] < 0.3
     assert "strongest single feature" in result.message
 
 
@@ -139,10 +140,12 @@ def test_multiclass_and_regression_targets():
     data = frame()
     data["label"] = pd.cut(data["x"], 3, labels=["low", "mid", "high"]).astype(str)
     power = feature_power(data["x"], data["label"])
-    assert power["power"] > 0.9 and power["score"].startswith("accuracy=")
+    assert power["power"] > 0.9
+    assert power["score"].startswith("accuracy=")
     data["amount"] = data["x"] * 2.0
     reg = feature_power(data["x"], data["amount"])
-    assert reg["score"].startswith("r2=") and reg["power"] > 0.9
+    assert reg["score"].startswith("r2=")
+    assert reg["power"] > 0.9
     noise = feature_power(data["z"], data["amount"])
     assert noise["power"] < 0.1
     assert r2_score(data["amount"], data["amount"]) == 1.0
@@ -150,7 +153,8 @@ def test_multiclass_and_regression_targets():
 
 def test_one_row_is_inconclusive_and_no_target_skips_label_checks():
     result = check_integrity(frame().head(1), target="y")
-    assert result.inconclusive and "has 1 row" in result.message
+    assert result.inconclusive
+    assert "has 1 row" in result.message
     unlabeled = check_integrity(frame().drop(columns=["y"]))
     assert set(checks(unlabeled)) == {"duplicates", "constant_columns"}
 

@@ -158,11 +158,13 @@ def test_onnx_cpu_measures_each_batch_size(rows):
         assert stats.duration_s >= FAST["min_duration_s"]
         assert stats.p50_ms <= stats.p90_ms <= stats.p95_ms <= stats.p99_ms <= stats.p999_ms
         assert stats.throughput == pytest.approx(stats.batch_size * stats.n / stats.duration_s)
-        assert stats.samples_ms is not None and len(stats.samples_ms) == stats.n
+        assert stats.samples_ms is not None
+        assert len(stats.samples_ms) == stats.n
     fp = report.fingerprint
     assert (fp.device, fp.backend, fp.threads) == ("cpu", "onnxruntime", 1)
     assert fp.providers == ("CPUExecutionProvider",)
-    assert fp.versions["onnxruntime"] and fp.cpu_model
+    assert fp.versions["onnxruntime"]
+    assert fp.cpu_model
     assert report.timer == "perf_counter_ns"
     assert [set(r) for r in report.rows()] == [ROW_KEYS, ROW_KEYS]
 
@@ -200,12 +202,18 @@ def test_max_duration_and_max_runs_bound_the_measurement():
 
 def test_tail_stopping_rule_runs_until_the_p99_bound_is_known():
     fast = lambda X: X.sum()  # noqa: E731
-    kwargs: dict[str, Any] = {"warmup": 0, "min_runs": 10, "min_duration_s": 0.0, "max_duration_s": 5.0}
+    kwargs: dict[str, Any] = {
+        "warmup": 0,
+        "min_runs": 10,
+        "min_duration_s": 0.0,
+        "max_duration_s": 5.0,
+    }
     only_minimums = measure_latency(fast, np.ones((2, 2)), stop_percentile=None, **kwargs)
     assert only_minimums[1].n < 299
     tail = measure_latency(fast, np.ones((2, 2)), stop_percentile=99.0, tolerance=10.0, **kwargs)
     assert tail[1].n >= 299
-    assert tail[1].converged and tail[1].upper_ms["p99"] is not None
+    assert tail[1].converged
+    assert tail[1].upper_ms["p99"] is not None
 
 
 def test_sklearn_pipeline_on_frames(credit_pipeline, credit_module, adult_holdout):
@@ -224,7 +232,8 @@ def test_torch_cpu_restores_the_module_and_threads(rows):
     net.train()
     before = torch.get_num_threads()
     report = measure_latency(net, rows, batch_sizes=[1, 8], threads=1, **FAST)
-    assert report.fingerprint.backend == "torch" and report.fingerprint.threads == 1
+    assert report.fingerprint.backend == "torch"
+    assert report.fingerprint.threads == 1
     assert torch.get_num_threads() == before
     assert net.training
     assert report.timer == "perf_counter_ns"
@@ -237,7 +246,8 @@ def test_torch_image_model_takes_4d_batches():
     images = np.random.default_rng(0).normal(size=(4, 3, 8, 8)).astype(np.float32)
     net(torch.from_numpy(images))  # materialise the lazy layer
     report = measure_latency(net, images, batch_sizes=[2], threads=1, **FAST)
-    assert report[2].n >= 1 and report[2].p50_ms > 0
+    assert report[2].n >= 1
+    assert report[2].p50_ms > 0
 
 
 def test_server_latency_counts_queueing():
@@ -245,13 +255,20 @@ def test_server_latency_counts_queueing():
         time.sleep(0.002)
         return np.zeros(len(X))
 
-    kwargs: dict[str, Any] = {"warmup": 0, "min_runs": 40, "min_duration_s": 0.0, "stop_percentile": None}
+    kwargs: dict[str, Any] = {
+        "warmup": 0,
+        "min_runs": 40,
+        "min_duration_s": 0.0,
+        "stop_percentile": None,
+    }
     light = measure_latency(service, np.zeros((1, 2)), scenario="server", target_qps=50, **kwargs)
     heavy = measure_latency(service, np.zeros((1, 2)), scenario="server", target_qps=5000, **kwargs)
-    assert light[1].min_ms >= 2.0 and heavy[1].min_ms >= 2.0
+    assert light[1].min_ms >= 2.0
+    assert heavy[1].min_ms >= 2.0
     # offered 10x the capacity, queries wait behind each other: latency grows with the queue
     assert heavy[1].p50_ms > 5 * light[1].p50_ms
-    assert heavy[1].target_qps == 5000 and heavy[1].scenario == "server"
+    assert heavy[1].target_qps == 5000
+    assert heavy[1].scenario == "server"
 
 
 def test_offline_reports_throughput(rows):
@@ -286,7 +303,8 @@ def test_torch_cuda_uses_cuda_events(rows, graphs):
         net, rows, device="cuda", batch_sizes=[1, 32], cuda_graphs=graphs, **FAST
     )
     assert report.timer == "cuda-event"
-    assert report.fingerprint.device == "cuda:0" and report.fingerprint.gpu_name
+    assert report.fingerprint.device == "cuda:0"
+    assert report.fingerprint.gpu_name
     assert next(net.parameters()).device.type == "cpu"  # moved back
 
 
@@ -296,19 +314,23 @@ def test_torch_cuda_uses_cuda_events(rows, graphs):
 def test_bounds_pass_and_fail_with_the_measured_value():
     report = _report(np.linspace(1.0, 3.0, 1001))  # p50 = 2.0 ms
     ok = check_latency(report=report, p50_ms=2.5)
-    assert ok.passed and ok.value == pytest.approx(2.0)
+    assert ok.passed
+    assert ok.value == pytest.approx(2.0)
     bad = check_latency(report=report, p50_ms=1.5, p99_ms=2.5, name="lat")
     assert bad.failed
     assert bad.message.startswith("p50_ms must be <= 1.5: measured 2 (batch_size=1, n=1001")
     assert "1 more failed" in bad.message
     assert {r["metric"] for r in bad.tables["checks"]} == {"p50_ms", "p99_ms"}
     assert set(bad.tables["batches"][0]) == ROW_KEYS
-    assert bad.tables["histogram"] and bad.kind == "latency" and bad.name == "lat"
+    assert bad.tables["histogram"]
+    assert bad.kind == "latency"
+    assert bad.name == "lat"
 
 
 def test_tail_bound_is_inconclusive_without_enough_runs():
     few = check_latency(report=_report(np.linspace(1, 2, 100)), p99_ms=10.0)
-    assert few.inconclusive and "needs 299" in few.details
+    assert few.inconclusive
+    assert "needs 299" in few.details
     enough = check_latency(report=_report(np.linspace(1, 2, 300)), p99_ms=10.0)
     assert enough.passed
 
@@ -317,18 +339,22 @@ def test_throughput_floor():
     report = _report(np.full(100, 2.0), batch_size=10, duration_s=0.2)  # 5000 samples/s
     assert check_latency(report=report, min_throughput=4000).passed
     low = check_latency(report=report, min_throughput=6000)
-    assert low.failed and low.metric == "throughput" and low.op == ">="
+    assert low.failed
+    assert low.metric == "throughput"
+    assert low.op == ">="
 
 
 def test_baseline_roundtrip_and_regression(tmp_path):
     base = _report(np.linspace(1.0, 3.0, 1001))
     path = base.save(tmp_path / "b" / "latency.json")
     loaded = LatencyReport.load(path)
-    assert loaded[1].p50_ms == base[1].p50_ms and loaded.fingerprint == base.fingerprint
+    assert loaded[1].p50_ms == base[1].p50_ms
+    assert loaded.fingerprint == base.fingerprint
     slower = _report(np.linspace(1.0, 3.0, 1001) * 1.2)  # p50 2.4 ms
     regressed = check_latency(report=slower, baseline=path, compare_fail="p50:10%")
     assert regressed.failed
-    assert regressed.metric == "p50_ms vs baseline" and regressed.bound == pytest.approx(2.2)
+    assert regressed.metric == "p50_ms vs baseline"
+    assert regressed.bound == pytest.approx(2.2)
     assert check_latency(report=slower, baseline=path, compare_fail="p50:25%").passed
     assert check_latency(report=slower, baseline=path, compare_fail="p50:0.5ms").passed
     assert check_latency(report=slower, baseline=path, compare_fail=["throughput:5%"]).passed
@@ -348,7 +374,8 @@ def test_baseline_from_another_machine_is_refused(tmp_path):
     with pytest.raises(CheckError, match=r"cpu_model: .*allow_other_machine"):
         check_latency(report=here, baseline=path)
     allowed = check_latency(report=here, baseline=path, allow_other_machine=True)
-    assert allowed.passed and "another machine" in allowed.details
+    assert allowed.passed
+    assert "another machine" in allowed.details
     gpu = dataclasses.replace(here.fingerprint, device="cuda:0", gpu_name="H100")
     with pytest.raises(CheckError, match="device: 'cuda:0' here, 'cpu' in the baseline"):
         check_latency(report=_report(np.ones(10), fingerprint=gpu), baseline=path)
@@ -357,7 +384,8 @@ def test_baseline_from_another_machine_is_refused(tmp_path):
 def test_save_baseline_after_measuring(tmp_path, rows):
     target = tmp_path / "latency.json"
     result = check_latency(tiny_onnx(), rows, save_baseline=target, batch_sizes=[1, 4], **FAST)
-    assert result.passed and "baseline written" in result.details
+    assert result.passed
+    assert "baseline written" in result.details
     data = json.loads(target.read_text())
     assert [b["batch_size"] for b in data["batches"]] == [1, 4]
     again = check_latency(
@@ -480,7 +508,8 @@ def test_torch_cuda_scenarios_and_offline_throughput(rows):
     stats = offline[64]
     assert stats.throughput == pytest.approx(64 * stats.n / stats.duration_s)
     server = measure_latency(net, rows, device="cuda", scenario="server", target_qps=200.0, **FAST)
-    assert server[1].p50_ms > 0 and server.fingerprint.device == "cuda:0"
+    assert server[1].p50_ms > 0
+    assert server.fingerprint.device == "cuda:0"
     with pytest.raises(CheckError, match=r"device='cuda:7' asked for, but only"):
         measure_latency(net, rows, device="cuda:7", **FAST)
 
@@ -514,7 +543,8 @@ def test_cli_measures_and_gates(onnx_and_csv, tmp_path, capsys):
     args = ["latency", model, data, *quick, "--batch-sizes", "1,8", "--p50-ms", "100"]
     assert main([*args, "--save-baseline", str(saved)]) == 0
     out = capsys.readouterr().out
-    assert "onnxruntime on cpu" in out and "PASSED: p50_ms must be <= 100" in out
+    assert "onnxruntime on cpu" in out
+    assert "PASSED: p50_ms must be <= 100" in out
     assert [b["batch_size"] for b in json.loads(saved.read_text())["batches"]] == [1, 8]
     assert main(["latency", model, data, *quick, "--p50-ms", "0.000001"]) == 1
     assert "FAILED: p50_ms must be <= 1.000e-06" in capsys.readouterr().out

@@ -49,7 +49,6 @@ LAYERS: Mapping[str, int] = {
 }
 
 
-
 def _modules() -> dict[str, Path]:
     out = {}
     for path in PACKAGE.rglob("*.py"):

@@ -24,10 +24,12 @@ def onnx_friendly(credit_module, adult_train):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    encode = ColumnTransformer([
-        ("numeric", StandardScaler(), credit_module.NUMERIC),
-        ("categorical", OneHotEncoder(handle_unknown="ignore"), credit_module.CATEGORICAL),
-    ])
+    encode = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), credit_module.NUMERIC),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), credit_module.CATEGORICAL),
+        ]
+    )
     frame = adult_train.fillna("missing")
     return Pipeline([("encode", encode), ("classify", LogisticRegression(max_iter=500))]).fit(
         frame[credit_module.FEATURES], frame[credit_module.TARGET]
@@ -36,8 +38,11 @@ def onnx_friendly(credit_module, adult_train):
 
 def test_sklearn_pipeline_matches_the_estimator(credit_pipeline, credit_module, small):
     model = load_model(credit_pipeline)
-    assert model.kind == "scikit-learn" and model.task == "classification"
-    np.testing.assert_array_equal(model.predict(small), credit_pipeline.predict(small[credit_module.FEATURES]))
+    assert model.kind == "scikit-learn"
+    assert model.task == "classification"
+    np.testing.assert_array_equal(
+        model.predict(small), credit_pipeline.predict(small[credit_module.FEATURES])
+    )
     np.testing.assert_allclose(
         model.predict_proba(small), credit_pipeline.predict_proba(small[credit_module.FEATURES])
     )
@@ -61,12 +66,16 @@ def test_onnx_file_matches_sklearn(tmp_path, onnx_friendly, credit_module, small
     path = tmp_path / "credit.onnx"
     path.write_bytes(onx.SerializeToString())
     model = load_model(str(path))
-    assert model.kind == "onnx" and model.has_proba
+    assert model.kind == "onnx"
+    assert model.has_proba
     assert model.classes is not None
     assert list(model.classes) == [0, 1]
-    np.testing.assert_array_equal(model.predict(small), credit_pipeline.predict(small[credit_module.FEATURES]))
+    np.testing.assert_array_equal(
+        model.predict(small), credit_pipeline.predict(small[credit_module.FEATURES])
+    )
     np.testing.assert_allclose(
-        model.predict_proba(small), credit_pipeline.predict_proba(small[credit_module.FEATURES]),
+        model.predict_proba(small),
+        credit_pipeline.predict_proba(small[credit_module.FEATURES]),
         atol=1e-5,
     )
     assert model.signature is not None
@@ -88,7 +97,8 @@ def test_zipmap_output_is_understood(tmp_path, onnx_friendly, credit_module, sma
     path.write_bytes(onx.SerializeToString())
     np.testing.assert_allclose(
         load_model(path).predict_proba(small),
-        credit_pipeline.predict_proba(small[credit_module.FEATURES]), atol=1e-5,
+        credit_pipeline.predict_proba(small[credit_module.FEATURES]),
+        atol=1e-5,
     )
 
 
@@ -136,7 +146,8 @@ def test_a_model_that_raises_becomes_a_model_error():
 
 
 def test_factory_reference(tmp_path):
-    (tmp_path / "my_models.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_models.py").write_text(
+        textwrap.dedent("""
         import numpy as np
         from sklearn.dummy import DummyClassifier
 
@@ -144,10 +155,12 @@ def test_factory_reference(tmp_path):
             return DummyClassifier(strategy="prior").fit(np.zeros((4, 1)), [0, 1, 1, 1])
 
         fitted = make()
-    """))
+    """)
+    )
     try:
         model = load_model("my_models:make", base_dir=tmp_path)
-        assert model.kind == "scikit-learn" and model.name == "my_models:make"
+        assert model.kind == "scikit-learn"
+        assert model.name == "my_models:make"
         assert load_model("my_models:fitted", base_dir=tmp_path).kind == "scikit-learn"
         with pytest.raises(ModelError, match="has no attribute 'nope'"):
             load_model("my_models:nope", base_dir=tmp_path)

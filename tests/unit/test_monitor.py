@@ -63,10 +63,10 @@ def data_dir(tmp_path_factory, adult_train, adult_holdout) -> Path:
     return out
 
 
-
 def columns_of(outcome: MonitorOutcome) -> list[dict[str, Any]]:
     assert outcome.result is not None, "the monitor gave no result"
     return [dict(row) for row in outcome.result.tables["columns"]]
+
 
 def _options(data_dir: Path, tmp_path: Path, current: str, **kw) -> MonitorOptions:
     settings = {
@@ -140,7 +140,8 @@ def test_a_failing_command_is_kept_pending_and_delivered_by_the_next_run(data_di
     assert first.exit_code == EXIT_ACTION_FAILED
     assert "exited with status 7" in first.errors[0]
     (pending,) = PendingStore(tmp_path / "state").load()
-    assert pending.attempts == 1 and "status 7" in pending.last_error
+    assert pending.attempts == 1
+    assert "status 7" in pending.last_error
     # the next run still cannot deliver: still pending, exit 3 even without drift
     again = run_monitor(_options(data_dir, tmp_path, "same.csv", on_drift_run=command), log=Lines())
     assert again.exit_code == EXIT_ACTION_FAILED
@@ -166,7 +167,8 @@ def test_bad_input_exits_2_and_never_triggers(data_dir, tmp_path, current, expec
     assert outcome.exit_code == EXIT_BAD_INPUT
     assert not marker.exists()
     if expected:
-        assert expected in outcome.errors[0] and "missing.csv" in outcome.errors[0]
+        assert expected in outcome.errors[0]
+        assert "missing.csv" in outcome.errors[0]
 
 
 def test_a_corrupt_profile_is_bad_input(data_dir, tmp_path):
@@ -176,7 +178,8 @@ def test_a_corrupt_profile_is_bad_input(data_dir, tmp_path):
         _options(data_dir, tmp_path, "shifted.csv", on_drift_run="true"), profile=str(bad)
     )
     outcome = run_monitor(options, log=Lines())
-    assert outcome.exit_code == EXIT_BAD_INPUT and str(bad) in outcome.errors[0]
+    assert outcome.exit_code == EXIT_BAD_INPUT
+    assert str(bad) in outcome.errors[0]
 
 
 def _inconclusive(current, options) -> CheckResult:
@@ -192,7 +195,8 @@ def test_inconclusive_triggers_only_when_told(data_dir, tmp_path):
     marker = tmp_path / "ran.json"
     options = _options(data_dir, tmp_path, "same.csv", on_drift_run=_writer(marker))
     outcome = run_monitor(options, compare=_inconclusive, log=Lines())
-    assert outcome.exit_code == EXIT_INCONCLUSIVE and not marker.exists()
+    assert outcome.exit_code == EXIT_INCONCLUSIVE
+    assert not marker.exists()
     told = replace(options, trigger_on_inconclusive=True)
     assert run_monitor(told, compare=_inconclusive, log=Lines()).exit_code == EXIT_DRIFT
     assert json.loads(marker.read_text())["MLOPS_DRIFT_STATUS"] == "inconclusive"
@@ -246,10 +250,12 @@ def test_webhook_retries_failures_with_exponential_backoff(data_dir, tmp_path):
         options = _options(data_dir, tmp_path, "shifted.csv", on_drift_webhook=hook.url)
         outcome = run_monitor(options, log=Lines(), sleep=waits.append)
     assert outcome.exit_code == EXIT_DRIFT
-    assert 0.005 <= waits[0] <= 0.01 and 0.01 <= waits[1] <= 0.02  # jittered backoff
+    assert 0.005 <= waits[0] <= 0.01
+    assert 0.01 <= waits[1] <= 0.02
     assert len(hook.requests) == 3
     headers, body = hook.requests[-1]
-    assert body["event"] == "pytest-mlops.drift" and body["status"] == "failed"
+    assert body["event"] == "pytest-mlops.drift"
+    assert body["status"] == "failed"
     assert {"age", "hours_per_week"} <= set(body["drifted_columns"])
     assert headers["X-Pytest-Mlops-Trigger"] == body["id"]
     assert len({h["X-Pytest-Mlops-Trigger"] for h, _ in hook.requests}) == 1  # one trigger id
@@ -266,7 +272,8 @@ def test_webhook_timeout_is_retried(tmp_path):
             backoff_s=0.0,
             log=Lines(),
         )
-    assert status == 204 and len(hook.requests) == 2
+    assert status == 204
+    assert len(hook.requests) == 2
 
 
 def test_a_webhook_that_keeps_failing_is_kept_and_not_triggered_twice(data_dir, tmp_path):
@@ -289,7 +296,8 @@ def test_a_webhook_that_keeps_failing_is_kept_and_not_triggered_twice(data_dir, 
     assert outcome.exit_code == EXIT_DRIFT
     assert len(again.requests) == 1
     assert again.requests[0][1]["id"] == pending.id
-    assert pending_store.load() == [] and pending_store.path.exists()
+    assert pending_store.load() == []
+    assert pending_store.path.exists()
 
 
 def test_a_refused_webhook_is_not_retried(tmp_path):
@@ -325,7 +333,8 @@ def test_github_and_gitlab_bodies_and_tokens(monkeypatch):
     assert headers["Authorization"] == "Bearer s3cret"
     gitlab = replace(github, webhook_format="gitlab")
     _, body, headers = webhook_request(gitlab)
-    assert body["token"] == "s3cret" and "Authorization" not in headers
+    assert body["token"] == "s3cret"
+    assert "Authorization" not in headers
     assert body["variables"]["MLOPS_RETRAIN"] == "1"
     assert body["variables"]["MLOPS_DRIFT_SUMMARY"] == "2 of 8 columns drifted"
     # the token is read when sending, never stored with the pending trigger
@@ -368,9 +377,8 @@ def test_prediction_log_drift_is_detected(data_dir, tmp_path, adult_holdout):
     outcome = run_monitor(_options(data_dir, tmp_path, str(log_path)), log=Lines())
     assert outcome.exit_code == EXIT_DRIFT
     drifted = {r["column"] for r in columns_of(outcome) if r["drifted"]}
-    assert "age" in drifted and "output.label" not in {
-        r["column"] for r in columns_of(outcome)
-    }
+    assert "age" in drifted
+    assert "output.label" not in {r["column"] for r in columns_of(outcome)}
 
 
 def test_a_single_tensor_models_log_is_spread_over_the_profile_columns(tmp_path):
@@ -513,7 +521,8 @@ def test_overlapping_runs_do_not_share_the_state(data_dir, tmp_path):
     options = _options(data_dir, tmp_path, "shifted.csv", on_drift_run=_writer(marker))
     with store.locked():
         outcome = run_monitor(options, log=Lines())
-    assert outcome.exit_code == EXIT_BAD_INPUT and not marker.exists()
+    assert outcome.exit_code == EXIT_BAD_INPUT
+    assert not marker.exists()
     assert "another pytest-mlops monitor is running with the state" in outcome.errors[0]
     assert run_monitor(options, log=Lines()).exit_code == EXIT_DRIFT
 
@@ -539,9 +548,11 @@ def test_an_unwritable_report_is_found_before_judging(data_dir, tmp_path):
     )
     log = Lines()
     outcome = run_monitor(options, log=log)
-    assert outcome.exit_code == EXIT_BAD_INPUT and outcome.result is None
+    assert outcome.exit_code == EXIT_BAD_INPUT
+    assert outcome.result is None
     assert "cannot write the monitor report (--report)" in outcome.errors[0]
-    assert "blocker" in outcome.errors[0] and not marker.exists()
+    assert "blocker" in outcome.errors[0]
+    assert not marker.exists()
 
 
 def test_a_report_that_fails_late_does_not_lose_the_drift_trigger(data_dir, tmp_path, monkeypatch):
@@ -562,7 +573,8 @@ def test_a_report_that_fails_late_does_not_lose_the_drift_trigger(data_dir, tmp_
     )
     log = Lines()
     outcome = run_monitor(options, log=log)
-    assert outcome.result is not None and outcome.result.failed
+    assert outcome.result is not None
+    assert outcome.result.failed
     assert marker.exists()  # the drift trigger went out
     assert outcome.exit_code == EXIT_ACTION_FAILED
     assert any("No space left on device" in e for e in outcome.errors)

@@ -64,7 +64,8 @@ def test_parity_numbers_match_a_direct_computation(credit_pipeline, credit_onnx,
     assert result.context["providers"] == "CPUExecutionProvider"
     rows = result.tables["parity"]
     assert {(r["batch_size"], r["n"]) for r in rows} == {(1, 256), (37, 3000), (1024, 3000)}
-    assert "ONNX parity holds" in result.message and "n=3000" in result.message
+    assert "ONNX parity holds" in result.message
+    assert "n=3000" in result.message
 
 
 def test_tolerances_are_settable_and_failures_say_where(credit_pipeline, credit_onnx, holdout):
@@ -72,7 +73,9 @@ def test_tolerances_are_settable_and_failures_say_where(credit_pipeline, credit_
         credit_pipeline, credit_onnx, holdout, rtol=0, atol=1e-12, batch_sizes=(1, 999)
     )
     assert result.failed
-    assert result.metric == "mismatch_share" and result.op == "<=" and result.bound == 0
+    assert result.metric == "mismatch_share"
+    assert result.op == "<="
+    assert result.bound == 0
     assert "probabilities out of tolerance (rtol=0, atol=1.000e-12)" in result.message
     assert "provider=CPUExecutionProvider, batch_size=1, n=256" in result.message
     assert result.details.count("\n") == 1  # one line per batch size
@@ -104,7 +107,8 @@ def test_label_flips_are_counted_and_gated(credit_pipeline, credit_onnx, holdout
         - np.mean(other.predict(holdout.X) == holdout.y)
     )
     assert delta.metrics["metric_delta"] == pytest.approx(accuracy_delta, abs=1e-12)
-    assert delta.failed and "accuracy delta must be <= 1.000e-09" in delta.message
+    assert delta.failed
+    assert "accuracy delta must be <= 1.000e-09" in delta.message
 
 
 def test_providers_are_never_silently_replaced(credit_pipeline, credit_onnx, holdout):
@@ -130,7 +134,8 @@ def test_default_tolerances_per_profile_and_dtype():
     sk32, sk64 = default_tolerances("sklearn", "float32"), default_tolerances("sklearn", "float64")
     assert (sk32.rtol, sk32.atol, sk64.rtol, sk64.atol) == (1e-5, 1e-5, 1e-9, 1e-7)
     trees = default_tolerances("trees")
-    assert trees.max_mismatch_share == 0.001 and trees.min_label_agreement == 0.999
+    assert trees.max_mismatch_share == 0.001
+    assert trees.min_label_agreement == 0.999
     with pytest.raises(CheckError, match="'network', 'sklearn' or 'trees'"):
         default_tolerances("boosted")  # type: ignore[arg-type]
 

@@ -68,7 +68,8 @@ def test_non_nullable_columns_never_get_missing_values():
     @settings(max_examples=100, deadline=None, database=None)
     @given(column_values(SCHEMA["age"]))
     def never_none(value):
-        assert value is not None and 18 <= value <= 90
+        assert value is not None
+        assert 18 <= value <= 90
 
     never_none()
 
@@ -146,14 +147,17 @@ def test_a_sound_model_passes_every_property():
 def test_each_property_catches_its_fault():
     frame = sample()
     unnormalised = check_probabilities(Proba(scale=1.5), frame)
-    assert unnormalised.failed and "sum to 1: 12 rows break it" in unnormalised.message
+    assert unnormalised.failed
+    assert "sum to 1: 12 rows break it" in unnormalised.message
     assert check_row_order_invariance(Proba(order=True), frame).failed
     assert check_batch_invariance(Proba(batch=True), frame, batch_size=1).failed
     falling = check_monotonic(Proba(slope=-0.05), frame, "age")
-    assert falling.failed and falling.value == len(frame)
+    assert falling.failed
+    assert falling.value == len(frame)
     assert check_monotonic(Proba(slope=-0.05), frame, "age", direction="decreasing").passed
     sensitive = check_invariance(Proba(), frame, lambda f: f.assign(age=f["age"] + 10))
-    assert sensitive.failed and "<lambda>" in sensitive.message
+    assert sensitive.failed
+    assert "<lambda>" in sensitive.message
     with pytest.raises(AssertionError, match="sum to 1"):
         assert_probabilities(Proba(scale=1.5), frame)
 
@@ -165,9 +169,11 @@ def test_non_finite_and_misshapen_outputs_are_reported():
         return out
 
     result = check_outputs_finite(nan_model, sample())
-    assert result.failed and "not finite on 1 rows" in result.message
+    assert result.failed
+    assert "not finite on 1 rows" in result.message
     short = check_outputs_finite(lambda X: np.zeros(len(X) - 1), sample())
-    assert short.failed and "shape (11,) for 12 rows" in short.message
+    assert short.failed
+    assert "shape (11,) for 12 rows" in short.message
 
 
 def test_property_arguments_are_checked():
@@ -183,7 +189,8 @@ def test_run_properties_passes_a_sound_model_and_shrinks_a_failure():
     )
     assert passed.passed, passed.message
     failed = run_properties(Proba(batch=True), SCHEMA, max_examples=30)
-    assert failed.failed and "'batch_invariance'" in failed.message
+    assert failed.failed
+    assert "'batch_invariance'" in failed.message
     assert 1 <= len(failed.tables["falsifying_example"]) <= 20
     again = run_properties(Proba(batch=True), SCHEMA, max_examples=30)
     assert again.message == failed.message  # seeded: the same verdict on a rerun

@@ -310,7 +310,8 @@ def test_html_is_self_contained_and_plots_every_family(view):
     assert len(titles) == len(svgs)
     assert "champion: candidate minus production, 95% interval" in titles
     assert "fairness_sex: selection_rate per group" in titles
-    assert "age: reference vs current" in titles and "sex: reference vs current" in titles
+    assert "age: reference vs current" in titles
+    assert "sex: reference vs current" in titles
     assert "latency: latency of batch size 64 (ms)" in titles
     # the drifted column is drawn first, and each drawn share is reference/current normalised
     assert page.index("age: reference vs current") < page.index(
@@ -346,7 +347,8 @@ def test_cli_report_writes_markdown_and_html_and_keeps_the_table(view, tmp_path,
     )
     out = capsys.readouterr().out
     assert code == 1
-    assert "pyproject.toml::champion" in out and "verdict FAILED" in out
+    assert "pyproject.toml::champion" in out
+    assert "verdict FAILED" in out
     assert (tmp_path / "r.md").read_text().startswith(COMMENT_MARKER)
     assert "<h2>Drift</h2>" in (tmp_path / "out" / "r.html").read_text()
 
@@ -356,7 +358,8 @@ def test_cli_report_merges_one_report_per_stage(view, tmp_path, capsys):
     second = write_report(tmp_path / "b.json", build_report(view.entries[1:2], exitstatus=1))
     merged = load_reports([first, second])
     assert [e.result.name for e in merged.entries] == ["accuracy", "champion"]
-    assert merged.verdict == "failed" and merged.exitstatus == 1
+    assert merged.verdict == "failed"
+    assert merged.exitstatus == 1
     assert main(["report", str(first)]) == 0
     assert "verdict PASSED" in capsys.readouterr().out
     # the merged report is itself a report (what the deploy's package step reads)
@@ -364,7 +367,8 @@ def test_cli_report_merges_one_report_per_stage(view, tmp_path, capsys):
     assert main(["report", str(first), str(second), "--json", str(merged_path)]) == 1
     data, entries = load_report(merged_path)
     assert [e.result.name for e in entries] == ["accuracy", "champion"]
-    assert data["summary"]["verdict"] == "failed" and data["sources"] == [str(first), str(second)]
+    assert data["summary"]["verdict"] == "failed"
+    assert data["sources"] == [str(first), str(second)]
 
 
 @pytest.mark.parametrize(
@@ -383,7 +387,8 @@ def test_cli_report_prints_a_bad_report_cleanly(view, tmp_path, capsys, content,
     assert err.startswith(f"pytest-mlops report: error: the report {str(path)!r}") or (
         err.startswith(f"pytest-mlops report: error: {str(path)!r}")
     )
-    assert expected in err and "Traceback" not in err
+    assert expected in err
+    assert "Traceback" not in err
     assert not (tmp_path / "x.html").exists()
 
 
@@ -460,7 +465,8 @@ def read_png(data: bytes) -> np.ndarray:
             chunks.append(body)
         pos += 12 + length
     width, height, depth, color = struct.unpack(">IIBB", header[:10])
-    assert depth == 8 and color in (2, 6), "only 8-bit RGB or RGBA"
+    assert depth == 8, "only 8-bit images"
+    assert color in (2, 6), "only RGB or RGBA"
     channels = 3 if color == 2 else 4
     raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
     stride = width * channels
@@ -572,7 +578,8 @@ def test_real_drift_and_fairness_results_render(
     view = merge_reports([(build_report(entries, exitstatus=1), entries)])
     page = render_html(view)
     assert len(page.encode()) < 2_000_000
-    assert "age: reference vs current" in page and '<span class="drifted">drifted</span>' in page
+    assert "age: reference vs current" in page
+    assert '<span class="drifted">drifted</span>' in page
     assert "fairness: selection_rate per group" in page
     md = render_markdown(view)
     assert "| age | numeric |" in md

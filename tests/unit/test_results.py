@@ -10,7 +10,11 @@ from pytest_mlops.results import CheckResult, format_value
 
 def test_threshold_min_passes_and_states_the_bound():
     result = CheckResult.threshold(
-        name="accuracy", kind="accuracy", metric="roc_auc", value=0.905, min=0.88,
+        name="accuracy",
+        kind="accuracy",
+        metric="roc_auc",
+        value=0.905,
+        min=0.88,
         context={"n": 16281, "split": "current"},
     )
     assert result.passed
@@ -35,14 +39,24 @@ def test_nan_never_passes_a_bound():
 
 def test_no_bound_records_the_measurement():
     result = CheckResult.threshold(name="g", kind="k", metric="m", value=2.0)
-    assert result.passed and result.op is None and result.message == "m measured 2"
+    assert result.passed
+    assert result.op is None
+    assert result.message == "m measured 2"
 
 
 def test_round_trip_through_json_keeps_everything():
     result = CheckResult(
-        name="fair", kind="fairness", status="inconclusive", message="m", metric="dp",
-        value=float("nan"), op=">=", bound=0.8, details="d",
-        metrics={"dp": float("inf"), "n": 3.0}, context={"n": 3, "split": "current"},
+        name="fair",
+        kind="fairness",
+        status="inconclusive",
+        message="m",
+        metric="dp",
+        value=float("nan"),
+        op=">=",
+        bound=0.8,
+        details="d",
+        metrics={"dp": float("inf"), "n": 3.0},
+        context={"n": 3, "split": "current"},
         tables={"groups": [{"group": "a", "n": 2, "rate": float("nan")}]},
     )
     text = result.to_json()

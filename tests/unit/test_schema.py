@@ -64,12 +64,15 @@ def test_inferred_schema_matches_the_data(adult_train, adult_schema):
 def test_inference_types_ids_free_text_floats_and_flags():
     frame = small().assign(flag=[True, False] * 15, number=range(30))
     schema = infer_schema(frame, max_categories=5)
-    assert schema["id"].unique and schema["id"].categories is None
+    assert schema["id"].unique
+    assert schema["id"].categories is None
     assert not schema["number"].unique  # distinct numbers are not taken for ids
     assert schema["city"].categories == ("Lima", "Oslo", "Rome")
-    assert schema["score"].dtype == "float" and schema["flag"].dtype == "bool"
+    assert schema["score"].dtype == "float"
+    assert schema["flag"].dtype == "bool"
     gaps = infer_schema(pd.DataFrame({"flag": [True, None, False]}))
-    assert gaps["flag"].dtype == "bool" and gaps["flag"].nullable
+    assert gaps["flag"].dtype == "bool"
+    assert gaps["flag"].nullable
     assert infer_schema(frame.head(5))["id"].unique is False  # too few rows to call it an id
 
 
@@ -171,7 +174,8 @@ def test_holdout_conforms_and_tolerated_extremes_are_listed(adult_holdout, adult
     ]
     assert rows[0]["count"] == int((adult_holdout["fnlwgt"] > adult_schema["fnlwgt"].max).sum())
     strict = check_schema(adult_holdout, adult_schema, mostly=1.0)
-    assert strict.failed and "'fnlwgt' in_range: 1 of 16281 rows" in strict.message
+    assert strict.failed
+    assert "'fnlwgt' in_range: 1 of 16281 rows" in strict.message
 
 
 def test_every_violation_is_listed_with_counts_examples_and_rows():
@@ -294,7 +298,8 @@ def test_all_nan_column_in_the_reference_is_nullable_and_any_type():
     assert "'empty' all_null: expected at least one value" in result.details
     assert "the column is nullable" in result.details
     age_gone = check_schema(frame.assign(age=np.nan), schema)
-    assert age_gone.failed and "'age' all_null" in age_gone.message
+    assert age_gone.failed
+    assert "'age' all_null" in age_gone.message
 
 
 def test_one_row_dataset_is_checked_row_by_row(adult_holdout, adult_schema):
@@ -302,7 +307,8 @@ def test_one_row_dataset_is_checked_row_by_row(adult_holdout, adult_schema):
     assert check_schema(one, adult_schema).passed
     broken = one.assign(age=-1)
     result = check_schema(broken, adult_schema)
-    assert result.failed and "'age' in_range: 1 of 1 rows (100.00%)" in result.message
+    assert result.failed
+    assert "'age' in_range: 1 of 1 rows (100.00%)" in result.message
 
 
 def test_bool_and_datetime_columns():

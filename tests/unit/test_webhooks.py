@@ -109,7 +109,8 @@ def test_retry_after_as_an_http_date_is_honoured():
             )
             == 204
         )
-    assert len(waits) == 1 and 25.0 <= waits[0] <= 30.0
+    assert len(waits) == 1
+    assert 25.0 <= waits[0] <= 30.0
 
 
 @pytest.mark.parametrize(("header", "expected"), [("7", 7.0), ("-3", 0.0), ("1e9", 60.0)])
@@ -190,9 +191,9 @@ def test_a_dispatch_whose_answer_was_lost_is_not_sent_twice():
         )
         asked = [p for m, p, _, _ in github.requests if m == "GET"]
     assert runs == ["main"]  # one workflow run
-    assert (
-        len(asked) == 1 and "event=workflow_dispatch" in asked[0] and "created=%3E%3D" in asked[0]
-    )
+    assert len(asked) == 1
+    assert "event=workflow_dispatch" in asked[0]
+    assert "created=%3E%3D" in asked[0]
     assert any("had taken effect before its answer was lost" in line for line in lines)
 
 
@@ -208,7 +209,8 @@ def test_a_generic_hook_is_retried_after_a_timeout_with_the_same_trigger_id():
     with Server(answer) as hook:
         trigger = stamped(Trigger("webhook", f"{hook.base}/h", {"status": "failed"}))
         deliver(trigger, retries=2, timeout_s=0.3, backoff_s=0.0, log=_quiet, sleep=lambda s: None)
-    assert len(seen) == 2 and len(set(seen)) == 1  # at least once, de-duplicable by its id
+    assert len(seen) == 2
+    assert len(set(seen)) == 1
 
 
 def test_when_github_cannot_be_asked_the_dispatch_is_kept_and_asked_about_first_next_time():
@@ -221,7 +223,8 @@ def test_when_github_cannot_be_asked_the_dispatch_is_kept_and_asked_about_first_
             )
     assert runs == ["main"]
     pending = failed(trigger, str(caught.value))
-    assert pending.sent_at == trigger.sent_at and pending.attempts == 1
+    assert pending.sent_at == trigger.sent_at
+    assert pending.attempts == 1
     # next run: GitHub answers again, shows the run, and nothing is dispatched
     answer, runs = _github(lose_first_answer=False)
     runs.append("main")  # the run the lost dispatch started
@@ -229,4 +232,5 @@ def test_when_github_cannot_be_asked_the_dispatch_is_kept_and_asked_about_first_
         pending = Trigger.from_dict({**pending.to_dict(), "target": _dispatch(github.base).target})
         deliver(pending, retries=1, timeout_s=2.0, backoff_s=0.0, log=_quiet)
         posts = [p for m, p, _, _ in github.requests if m == "POST"]
-    assert posts == [] and runs == ["main"]
+    assert posts == []
+    assert runs == ["main"]

@@ -1,4 +1,4 @@
-"""The drift engine: is the current data still like the reference?
+"""The drift engine: whether the current data is still like the reference.
 
 Vocabulary
 ----------

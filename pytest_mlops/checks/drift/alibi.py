@@ -112,6 +112,66 @@ def _multivariate(
     return data
 
 
+def _univariate_columns(
+    ref: pd.DataFrame, cur: pd.DataFrame, wanted: list[str], cats: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
+    """The numeric and the categorical columns present on both sides."""
+    from pytest_mlops.checks.drift.columns import column_kind
+
+    numeric = [
+        c
+        for c in wanted
+        if c in cur.columns
+        and c not in cats
+        and column_kind(ref[c]) == "numeric"
+        and column_kind(cur[c]) == "numeric"
+    ]
+    categ = [
+        c
+        for c in wanted
+        if c in cur.columns
+        and c not in numeric
+        and (c in cats or column_kind(ref[c]) == column_kind(cur[c]))
+    ]
+    return numeric, categ
+
+
+def _multivariate_result(
+    name: str,
+    detector: Detector,
+    alpha: float,
+    data: dict[str, Any],
+    context: dict[str, str | int],
+    univariate: CheckResult,
+) -> CheckResult:
+    """The dataset verdict of a multivariate detector, with our per-column tables for context."""
+    import numpy as np
+
+    p = float(data["p_val"])
+    drifted = bool(data["is_drift"])
+    ctx = ", ".join(f"{k}={v}" for k, v in context.items())
+    return CheckResult(
+        name=name,
+        kind="drift",
+        status="failed" if drifted else "passed",
+        message=(
+            f"p_value must be >= {format_value(alpha)}: measured {format_value(p)} "
+            f"(alibi-detect {detector} drift {'detected' if drifted else 'not detected'}; {ctx})"
+        ),
+        metric="p_value",
+        value=p,
+        op=">=",
+        bound=alpha,
+        metrics={
+            "p_value": p,
+            "distance": float(data.get("distance", np.nan)),
+            "drifted_share": univariate.metrics["drifted_share"],
+        },
+        context=context,
+        tables=univariate.tables,
+    )
+
+
 def check_drift_alibi(
     reference: Any,
     current: Any,
@@ -134,7 +194,7 @@ def check_drift_alibi(
     import numpy as np
 
     from pytest_mlops.checks.drift.check import compare_frames
-    from pytest_mlops.checks.drift.columns import as_frame, column_kind
+    from pytest_mlops.checks.drift.columns import as_frame
     from pytest_mlops.checks.drift.verdict import DriftSettings
 
     _require_alibi()
@@ -144,21 +204,7 @@ def check_drift_alibi(
     wanted = list(columns) if columns is not None else list(features or map(str, ref.columns))
     cats = tuple(categorical)
     if detector == "univariate":
-        numeric = [
-            c
-            for c in wanted
-            if c in cur.columns
-            and c not in cats
-            and column_kind(ref[c]) == "numeric"
-            and column_kind(cur[c]) == "numeric"
-        ]
-        categ = [
-            c
-            for c in wanted
-            if c in cur.columns
-            and c not in numeric
-            and (c in cats or column_kind(ref[c]) == column_kind(cur[c]))
-        ]
+        numeric, categ = _univariate_columns(ref, cur, wanted, cats)
         overrides = _univariate(ref, cur, numeric, categ, options.alpha)
         return compare_frames(ref, cur, wanted, cats, options, name, "drift", overrides)
     from pytest_mlops.checks.drift.multivariate import encode
@@ -171,32 +217,10 @@ def check_drift_alibi(
         detector, x_ref.astype(np.float32), x.astype(np.float32), options.alpha, seed
     )
     univariate = compare_frames(ref, cur, wanted, cats, options, name, "drift")
-    p = float(data["p_val"])
-    drifted = bool(data["is_drift"])
     context: dict[str, str | int] = {
         "n_ref": len(x_ref),
         "n_cur": len(x),
         "backend": "alibi",
         "detector": detector,
     }
-    ctx = ", ".join(f"{k}={v}" for k, v in context.items())
-    return CheckResult(
-        name=name,
-        kind="drift",
-        status="failed" if drifted else "passed",
-        message=(
-            f"p_value must be >= {format_value(options.alpha)}: measured {format_value(p)} "
-            f"(alibi-detect {detector} drift {'detected' if drifted else 'not detected'}; {ctx})"
-        ),
-        metric="p_value",
-        value=p,
-        op=">=",
-        bound=options.alpha,
-        metrics={
-            "p_value": p,
-            "distance": float(data.get("distance", np.nan)),
-            "drifted_share": univariate.metrics["drifted_share"],
-        },
-        context=context,
-        tables=univariate.tables,
-    )
+    return _multivariate_result(name, detector, options.alpha, data, context, univariate)

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -58,8 +60,6 @@ def ks_wasserstein(
     ``std_ref``, ``std_cur``, ``min``, ``max``, and ``ref_cum``/``cur_cum`` (cumulative counts at
     the fine bins' right edges, ``(k, bins)``) with ``right_edges`` (their values).
     """
-    import numpy as np
-
     k = len(ref)
     bins = fine_bins((len(ref[0]) + len(cur[0])) if k else 0)
     scalars = ("ks", "wasserstein", "n_ref", "n_cur", "mean_ref", "std_ref", "std_cur")
@@ -81,8 +81,6 @@ def ks_wasserstein(
 
 def _present(values: np.ndarray) -> np.ndarray:
     """The finite values (one pass to learn that there is nothing to drop, the usual case)."""
-    import numpy as np
-
     if math.isfinite(float(np.add.reduce(values))):
         return values
     finite: np.ndarray = values[np.isfinite(values)]
@@ -131,8 +129,6 @@ class _Grid:
 
 def _range(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     """0.1% / 99.9% quantiles of a strided subsample of both samples."""
-    import numpy as np
-
     step_r = max(1, len(ref) // SUBSAMPLE)
     step_c = max(1, len(cur) // SUBSAMPLE)
     sample = np.sort(np.concatenate([ref[::step_r], cur[::step_c]]))
@@ -142,8 +138,6 @@ def _range(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
 
 def _side(values: np.ndarray, lo: float, inv: float, bins: int) -> _Side:
     """*values* shifted by ``lo`` (a new array) and binned: bin 0 below ``lo``, the last above."""
-    import numpy as np
-
     n = len(values)
     values = np.subtract(values, lo)
     # floor(v * inv) + 1, clipped to the outer bins; rounding may move a value on a boundary to
@@ -160,7 +154,6 @@ def _side(values: np.ndarray, lo: float, inv: float, bins: int) -> _Side:
 
 
 def _column(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
-    import numpy as np
 
     n1, n2 = len(ref), len(cur)
     if n1 == 0 or n2 == 0:
@@ -192,8 +185,6 @@ def _column(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
 
 def _empty(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
     """A side without values: counts only (the verdict leaves the column out)."""
-    import numpy as np
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         both = np.concatenate([ref, cur])
@@ -208,8 +199,6 @@ def _empty(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
 
 def _grid(r: _Side, c: _Side, bins: int, width: float, low: float, high: float) -> _Grid:
     """Boundaries in shifted units: bin 0 = [low, 0), bin b = [(b-1)w, bw), the last up to high."""
-    import numpy as np
-
     b = np.arange(bins, dtype=np.float64)
     left = (b - 1) * width
     right = b * width
@@ -226,8 +215,6 @@ def _grid(r: _Side, c: _Side, bins: int, width: float, low: float, high: float) 
 
 def _statistics(r: _Side, c: _Side, grid: _Grid, bins: int) -> tuple[float, float]:
     """KS and W1: analytic where the sign of ``F_ref - F_cur`` is fixed in a bin, exact elsewhere."""
-    import numpy as np
-
     share_r = r.counts * grid.inv1
     share_c = c.counts * grid.inv2
     upper = grid.d_left + share_r  # F_ref - F_cur inside the bin stays in [lower, upper]
@@ -265,8 +252,6 @@ def _refine(
     bins: int,
 ) -> tuple[float, float]:
     """KS and the W1 area of the *exact* bins, from their values (both samples)."""
-    import numpy as np
-
     pick_r, pick_c = picks
     key = np.concatenate([r.index[pick_r], c.index[pick_c]])
     value = np.concatenate([r.shifted[pick_r], c.shifted[pick_c]])
@@ -303,8 +288,6 @@ def _walk(
     key: np.ndarray, value: np.ndarray, weight: np.ndarray, grid: _Grid
 ) -> tuple[float, float]:
     """Merge the sorted values of the mixed exact bins: KS at tie ends, W1 between values."""
-    import numpy as np
-
     start = np.ones(len(key), dtype=bool)
     start[1:] = key[1:] != key[:-1]
     end = np.ones(len(key), dtype=bool)

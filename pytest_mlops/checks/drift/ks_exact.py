@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -35,16 +37,14 @@ def ks_2samp_exact_pvalue(d: float, n1: int, n2: int) -> float:
     Agrees with ``scipy.stats.ks_2samp(x, y, method="exact").pvalue`` for the statistic ``d``
     of ``x`` and ``y`` (see the tests); *d* is rounded to the lattice of attainable values.
     """
-    import numpy as np
-
     return float(ks_2samp_exact_pvalues(np.array([d], dtype=float), n1, n2)[0])
 
 
 def ks_2samp_exact_pvalues(d: np.ndarray, n1: int, n2: int) -> np.ndarray:
-    """:func:`ks_2samp_exact_pvalue` for several statistics of samples of the same sizes at
-    once (the columns of a drift check): one pass over the lattice for all of them."""
-    import numpy as np
+    """:func:`ks_2samp_exact_pvalue` for several statistics of same-size samples at once.
 
+    The statistics are the columns of a drift check: one pass over the lattice for all of them.
+    """
     if n1 <= 0 or n2 <= 0:
         raise ValueError(f"sample sizes must be positive, got {n1} and {n2}")
     g = math.gcd(n1, n2)
@@ -61,11 +61,12 @@ def ks_2samp_exact_pvalues(d: np.ndarray, n1: int, n2: int) -> np.ndarray:
 
 
 def _equal_sizes(h: np.ndarray, n: int) -> np.ndarray:
-    """For ``n1 == n2 == n`` the reflection principle gives the series
-    ``P(D >= h / n) = 2 * sum_k (-1)**(k + 1) * C(2n, n - k h) / C(2n, n)`` (k >= 1, k h <= n);
-    the ratios are products ``prod_{t < k h} (n - t) / (n + 1 + t)``, summed as logarithms."""
-    import numpy as np
+    """The exact p-values for equal sample sizes, by the reflection principle.
 
+    For ``n1 == n2 == n`` the reflection principle gives the series
+    ``P(D >= h / n) = 2 * sum_k (-1)**(k + 1) * C(2n, n - k h) / C(2n, n)`` (k >= 1, k h <= n);
+    the ratios are products ``prod_{t < k h} (n - t) / (n + 1 + t)``, summed as logarithms.
+    """
     t = np.arange(n, dtype=np.float64)
     log_ratio = np.concatenate(([0.0], np.cumsum(np.log(n - t) - np.log(n + 1 + t))))
     out = np.empty(len(h))
@@ -79,8 +80,6 @@ def _equal_sizes(h: np.ndarray, n: int) -> np.ndarray:
 
 def _exit_probability(q: int, n1: int, n2: int) -> float:
     """:func:`_exit_probabilities` for one boundary, with the band's ends as plain integers."""
-    import numpy as np
-
     total = n1 + n2
     ar = np.arange(n1 + 2, dtype=np.float64)
     to_i = n1 - ar
@@ -103,14 +102,13 @@ def _exit_probability(q: int, n1: int, n2: int) -> float:
 
 
 def _exit_probabilities(q: np.ndarray, n1: int, n2: int) -> np.ndarray:
-    """For each boundary ``|i * n2 - j * n1| >= q[c]``, the probability that a random path
-    touches it (``|i * (n1 + n2) - k * n1| >= q`` on anti-diagonal ``k = i + j``).
+    """For each boundary ``|i * n2 - j * n1| >= q[c]``, the probability a random path touches it.
+
+    That is, ``|i * (n1 + n2) - k * n1| >= q`` on anti-diagonal ``k = i + j``.
 
     A column's band moves by at most one point per diagonal, so its mass can only land just
     outside it, at ``first - 1`` or ``last + 1``: those two points are all that exits.
     """
-    import numpy as np
-
     total = n1 + n2
     ar = np.arange(n1 + 2, dtype=np.float64)
     to_i = n1 - ar  # from (i, .) the next value is from sample 1 in n1 - i of the paths left

@@ -41,9 +41,11 @@ MAX_ONE_HOT = 20
 def encode(
     ref: pd.DataFrame, cur: pd.DataFrame, columns: Sequence[str], categorical: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Numeric columns standardised on the reference (missing -> 0 plus an indicator), and the
-    reference's most frequent categories one-hot encoded."""
+    """Numeric columns standardised on the reference, and its top categories one-hot encoded.
 
+    A missing numeric value becomes 0 plus an indicator; the categories encoded are the
+    reference's most frequent ones.
+    """
     parts_r: list[np.ndarray] = []
     parts_c: list[np.ndarray] = []
     for column in columns:
@@ -80,9 +82,10 @@ def mmd_test(
     seed: int = 0,
     time_budget: float | None = None,
 ) -> tuple[float, float, int]:
-    """Squared MMD (biased V-statistic, Gaussian kernel, median heuristic) and its permutation
-    p-value. Returns ``(mmd2, p_value, permutations_done)``."""
+    """Squared MMD (biased V-statistic, Gaussian kernel, median heuristic) and its p-value.
 
+    The p-value comes from a permutation test. Returns ``(mmd2, p_value, permutations_done)``.
+    """
     z = np.vstack([x, y])
     n, m = len(x), len(y)
     sq = np.einsum("ij,ij->i", z, z)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from pytest_mlops.checks.drift.profile import DriftProfile, NumericProfile
 from pytest_mlops.errors import DataError
 
@@ -53,7 +55,7 @@ EXACT_LIMIT = 2_000_000
 
 def _scratch() -> str | None:
     """A memory-backed folder for the short-lived ``.npz`` files, where there is one."""
-    shm = "/dev/shm"
+    shm = "/dev/shm"  # noqa: S108 - a scratch folder for tempfile's unique names
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
@@ -140,9 +142,11 @@ class GridSource(Protocol):
         ...
 
     def inside(self, requests: Mapping[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
-        """Per column ``(edges, wanted)``: the distinct values (and their counts) strictly inside
-        the wanted intervals of those edges, merged over partitions (see
-        :func:`value_counts_inside`)."""
+        """Per column ``(edges, wanted)``: the distinct values strictly inside those intervals.
+
+        The values (and their counts) are those strictly inside the wanted intervals of those
+        edges, merged over partitions (see :func:`value_counts_inside`).
+        """
         ...
 
 
@@ -162,8 +166,6 @@ def value_counts_inside(
     Interval ``i`` lies between ``edges[i-1]`` and ``edges[i]`` (interval 0 below the first edge,
     interval ``len(edges)`` above the last); *wanted* is a boolean mask of ``len(edges) + 1``.
     """
-    import numpy as np
-
     values = values[np.isfinite(values)]
     slot = np.searchsorted(edges, values, "left")
     on_edge = np.zeros(len(values), dtype=bool)
@@ -188,8 +190,6 @@ def exact_grid(
     Returns the grid (an empty profile), the data already counted on it when the approximate
     grid was kept (so the caller need not count again) or None, and the report.
     """
-    import numpy as np
-
     levels = np.linspace(0.0, 1.0, bins + 1)
     approx = source.quantiles(list(numeric), [float(v) for v in levels])
     seed = DriftProfile.on_grid({c: approx[c] for c in numeric}, categorical, bins=bins)
@@ -219,7 +219,7 @@ def exact_grid(
 
 
 def _as_numeric(column: Any) -> NumericProfile:
-    assert isinstance(column, NumericProfile)
+    assert isinstance(column, NumericProfile)  # noqa: S101 - a type the caller guarantees
     return column
 
 
@@ -236,8 +236,6 @@ class _Plan:
 
 def _plan(column: NumericProfile, bins: int, exact_limit: int) -> _Plan:
     """Which intervals of the approximate grid hold the values an exact grid needs."""
-    import numpy as np
-
     n = column.count
     edges, at, inside = column.edges, column.at, column.inside
     occupied = int((at > 0).sum() + (inside > 0).sum())
@@ -260,16 +258,12 @@ def _plan(column: NumericProfile, bins: int, exact_limit: int) -> _Plan:
 
 def _targets(n: int, bins: int) -> np.ndarray:
     """The ranks :meth:`DriftProfile.fit` picks (nearest rank on ``bins + 1`` levels)."""
-    import numpy as np
-
     levels = np.linspace(0.0, 1.0, bins + 1)
     return np.round(levels * max(n - 1, 0)).astype(np.int64)
 
 
 def _segments(at: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Cumulative counts after each segment: inside_0, at_0, inside_1, at_1, ..., inside_m."""
-    import numpy as np
-
     seq = np.empty(len(inside) + len(at), dtype=np.int64)
     seq[0::2] = inside
     seq[1::2] = at
@@ -278,16 +272,12 @@ def _segments(at: np.ndarray, inside: np.ndarray) -> np.ndarray:
 
 def _target_intervals(at: np.ndarray, inside: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """Indices of the intervals (not edges) holding the values of the given ranks."""
-    import numpy as np
-
     segment = np.searchsorted(_segments(at, inside), ranks, "right")
     return np.unique(segment[segment % 2 == 0] // 2)
 
 
 def _pick(plan: _Plan, values: np.ndarray, counts: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """The exact grid from the edges' counts and the values found inside intervals."""
-    import numpy as np
-
     n = int(plan.at.sum() + plan.inside.sum())
     if n == 0:
         return np.zeros(0)
@@ -309,8 +299,6 @@ def _pick(plan: _Plan, values: np.ndarray, counts: np.ndarray, levels: np.ndarra
 
 def _fetched_rank_offset(plan: _Plan, known: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
     """Global cumulative rank after each known value, counting the unfetched intervals too."""
-    import numpy as np
-
     unfetched = plan.inside.copy()
     if plan.wanted is not None:
         unfetched[plan.wanted] = 0
@@ -331,8 +319,6 @@ def _npz_bytes(names: Sequence[str], arrays: Mapping[str, np.ndarray]) -> bytes:
     import io
     import json
 
-    import numpy as np
-
     buffer = io.BytesIO()
     header = np.frombuffer(json.dumps(list(names)).encode("utf-8"), dtype=np.uint8)
     np.savez(buffer, header=header, **arrays)  # type: ignore[arg-type]
@@ -342,8 +328,6 @@ def _npz_bytes(names: Sequence[str], arrays: Mapping[str, np.ndarray]) -> bytes:
 def _npz_read(data: bytes) -> tuple[list[str], dict[str, np.ndarray]]:
     import io
     import json
-
-    import numpy as np
 
     with np.load(io.BytesIO(data), allow_pickle=False) as found:
         arrays = {key: found[key] for key in found.files}
@@ -383,7 +367,6 @@ def inside_bytes(frames: Iterable[pd.DataFrame], requests: bytes) -> bytes:
 def _add_counts(
     a: tuple[np.ndarray, np.ndarray] | None, b: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np
 
     if a is None:
         return b

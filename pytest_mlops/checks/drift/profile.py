@@ -211,7 +211,7 @@ class DriftProfile:
         return cls._fit_frame(frame, None, (), grid.bins, grid)
 
     def empty_like(self) -> DriftProfile:
-        """This profile's grid and columns with every count at zero (the merge's identity)."""
+        """The grid and columns of this profile with every count at zero (the merge's identity)."""
         columns: dict[str, ColumnProfile] = {}
         for name, column in self.columns.items():
             if isinstance(column, NumericProfile):
@@ -235,8 +235,11 @@ class DriftProfile:
     def on_grid(
         cls, edges: Mapping[str, Any], categorical: Sequence[str], *, bins: int = DEFAULT_BINS
     ) -> DriftProfile:
-        """An empty profile with these numeric grids (column -> sorted edges) and categorical
-        columns, in that order: a grid to count partitions on."""
+        """An empty profile with these numeric grids and categorical columns, in that order.
+
+        The numeric grids map column -> sorted edges; the empty profile is a grid to count
+        partitions on.
+        """
         columns: dict[str, ColumnProfile] = {}
         for name, values in edges.items():
             grid = np.unique(np.asarray(values, dtype=np.float64))

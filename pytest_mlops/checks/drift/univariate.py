@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -59,8 +61,6 @@ def batched_searchsorted(
     ``(k, m)`` int64 insertion indices. A vectorised bisection: ``log2(n)`` passes over ``k * m``
     needles, no Python loop over rows.
     """
-    import numpy as np
-
     k, n = sorted_rows.shape
     lo = np.zeros(needles.shape, dtype=np.int64)
     hi = np.full(needles.shape, n, dtype=np.int64)
@@ -97,8 +97,6 @@ def numeric_block(
     deciles), ``std_ref``, ``std_cur``, ``mean_ref``, ``min``, ``max``; and ``psi_edges``
     ``(k, 9)``, ``ref_bins``/``cur_bins`` ``(k, 10)`` shares of the decile bins.
     """
-    import numpy as np
-
     from pytest_mlops.checks.drift.exact import ks_wasserstein
 
     out = ks_wasserstein(ref, cur)
@@ -124,8 +122,6 @@ def numeric_block(
 
 def _bin_shares(le: np.ndarray, total: np.ndarray) -> np.ndarray:
     """Shares of the bins ``(-inf, e1], (e1, e2], ..., (e9, inf)`` from cumulative counts."""
-    import numpy as np
-
     cumulative = np.concatenate([np.zeros((le.shape[0], 1)), le, total[:, None]], axis=1)
     counts = np.minimum(np.diff(cumulative, axis=1), total[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -135,8 +131,6 @@ def _bin_shares(le: np.ndarray, total: np.ndarray) -> np.ndarray:
 
 def psi(ref_shares: np.ndarray, cur_shares: np.ndarray, eps: float = PSI_EPS) -> np.ndarray:
     """Population stability index of each row: ``sum((c - r) * ln(c / r))``, shares floored."""
-    import numpy as np
-
     r = np.maximum(ref_shares, eps)
     c = np.maximum(cur_shares, eps)
     value: np.ndarray = ((c - r) * np.log(c / r)).sum(axis=-1)
@@ -145,8 +139,6 @@ def psi(ref_shares: np.ndarray, cur_shares: np.ndarray, eps: float = PSI_EPS) ->
 
 def jensen_shannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> np.ndarray:
     """Jensen–Shannon distance (natural log, like ``scipy.spatial.distance.jensenshannon``)."""
-    import numpy as np
-
     p = ref_counts / ref_counts.sum(axis=-1, keepdims=True)
     q = cur_counts / cur_counts.sum(axis=-1, keepdims=True)
     m = (p + q) / 2
@@ -169,7 +161,6 @@ def chi2_homogeneity(
     -------
     ``(statistic, p_value, dof)``, each ``(k,)``. A row with one category has p = 1.
     """
-    import numpy as np
     from scipy import stats
 
     observed = np.stack([ref_counts, cur_counts], axis=1).astype(float)  # (k, 2, K)
@@ -200,7 +191,6 @@ def ks_pvalue(d: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
     hundreds of milliseconds per column at a million rows: there we use its first-order
     expansion, which agrees with it to better than 4e-6 for ``n >= 5000``.
     """
-    import numpy as np
     from scipy import stats
 
     from pytest_mlops.checks.drift.ks_exact import ks_2samp_exact_pvalues
@@ -239,8 +229,6 @@ def adjust_pvalues(p: np.ndarray, method: Correction) -> np.ndarray:
     Benjamini–Hochberg adjusted p-values (the step-up procedure's q-values); ``"none"`` returns
     *p* unchanged.
     """
-    import numpy as np
-
     p = np.asarray(p, dtype=float)
     out: np.ndarray = p.copy()
     finite = np.isfinite(p)

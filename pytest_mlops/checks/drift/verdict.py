@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import numpy as np
+
 from pytest_mlops.checks.drift.univariate import Correction
 from pytest_mlops.errors import CheckError, choices_text, did_you_mean
 from pytest_mlops.results import CheckResult, Status, format_value
@@ -191,7 +193,6 @@ class CategoricalStats:
 
 
 def _numeric_rows(stats: NumericStats, settings: DriftSettings) -> list[dict[str, Any]]:
-    import numpy as np
 
     from pytest_mlops.checks.drift.univariate import ks_pvalue
 
@@ -279,8 +280,6 @@ def _categorical_rows(stats: CategoricalStats, settings: DriftSettings) -> list[
 
 def _decide(rows: list[dict[str, Any]], settings: DriftSettings) -> None:
     """Fill ``p_adjusted`` and ``drifted`` in place."""
-    import numpy as np
-
     from pytest_mlops.checks.drift.univariate import adjust_pvalues
 
     adjusted = adjust_pvalues(np.array([r["p_value"] for r in rows], float), settings.correction)
@@ -362,7 +361,6 @@ def _numeric_histograms(stats: NumericStats) -> list[dict[str, Any]]:
 
 
 def _categorical_histograms(stats: CategoricalStats, top: int = 10) -> list[dict[str, Any]]:
-    import numpy as np
 
     rows: list[dict[str, Any]] = []
     for i, name in enumerate(stats.names):

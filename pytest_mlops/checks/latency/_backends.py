@@ -243,7 +243,8 @@ def _onnx_engine(
         name = adapter.name if adapter is not None else None
         output: Any = adapter.output if adapter is not None else "auto"
         adapter = OnnxModel(session, output=output, name=name)
-    assert session is not None and adapter is not None
+    assert session is not None  # noqa: S101 - a type the caller guarantees
+    assert adapter is not None  # noqa: S101 - a type the caller guarantees
     actual = tuple(session.get_providers())
     if kind == "cuda" and "CUDAExecutionProvider" not in actual:
         raise CheckError(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -65,8 +67,6 @@ def tail_settled(
     sorted_ms: np.ndarray, percentile: float, confidence: float, tolerance: float
 ) -> bool:
     """True when the upper bound of *percentile* is known and within *tolerance* of its estimate."""
-    import numpy as np
-
     index = upper_bound_index(len(sorted_ms), percentile, confidence)
     if index is None:
         return False
@@ -76,8 +76,6 @@ def tail_settled(
 
 def histogram(samples_ms: np.ndarray, bins: int = 12) -> list[tuple[float, int]]:
     """``(lower edge in ms, count)`` over ``[min, p99]``; the slowest 1% join the last bin."""
-    import numpy as np
-
     if len(samples_ms) == 0:
         return []
     low = float(samples_ms.min())

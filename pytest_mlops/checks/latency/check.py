@@ -236,13 +236,10 @@ def _bound_verdicts(
     return out
 
 
-def _compare(
-    report: LatencyReport,
-    base: LatencyReport,
-    rules: Sequence[CompareRule],
-    allow_other_machine: bool,
-    notes: list[str],
-) -> list[_Verdict]:
+def _check_comparable(
+    report: LatencyReport, base: LatencyReport, allow_other_machine: bool, notes: list[str]
+) -> None:
+    """Refuse a baseline from another machine or scenario; note what changed since it."""
     differences = report.fingerprint.differences(base.fingerprint)
     if differences and not allow_other_machine:
         raise CheckError(
@@ -262,32 +259,44 @@ def _compare(
     changes = report.fingerprint.version_changes(base.fingerprint)
     if changes:
         notes.append("software changed since the baseline: " + ", ".join(changes))
-    out = []
+
+
+def _rule_verdict(stats: LatencyStats, old: LatencyStats, rule: CompareRule) -> _Verdict:
+    """One comparison rule held against one batch size's baseline."""
+    before = old.percentile(rule.stat)
+    limit = rule.limit(before)
+    value = stats.percentile(rule.stat)
+    op: Op = ">=" if rule.stat == "throughput" else "<="
+    ok = value >= limit if op == ">=" else value <= limit
+    metric = "throughput" if rule.stat == "throughput" else f"{rule.stat}_ms"
+    note = f"baseline {format_value(before)}, {rule}"
+    return _Verdict(
+        stats.batch_size,
+        f"{metric} vs baseline",
+        op,
+        limit,
+        value,
+        "passed" if ok else "failed",
+        note,
+    )
+
+
+def _compare(
+    report: LatencyReport,
+    base: LatencyReport,
+    rules: Sequence[CompareRule],
+    allow_other_machine: bool,
+    notes: list[str],
+) -> list[_Verdict]:
+    _check_comparable(report, base, allow_other_machine, notes)
+    out: list[_Verdict] = []
     for stats in report:
         try:
             old = base[stats.batch_size]
         except KeyError:
             notes.append(f"the baseline has no batch_size={stats.batch_size}; not compared")
             continue
-        for rule in rules:
-            before = old.percentile(rule.stat)
-            limit = rule.limit(before)
-            value = stats.percentile(rule.stat)
-            op: Op = ">=" if rule.stat == "throughput" else "<="
-            ok = value >= limit if op == ">=" else value <= limit
-            metric = "throughput" if rule.stat == "throughput" else f"{rule.stat}_ms"
-            note = f"baseline {format_value(before)}, {rule}"
-            out.append(
-                _Verdict(
-                    stats.batch_size,
-                    f"{metric} vs baseline",
-                    op,
-                    limit,
-                    value,
-                    "passed" if ok else "failed",
-                    note,
-                )
-            )
+        out.extend(_rule_verdict(stats, old, rule) for rule in rules)
     if not out:
         out.append(
             _Verdict(
@@ -303,16 +312,9 @@ def _compare(
     return out
 
 
-def _result(
-    name: str, report: LatencyReport, verdicts: Sequence[_Verdict], notes: Sequence[str]
-) -> CheckResult:
-    failed = [v for v in verdicts if v.status == "failed"]
-    unsure = [v for v in verdicts if v.status == "inconclusive"]
-    status: Status = "failed" if failed else "inconclusive" if unsure else "passed"
-    pool = failed or unsure or list(verdicts)
-    head = pool[0] if pool else None
+def _context(report: LatencyReport) -> dict[str, Any]:
     fp = report.fingerprint
-    context: dict[str, Any] = {
+    return {
         "model": report.model,
         "device": fp.device,
         "backend": fp.backend,
@@ -323,6 +325,18 @@ def _result(
         "gpu": fp.gpu_name,
         "threads": fp.threads,
     }
+
+
+def _result(
+    name: str, report: LatencyReport, verdicts: Sequence[_Verdict], notes: Sequence[str]
+) -> CheckResult:
+    failed = [v for v in verdicts if v.status == "failed"]
+    unsure = [v for v in verdicts if v.status == "inconclusive"]
+    status: Status = "failed" if failed else "inconclusive" if unsure else "passed"
+    pool = failed or unsure or list(verdicts)
+    head = pool[0] if pool else None
+    fp = report.fingerprint
+    context = _context(report)
     if head is None:
         first = report.batches[0]
         where = f"batch_size={first.batch_size}, n={first.n}, device={fp.device}"

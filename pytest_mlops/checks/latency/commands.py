@@ -1,4 +1,4 @@
-"""``pytest-mlops latency``: measure (and optionally gate) a model's latency from the shell.
+r"""``pytest-mlops latency``: measure (and optionally gate) a model's latency from the shell.
 
 ::
 

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import numpy as np
+import pandas as pd
+
 from pytest_mlops.checks.latency._backends import Engine, Timed, describe, open_engine
 from pytest_mlops.checks.latency._fingerprint import Fingerprint
 from pytest_mlops.checks.latency._stats import (
@@ -85,8 +88,6 @@ class LatencyStats:
         target_qps: float | None = None,
     ) -> LatencyStats:
         """Summarise per-run latencies (ms) measured over *duration_s* seconds of wall time."""
-        import numpy as np
-
         ms = np.sort(np.asarray(samples_ms, dtype=np.float64))
         if ms.size == 0:
             raise CheckError(f"batch_size={batch_size}: no latency was measured")
@@ -431,9 +432,6 @@ def _check_arguments(
 
 def _rows(sample: Any) -> Any:
     """The sample as a DataFrame or a 2-D array of rows."""
-    import numpy as np
-    import pandas as pd
-
     if hasattr(sample, "X") and hasattr(sample, "frame"):  # a Dataset
         sample = sample.X
     if isinstance(sample, pd.Series):
@@ -450,8 +448,6 @@ def _rows(sample: Any) -> Any:
 
 
 def _batch(rows: Any, size: int) -> Any:
-    import numpy as np
-    import pandas as pd
 
     index = np.arange(size) % len(rows)
     if isinstance(rows, pd.DataFrame):
@@ -484,7 +480,7 @@ def _measure(
         if plan.warmup:
             timed.time_runs(plan.warmup)
         if scenario == "server":
-            assert target_qps is not None
+            assert target_qps is not None  # noqa: S101 - a type the caller guarantees
             samples, elapsed = _server_loop(timed, plan, target_qps, seed)
         else:
             samples, elapsed = _stream_loop(timed, plan, sync_each=scenario == "single_stream")
@@ -495,7 +491,6 @@ def _measure(
             f"{describe(engine.model)} raised {type(exc).__name__} while timing batch_size={size} "
             f"on {engine.device}: {str(exc).strip()[:500]}"
         ) from None
-    import numpy as np
 
     ms = np.asarray(samples, dtype=np.float64) / 1e6
     converged = _settled(np.sort(ms), plan)
@@ -526,7 +521,6 @@ class _Stopper:
         self._checked_at = 0
 
     def done(self, samples: list[int], elapsed: int) -> bool:
-        import numpy as np
 
         n = len(samples)
         if n >= self.plan.max_runs or elapsed >= self.max_ns:
@@ -565,8 +559,6 @@ def _stream_loop(timed: Timed, plan: _Plan, *, sync_each: bool) -> tuple[list[in
 
 def _server_loop(timed: Timed, plan: _Plan, qps: float, seed: int) -> tuple[list[int], int]:
     """One worker serving Poisson arrivals in order; latency = completion - arrival."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     clock = time.perf_counter_ns
     run = timed.run_once

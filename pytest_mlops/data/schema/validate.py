@@ -353,8 +353,10 @@ def _examples(series: pd.Series, mask: Any) -> tuple[tuple[Any, ...], tuple[Any,
 
 
 def _clipped(value: Any) -> Any:
-    """A long text example shortened, saying how long it was (a result never carries a cell
-    whole: it may be megabytes)."""
+    """A long text example shortened, saying how long it was.
+
+    A result never carries a cell whole: it may be megabytes.
+    """
     if isinstance(value, str) and len(value) > MAX_EXAMPLE_CHARS:
         return f"{value[: MAX_EXAMPLE_CHARS - 20]}... ({len(value)} characters)"
     return value

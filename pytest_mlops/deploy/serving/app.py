@@ -1,5 +1,8 @@
-"""The OIP v2 application: routes, inference through the batcher, responses encoded around
-their constant parts. It knows nothing of HTTP framing: :mod:`.http` calls :meth:`App.handle`."""
+"""The OIP v2 application: routes, inference through the batcher, and response encoding.
+
+Responses are encoded around their constant parts. The application knows nothing of HTTP
+framing: :mod:`.http` calls :meth:`App.handle`.
+"""
 
 from __future__ import annotations
 
@@ -265,7 +268,7 @@ class App:
 
     def _on_batch(self, rows: int, flats: list[Flat]) -> None:
         """Metrics once per ONNX Runtime call: the batch size and the predictions' distribution."""
-        assert self.runner is not None
+        assert self.runner is not None  # noqa: S101 - a type the caller guarantees
         self.metrics.batch(rows)
         self.metrics.predictions(self.runner.outputs, flats, rows)
 

@@ -68,7 +68,7 @@ class Batcher:
             self._schedule()
 
     def _schedule(self) -> None:
-        assert self.loop is not None
+        assert self.loop is not None  # noqa: S101 - a type the caller guarantees
         self.scheduled = True
         if self.delay:
             self.loop.call_later(self.delay, self._next)
@@ -108,7 +108,7 @@ class Batcher:
             if pending and not self.scheduled:
                 self._schedule()
             return
-        assert self.loop is not None
+        assert self.loop is not None  # noqa: S101 - a type the caller guarantees
         self.running = True
         future = self.loop.run_in_executor(self.executor, self._run, batch)
         future.add_done_callback(lambda f: self._ran(f, batch, rows))
@@ -147,7 +147,7 @@ class Batcher:
         try:
             done(result, error)
         except Exception as exc:
-            assert self.loop is not None
+            assert self.loop is not None  # noqa: S101 - a type the caller guarantees
             self.loop.call_exception_handler(
                 {"message": "a batched request's callback failed", "exception": exc}
             )

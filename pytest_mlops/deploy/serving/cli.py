@@ -1,5 +1,7 @@
-"""The command line of the server (``python -m serving`` in the image): options, with
-``MLOPS_SERVE_<NAME>`` environment variables as defaults."""
+"""The command line of the server (``python -m serving`` in the image).
+
+Options, with ``MLOPS_SERVE_<NAME>`` environment variables as defaults.
+"""
 
 from __future__ import annotations
 

@@ -123,8 +123,10 @@ class Listener:
 
 
 def _status_of(exc: httptools.HttpParserError) -> tuple[int, str]:
-    """The status of a request llhttp refused: 501 for an unknown method or coding, 505 for a
-    version, 400 for the rest."""
+    """The status of a request llhttp refused.
+
+    501 for an unknown method or coding, 505 for a version, 400 for the rest.
+    """
     text = str(exc)
     if isinstance(exc, httptools.HttpParserInvalidMethodError) and "Invalid method" in text:
         return 501, f"unknown method: {text}"
@@ -428,8 +430,10 @@ class Connection(asyncio.Protocol):
     # --- refusing and closing ----------------------------------------------------------------
 
     def _refuse(self, status: int, message: str, extra: bytes = b"", stop: bool = True) -> None:
-        """Answer *status* once the requests before this one are answered, then close; inside a
-        parser callback (*stop*), also stop the parser."""
+        """Answer *status* once the requests before this one are answered, then close.
+
+        Inside a parser callback (*stop*), also stop the parser.
+        """
         if not self.done:
             self.done = True
             self.deadline = 0.0

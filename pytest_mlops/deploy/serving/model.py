@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy
+
 from .tensors import tensor_of
 from .validation import Parsed, RequestValidator
 
@@ -21,7 +23,6 @@ class ModelRunner:
     """An ONNX Runtime session on the CPU, and the validation of requests against its signature."""
 
     def __init__(self, path: str, threads: int = 0) -> None:
-        import numpy
         import onnxruntime as ort
 
         options = ort.SessionOptions()

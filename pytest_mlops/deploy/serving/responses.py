@@ -24,7 +24,7 @@ class HttpError(Exception):
 
 
 def _json_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
-    """orjson when installed (several times faster), else the standard library."""
+    """Use orjson when installed (several times faster), else the standard library."""
     try:
         import orjson
     except ImportError:
@@ -41,6 +41,7 @@ def short(exc: BaseException) -> str:
 
 
 def json_response(status: int, payload: Any) -> Response:
+    """*payload* as a JSON response with *status*."""
     return status, JSON, dumps(payload)
 
 

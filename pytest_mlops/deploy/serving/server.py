@@ -40,8 +40,10 @@ class Server:
         return f"http://{host}:{port}"
 
     async def shutdown(self, drain: float, timeout: float) -> None:
-        """Fail readiness, keep accepting for *drain* s, then answer what is in flight (at most
-        *timeout* s) and close."""
+        """Fail readiness, keep accepting for *drain* s, then answer what is in flight and close.
+
+        Answering what is in flight takes at most *timeout* s.
+        """
         self.app.draining = self.listener.draining = True
         await self._wait(lambda: False, drain)
         self.server.close()  # from here on, connecting is refused

@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy
+
 from .responses import HttpError
 from .tensors import OIP_TO_NUMPY, Tensor
 
@@ -45,7 +47,6 @@ class RequestValidator:
     """Feeds, batch size and requested outputs from a decoded OIP inference request body."""
 
     def __init__(self, inputs: Sequence[Tensor], outputs: Sequence[Tensor]) -> None:
-        import numpy
 
         self._np = numpy
         self.inputs = tuple(inputs)
