@@ -32,6 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+import pandas as pd
+
 from pytest_mlops.checks.fairness_stats import (
     RATES,
     Disparity,
@@ -133,7 +136,6 @@ def get_disparity(name: str) -> Disparity:
 def _outcomes(
     model: Model, data: Dataset, metric: str, threshold: float | None, needs_proba: bool
 ) -> Outcomes:
-    import numpy as np
 
     from pytest_mlops.models.base import Model as ModelProtocol
 
@@ -172,8 +174,6 @@ def _outcomes(
 
 
 def _positive_label(model: Model, data: Dataset, y: Any, pred: Any, metric: str) -> Any:
-    import numpy as np
-    import pandas as pd
 
     if pd.isna(y).any():
         raise DataError(
@@ -221,7 +221,6 @@ def _sensitive_columns(data: Dataset, sensitive: str | Sequence[str] | None) -> 
 
 
 def _groupings(data: Dataset, columns: tuple[str, ...], intersectional: bool) -> list[Grouping]:
-    import numpy as np
 
     for column in columns:
         missing = data.frame[column].isna().to_numpy()
@@ -261,7 +260,6 @@ def _frame_stats(out: Outcomes, grouping: Grouping, extra: str | None) -> dict[s
     runs on those cells weighted by their counts: the same values as on the rows (integer sums,
     one division), without fairlearn's per-row overhead. A metric by name runs on the rows.
     """
-    import numpy as np
     from fairlearn.metrics import false_positive_rate, selection_rate, true_positive_rate
     from sklearn.metrics import accuracy_score
 
@@ -305,8 +303,6 @@ def _metric_frame(
     groups: int,
     params: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, np.ndarray]:
-    import numpy as np
-    import pandas as pd
     from fairlearn.metrics import MetricFrame
 
     with warnings.catch_warnings():
@@ -323,7 +319,6 @@ def _metric_frame(
 
 
 def _safe_metric(name: str) -> Callable[..., float]:
-    import numpy as np
 
     from pytest_mlops.checks.metrics import score
 
@@ -358,7 +353,6 @@ class _Assessment:
 
 
 def _included(grouping: Grouping, min_group_size: int) -> np.ndarray:
-    import numpy as np
 
     return np.asarray(grouping.sizes >= min_group_size)
 
@@ -822,7 +816,6 @@ def _result(
     context: Mapping[str, Any],
     group_rows: list[dict[str, Any]],
 ) -> CheckResult:
-    import numpy as np
 
     spec = gate.spec
     decider = _deciding(assessments, spec, spec.name)

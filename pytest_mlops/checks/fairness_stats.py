@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from pytest_mlops.checks.metrics import get_metric
 from pytest_mlops.checks.stats import Interval
 
@@ -57,8 +59,6 @@ class Disparity:
 
     def of(self, stats: Mapping[str, np.ndarray]) -> np.ndarray:
         """The disparity from per-group values (last axis = groups; NaN = undefined group)."""
-        import numpy as np
-
         parts = [aggregate(stats[s], self.agg) for s in self.stats]
         if len(parts) == 1:
             return parts[0]
@@ -68,8 +68,6 @@ class Disparity:
 
 def aggregate(values: np.ndarray, agg: Aggregate) -> np.ndarray:
     """Largest minus smallest (or smallest over largest) over the defined groups; NaN if < 2."""
-    import numpy as np
-
     values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
     high = np.where(finite, values, -np.inf).max(axis=-1)
@@ -81,8 +79,6 @@ def aggregate(values: np.ndarray, agg: Aggregate) -> np.ndarray:
 
 def rates(cells: np.ndarray) -> dict[str, np.ndarray]:
     """Group rates from confusion cells ``[..., group, (y,pred) = 00, 01, 10, 11]``."""
-    import numpy as np
-
     n = cells.sum(axis=-1)
     negatives = cells[..., 0] + cells[..., 1]
     positives = cells[..., 2] + cells[..., 3]
@@ -115,7 +111,6 @@ class Grouping:
 
     @property
     def sizes(self) -> np.ndarray:
-        import numpy as np
 
         return np.bincount(self.codes, minlength=len(self.names))
 
@@ -137,7 +132,6 @@ class Resampler:
         included: np.ndarray,
         extra: str | None,
     ) -> None:
-        import numpy as np
 
         groups = np.flatnonzero(included)
         column = np.full(len(grouping.names), -1, dtype=np.int64)
@@ -166,8 +160,6 @@ class Resampler:
 
     def stats(self, cells: np.ndarray, W: np.ndarray | None = None) -> list[dict[str, np.ndarray]]:
         """Per model, the group statistics (``b x groups``) from cell counts (``b x cells``)."""
-        import numpy as np
-
         b = cells.shape[0]
         shaped = cells[:, : self.groups * self.per_group].reshape(
             (b, self.groups, 2) + (2,) * self.models
@@ -191,8 +183,6 @@ class Resampler:
         seed: int,
     ) -> dict[str, np.ndarray]:
         """``combine(stats per model)`` over *n_resamples* seeded resamples of the rows."""
-        import numpy as np
-
         n = len(self.cell)
         size = self.groups * self.per_group + 1
         blocks: dict[str, list[np.ndarray]] = {}
@@ -238,8 +228,6 @@ def masked(
     stats: Mapping[str, np.ndarray], thin: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """*stats* (last axis = included groups) with the thin groups' rates set to NaN (undefined)."""
-    import numpy as np
-
     out = dict(stats)
     for key, mask in thin.items():
         if key in out and mask.any():
@@ -253,8 +241,6 @@ def group_intervals(
     samples: Mapping[str, np.ndarray], included: np.ndarray, confidence: float
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Percentile intervals of each group's own rates (NaN for excluded groups), for the tables."""
-    import numpy as np
-
     alpha = (1 - confidence) / 2
     out = {}
     for stat in RATES:
@@ -272,8 +258,6 @@ def _pairwise_gaps(
     spec: Disparity, point: Mapping[str, np.ndarray], samples: Mapping[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of defined groups' gap (of ``log r`` for a ratio): point and resampled."""
-    import numpy as np
-
     gaps, boots = [], []
     for stat in spec.stats:
         values = np.asarray(point[stat], dtype=np.float64)
@@ -290,8 +274,6 @@ def _pairwise_gaps(
 
 def _critical_value(gap: np.ndarray, boot: np.ndarray, se: np.ndarray, confidence: float) -> float:
     """The max-t critical value covering all pairs at once, at least Bonferroni's."""
-    import numpy as np
-
     with np.errstate(divide="ignore", invalid="ignore"):
         deviation = np.where(se > 0, np.abs(boot - gap) / se, 0.0)
     # Bonferroni's normal quantile is a floor: with small groups the bootstrap's own spread of
@@ -324,8 +306,6 @@ def simultaneous_interval(
     ``[max(|gap| - c se), max(|gap| + c se)]``. If every pair is covered, so is the disparity:
     the interval holds the true disparity at least ``confidence`` of the time.
     """
-    import numpy as np
-
     if not math.isfinite(estimate):
         return Estimate(estimate, None, "undefined on the data")
     gap, boot = _pairwise_gaps(spec, point, samples)
@@ -354,8 +334,6 @@ def percentile_interval(
     estimate: float, samples: np.ndarray, confidence: float, n_resamples: int, seed: int
 ) -> Estimate:
     """The percentile interval of *estimate* from its bootstrap *samples*."""
-    import numpy as np
-
     if not math.isfinite(estimate):
         return Estimate(estimate, None, "undefined on the data")
     finite = samples[np.isfinite(samples)]

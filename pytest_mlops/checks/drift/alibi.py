@@ -2,6 +2,7 @@
 
 alibi-detect is under the Business Source License 1.1 (production use needs a commercial licence
 from Seldon), pins numpy < 2 and imports torch, transformers and numba. It is never imported
+import numpy as np
 unless ``backend = "alibi"`` is chosen. Univariate detectors (``KSDrift``, ``ChiSquareDrift``)
 replace our tests' statistics and p-values column by column; effect sizes, the correction across
 columns and the verdict rule stay ours, so the result has the same shape. Multivariate detectors
@@ -40,7 +41,6 @@ def _require_alibi() -> None:
 def _univariate(
     ref: pd.DataFrame, cur: pd.DataFrame, numeric: list[str], categorical: list[str], alpha: float
 ) -> dict[str, tuple[str, float, float]]:
-    import numpy as np
     from alibi_detect.cd import (  # type: ignore[import-not-found,unused-ignore]
         ChiSquareDrift,
         KSDrift,
@@ -79,7 +79,6 @@ def _univariate(
 def _multivariate(
     detector: Detector, x_ref: np.ndarray, x: np.ndarray, alpha: float, seed: int
 ) -> dict[str, Any]:
-    import numpy as np
 
     np.random.seed(seed)
     if detector == "classifier":
@@ -145,8 +144,6 @@ def _multivariate_result(
     univariate: CheckResult,
 ) -> CheckResult:
     """The dataset verdict of a multivariate detector, with our per-column tables for context."""
-    import numpy as np
-
     p = float(data["p_val"])
     drifted = bool(data["is_drift"])
     ctx = ", ".join(f"{k}={v}" for k, v in context.items())
@@ -191,8 +188,6 @@ def check_drift_alibi(
     gradient boosting, 5 folds) test rows as a whole on *n_samples* rows of each side and decide
     the verdict; the per-column tables are then ours, for context.
     """
-    import numpy as np
-
     from pytest_mlops.checks.drift.check import compare_frames
     from pytest_mlops.checks.drift.columns import as_frame
     from pytest_mlops.checks.drift.verdict import DriftSettings
