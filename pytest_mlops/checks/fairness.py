@@ -54,8 +54,6 @@ from pytest_mlops.errors import CheckError, DataError, choices_text, did_you_mea
 from pytest_mlops.results import CheckResult, Status, format_value
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from pytest_mlops.data.dataset import Dataset
     from pytest_mlops.models.base import Model
 

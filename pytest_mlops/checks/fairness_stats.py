@@ -11,15 +11,12 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from pytest_mlops.checks.metrics import get_metric
 from pytest_mlops.checks.stats import Interval
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "MAX_UNDEFINED",

@@ -32,8 +32,6 @@ from pytest_mlops.errors import CheckError, DataError, did_you_mean
 from pytest_mlops.results import CheckResult, format_value
 
 if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
     from hypothesis.strategies import SearchStrategy
 
     from pytest_mlops.models.base import Model

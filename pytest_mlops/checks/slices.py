@@ -25,8 +25,6 @@ import numpy as np
 from pytest_mlops.errors import CheckError, DataError, did_you_mean
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from pytest_mlops.data.dataset import Dataset
 
 __all__ = ["Clause", "Slice", "parse_slice", "slice_rows"]

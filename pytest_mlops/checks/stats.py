@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from pytest_mlops.errors import CheckError
 from pytest_mlops.results import Status
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "Interval",

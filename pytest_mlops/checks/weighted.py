@@ -11,14 +11,11 @@ function; a value that is undefined on a resample (a class missing) is NaN.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from pytest_mlops.errors import CheckError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["Resampled", "prepare"]
 

@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,10 +41,6 @@ from pytest_mlops.data.schema import (
 )
 from pytest_mlops.errors import CheckError, DataError, did_you_mean
 from pytest_mlops.results import CheckResult, format_value
-
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
 __all__ = [
     "GroupMetrics",

@@ -10,7 +10,7 @@ the workers once, as bytes. Runs on whatever scheduler the collection uses (thre
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,10 +30,6 @@ from pytest_mlops.checks.drift.partial import (
 from pytest_mlops.checks.drift.profile import DEFAULT_BINS, DriftProfile
 from pytest_mlops.engines._common import fit_from_source, on_grid
 from pytest_mlops.errors import ConfigError, DataError, did_you_mean
-
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
 
 __all__ = ["ENGINE", "DaskEngine", "tree_merge"]
 

@@ -16,16 +16,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pytest_mlops.errors import DataError, ModelError
 from pytest_mlops.export.types import Converted, Dtype
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["convert_sklearn", "supported_estimators", "walk"]
 

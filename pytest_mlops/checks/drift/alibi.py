@@ -2,7 +2,6 @@
 
 alibi-detect is under the Business Source License 1.1 (production use needs a commercial licence
 from Seldon), pins numpy < 2 and imports torch, transformers and numba. It is never imported
-import numpy as np
 unless ``backend = "alibi"`` is chosen. Univariate detectors (``KSDrift``, ``ChiSquareDrift``)
 replace our tests' statistics and p-values column by column; effect sizes, the correction across
 columns and the verdict rule stay ours, so the result has the same shape. Multivariate detectors
@@ -14,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from pytest_mlops.errors import ConfigError
 from pytest_mlops.results import CheckResult, format_value
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 __all__ = ["check_drift_alibi"]

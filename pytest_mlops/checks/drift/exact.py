@@ -28,12 +28,8 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["FINE_BINS", "ks_wasserstein"]
 

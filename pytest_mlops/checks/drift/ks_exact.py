@@ -21,12 +21,8 @@ the reflection principle's closed series instead (``O(n / h)`` terms).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["ks_2samp_exact_pvalue", "ks_2samp_exact_pvalues"]
 

@@ -32,7 +32,6 @@ from pytest_mlops.checks.drift.profile import DriftProfile, NumericProfile
 from pytest_mlops.errors import DataError
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 __all__ = [

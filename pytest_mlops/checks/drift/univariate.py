@@ -15,12 +15,9 @@ Wasserstein distance are exact, equal to ``scipy.stats.ks_2samp`` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "PSI_EPS",

@@ -10,16 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from pytest_mlops.checks.drift.univariate import Correction
 from pytest_mlops.errors import CheckError, choices_text, did_you_mean
 from pytest_mlops.results import CheckResult, Status, format_value
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -11,12 +11,8 @@ reaches the confidence; it exists only once ``1 - q**n >= confidence`` (299 runs
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "PERCENTILES",

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -38,9 +38,6 @@ from pytest_mlops.checks.latency._stats import (
     upper_bound_index,
 )
 from pytest_mlops.errors import CheckError, DataError, MlopsError, ModelError, ReportError
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["LatencyReport", "LatencyStats", "Scenario", "measure_latency"]
 
