@@ -28,8 +28,11 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from pytest_mlops.checks.drift.kernel import Binned, bin_values, for_size, signed_sum
 
 __all__ = ["FINE_BINS", "ks_wasserstein"]
 
@@ -101,10 +104,9 @@ class _Column:
 
 @dataclass
 class _Side:
-    """One sample on the fine grid: bin per value (values shifted by ``lo``), counts, moments."""
+    """One sample on the fine grid: its bins' counts and the moments of the shifted values."""
 
-    shifted: np.ndarray
-    index: np.ndarray
+    binned: Binned
     counts: np.ndarray
     n: int
     mean: float  # of the shifted values
@@ -132,21 +134,15 @@ def _range(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     return float(sample[round(0.001 * last)]), float(sample[round(0.999 * last)])
 
 
-def _side(values: np.ndarray, lo: float, inv: float, bins: int) -> _Side:
-    """*values* shifted by ``lo`` (a new array) and binned: bin 0 below ``lo``, the last above."""
+def _side(values: np.ndarray, lo: float, inv: float, bins: int, kernel: Any | None) -> _Side:
+    """*values* binned (see :mod:`.kernel`): bin 0 below ``lo``, the last above."""
     n = len(values)
-    values = np.subtract(values, lo)
-    # floor(v * inv) + 1, clipped to the outer bins; rounding may move a value on a boundary to
-    # the next bin, which keeps the assignment monotone (all the method needs).
-    position = np.multiply(values, inv)
-    position += 1.0
-    np.clip(position, 0, bins - 1, out=position)
-    index = position.astype(np.intp)
-    del position
-    counts = np.bincount(index, minlength=bins)
-    mean = float(np.add.reduce(values)) / n
-    var = max(float(np.einsum("i,i->", values, values)) / n - mean * mean, 0.0)
-    return _Side(values, index, counts, n, mean, var)
+    binned = bin_values(values, lo, inv, bins, kernel)
+    # rounding may move a value on a boundary to the next bin, which keeps the assignment
+    # monotone (all the method needs)
+    mean = binned.total / n
+    var = max(binned.total_sq / n - mean * mean, 0.0)
+    return _Side(binned, binned.counts, n, mean, var)
 
 
 def _column(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
@@ -154,13 +150,14 @@ def _column(ref: np.ndarray, cur: np.ndarray, bins: int) -> _Column:
     n1, n2 = len(ref), len(cur)
     if n1 == 0 or n2 == 0:
         return _empty(ref, cur, bins)
-    low = float(min(ref.min(), cur.min()))
-    high = float(max(ref.max(), cur.max()))
     lo, hi = _range(ref, cur)
     width = (hi - lo) / (bins - 2)
     width = width if width > 0 else 1.0
-    r = _side(ref, lo, 1.0 / width, bins)
-    c = _side(cur, lo, 1.0 / width, bins)
+    kernel = for_size(n1 + n2)
+    r = _side(ref, lo, 1.0 / width, bins, kernel)
+    c = _side(cur, lo, 1.0 / width, bins, kernel)
+    low = min(r.binned.low, c.binned.low)
+    high = max(r.binned.high, c.binned.high)
     grid = _grid(r, c, bins, width, low - lo, high - lo)
     ks, w1 = _statistics(r, c, grid, bins)
     return _Column(
@@ -225,35 +222,40 @@ def _statistics(r: _Side, c: _Side, grid: _Grid, bins: int) -> tuple[float, floa
     per_bin = grid.d_left * (grid.right - grid.left)
     per_bin += (share_r - share_c) * grid.right
     w1 = float(np.einsum("i,i->", sign, per_bin))
-    weight_r = sign[r.index]
-    weight_c = sign[c.index]
-    w1 -= float(np.einsum("i,i->", weight_r, r.shifted)) * grid.inv1
-    w1 += float(np.einsum("i,i->", weight_c, c.shifted)) * grid.inv2
+    dot_r, key_r, value_r = signed_sum(r.binned, sign)
+    dot_c, key_c, value_c = signed_sum(c.binned, sign)
+    w1 -= dot_r * grid.inv1
+    w1 += dot_c * grid.inv2
     ks = d_low
     if exact.any():
-        pick_r = np.flatnonzero(weight_r == 0.0)
-        pick_c = np.flatnonzero(weight_c == 0.0)
-        ks, extra = _refine(r, c, (pick_r, pick_c), exact, grid, d_low, bins)
+        picked = ((key_r, value_r), (key_c, value_c))
+        ks, extra = _refine(picked, exact, grid, d_low, bins, r.binned.kernel)
         w1 += extra
     return ks, max(w1, 0.0)
 
 
 def _refine(
-    r: _Side,
-    c: _Side,
-    picks: tuple[np.ndarray, np.ndarray],
+    picked: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     exact: np.ndarray,
     grid: _Grid,
     d_low: float,
     bins: int,
+    kernel: Any | None,
 ) -> tuple[float, float]:
-    """KS and the W1 area of the *exact* bins, from their values (both samples)."""
-    pick_r, pick_c = picks
-    key = np.concatenate([r.index[pick_r], c.index[pick_c]])
-    value = np.concatenate([r.shifted[pick_r], c.shifted[pick_c]])
+    """KS and the W1 area of the *exact* bins, from their values.
+
+    *picked* holds ``(bins, shifted values)`` of the reference, then of the current sample.
+    """
+    picked_r, picked_c = picked
+    key = np.concatenate([picked_r[0], picked_c[0]])
+    value = np.concatenate([picked_r[1], picked_c[1]])
     weight = np.empty(len(key))
-    weight[: len(pick_r)] = grid.inv1
-    weight[len(pick_r) :] = -grid.inv2
+    weight[: len(picked_r[0])] = grid.inv1
+    weight[len(picked_r[0]) :] = -grid.inv2
+    if kernel is not None:  # one loop: grouped by bin, sorted within each, walked
+        inv = (grid.inv1, grid.inv2)
+        ks, area = kernel.walk(key, value, weight, inv, grid.left, grid.right, grid.d_left)
+        return max(d_low, float(ks)), float(area)
     # Bins holding one distinct value: F jumps once there, no sorting needed.
     first = np.empty(bins)
     first[key] = value
