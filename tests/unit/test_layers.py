@@ -189,3 +189,30 @@ def test_function_level_imports_count(tmp_path):
     path = tmp_path / "mod.py"
     path.write_text("def f():\n    from pytest_mlops.plugin import STATE\n", encoding="utf-8")
     assert (2, "pytest_mlops.plugin") in list(_imported("pytest_mlops.data.mod", path))
+
+
+#: the longest a function of the package may be, in lines (decorators and docstring included)
+LONGEST_FUNCTION = 60
+
+
+def _long_functions(path: Path, limit: int) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            length = (node.end_lineno or node.lineno) - first + 1
+            if length > limit:
+                yield f"{path.name}:{node.lineno} {node.name} ({length} lines)"
+
+
+def test_no_function_is_longer_than_the_bound():
+    long = [
+        found for path in _modules().values() for found in _long_functions(path, LONGEST_FUNCTION)
+    ]
+    assert not long, f"split these into named steps (at most {LONGEST_FUNCTION} lines): {long}"
+
+
+def test_the_length_check_finds_long_functions(tmp_path):
+    path = tmp_path / "mod.py"
+    body = "".join(f"    x{i} = {i}\n" for i in range(LONGEST_FUNCTION))
+    path.write_text(f"def short():\n    pass\n\n\ndef long():\n{body}", encoding="utf-8")
+    assert [f.split(" ")[1] for f in _long_functions(path, LONGEST_FUNCTION)] == ["long"]
