@@ -1,7 +1,8 @@
 """Exact KS and 1-Wasserstein without sorting the samples: a fine histogram, refined where needed.
 
 Columns are processed one at a time (a column's working set stays in the CPU's cache; a block of
-columns would not). Every value is placed in one of up to ``FINE_BINS`` bins (equal width between
+columns would not); with the compiled passes (:mod:`.kernel`), on as many threads as the process
+may use CPUs, a column each. Every value is placed in one of up to ``FINE_BINS`` bins (equal width between
 the 0.1% and 99.9% quantiles of a strided subsample, plus two outer bins down to the minimum and up
 to the maximum) with a few vectorised passes and one ``bincount``: linear time.
 
@@ -27,12 +28,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pytest_mlops.checks.drift.kernel import Binned, bin_values, for_size, signed_sum
+from pytest_mlops.checks.drift.kernel import Binned, bin_values, for_size, signed_sum, threads_for
 
 __all__ = ["FINE_BINS", "ks_wasserstein"]
 
@@ -66,8 +68,17 @@ def ks_wasserstein(
     out["ref_cum"] = np.zeros((k, bins))
     out["cur_cum"] = np.zeros((k, bins))
     out["right_edges"] = np.zeros((k, bins))
-    for i in range(k):
-        column = _column(_present(ref[i]), _present(cur[i]), bins)
+
+    def one(i: int) -> _Column:
+        return _column(_present(ref[i]), _present(cur[i]), bins)
+
+    workers = threads_for(k, (len(ref[0]) + len(cur[0])) if k else 0)
+    if workers > 1:  # the compiled passes release the GIL, and so do numpy's on whole arrays
+        with ThreadPoolExecutor(workers, thread_name_prefix="pytest-mlops-drift") as pool:
+            columns = list(pool.map(one, range(k)))
+    else:
+        columns = [one(i) for i in range(k)]
+    for i, column in enumerate(columns):
         for name in scalars:
             out[name][i] = getattr(column, name)
         out["min"][i], out["max"][i] = column.low, column.high
@@ -246,16 +257,16 @@ def _refine(
 
     *picked* holds ``(bins, shifted values)`` of the reference, then of the current sample.
     """
+    if kernel is not None:  # grouped by bin, sorted within each, merged and walked
+        inv = (grid.inv1, grid.inv2)
+        ks, area = kernel.walk(*picked, inv, grid.left, grid.right, grid.d_left)
+        return max(d_low, float(ks)), float(area)
     picked_r, picked_c = picked
     key = np.concatenate([picked_r[0], picked_c[0]])
     value = np.concatenate([picked_r[1], picked_c[1]])
     weight = np.empty(len(key))
     weight[: len(picked_r[0])] = grid.inv1
     weight[len(picked_r[0]) :] = -grid.inv2
-    if kernel is not None:  # one loop: grouped by bin, sorted within each, walked
-        inv = (grid.inv1, grid.inv2)
-        ks, area = kernel.walk(key, value, weight, inv, grid.left, grid.right, grid.d_left)
-        return max(d_low, float(ks)), float(area)
     # Bins holding one distinct value: F jumps once there, no sorting needed.
     first = np.empty(bins)
     first[key] = value

@@ -26,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COMPILED_FROM", "Binned", "bin_values", "compiled", "for_size", "signed_sum"]
+__all__ = [
+    "COMPILED_FROM",
+    "Binned",
+    "bin_values",
+    "compiled",
+    "for_size",
+    "signed_sum",
+    "threads_for",
+]
 
 #: values per column (both samples) from which the compiled passes run, where installed
 COMPILED_FROM = 200_000
@@ -74,6 +82,24 @@ def for_size(n_values: int) -> Any | None:
     side), where a column takes milliseconds either way, the numpy passes run.
     """
     return compiled() if n_values >= COMPILED_FROM else None
+
+
+def threads_for(k: int, n_values: int) -> int:
+    """Threads for a block of *k* columns of *n_values* values each.
+
+    One per CPU this process may use (``PYTEST_MLOPS_THREADS`` caps it) where the compiled passes
+    run, else 1. Each column is computed by one thread, alone: the results do not depend on the count.
+    """
+    if k < 2 or for_size(n_values) is None:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    cap = os.environ.get("PYTEST_MLOPS_THREADS", "").strip()
+    if cap.isdigit() and int(cap) > 0:
+        cpus = min(cpus, int(cap))
+    return max(1, min(k, cpus))
 
 
 def bin_values(

@@ -16,9 +16,6 @@ __all__ = ["count", "signed", "walk"]
 
 _jit = numba.njit(cache=True, nogil=True)
 
-#: a bin holding more values than this is sorted with numpy's sort, not by insertion
-_INSERTION = 48
-
 
 @_jit
 def _bin(v: float, lo: float, inv: float, top: float) -> tuple[float, int]:
@@ -73,39 +70,28 @@ def signed(values: Any, lo: float, inv: float, sign: Any, n_pick: int) -> Any:
     return dot, keys, picked
 
 
+#: a bin holding more values than this is sorted with numpy's sort, not by insertion
+_INSERTION = 32
+
+
 @_jit
-def _sort_pairs(value: Any, weight: Any, lo: int, hi: int) -> None:
-    """``value[lo:hi]`` sorted in place, ``weight[lo:hi]`` along with it."""
+def _sort(values: Any, lo: int, hi: int) -> None:
+    """``values[lo:hi]`` sorted in place: by insertion for the few values a bin usually holds."""
     if hi - lo > _INSERTION:
-        order = np.argsort(value[lo:hi]) + lo
-        value[lo:hi] = value[order]
-        weight[lo:hi] = weight[order]
+        values[lo:hi].sort()
         return
     for i in range(lo + 1, hi):
-        v = value[i]
-        w = weight[i]
+        v = values[i]
         j = i - 1
-        while j >= lo and value[j] > v:
-            value[j + 1] = value[j]
-            weight[j + 1] = weight[j]
+        while j >= lo and values[j] > v:
+            values[j + 1] = values[j]
             j -= 1
-        value[j + 1] = v
-        weight[j + 1] = w
+        values[j + 1] = v
 
 
 @_jit
-def walk(
-    key: Any, value: Any, weight: Any, inv: tuple[float, float], left: Any, right: Any, d_left: Any
-) -> Any:
-    """KS and the W1 area of the bins holding the values: ``F_ref - F_cur`` walked in each bin.
-
-    The values are grouped by bin (a counting sort) and sorted within each; the difference
-    starts at the bin's left edge (``d_left``) and moves by each value's weight (``1/n_ref`` or
-    ``-1/n_cur``, *inv* holds the two); it is computed from the counts so far, not summed, so
-    that a bin of a million values is as exact as one of ten. KS is read at the last of equal
-    values, the area between consecutive values and out to the bin's right edge.
-    """
-    bins = left.size
+def _group(key: Any, value: Any, bins: int) -> tuple[Any, Any]:
+    """*value* grouped by bin (a counting sort): the groups, and where bin ``b``'s starts."""
     start = np.zeros(bins + 1, np.int64)
     for k in key:
         start[k + 1] += 1
@@ -113,33 +99,58 @@ def walk(
         start[b + 1] += start[b]
     fill = start[:-1].copy()
     grouped = np.empty(key.size, np.float64)
-    grouped_weight = np.empty(key.size, np.float64)
     for i in range(key.size):
-        at = fill[key[i]]
-        grouped[at] = value[i]
-        grouped_weight[at] = weight[i]
+        grouped[fill[key[i]]] = value[i]
         fill[key[i]] += 1
+    return grouped, start
+
+
+@_jit
+def walk(
+    picked_ref: tuple[Any, Any],
+    picked_cur: tuple[Any, Any],
+    inv: tuple[float, float],
+    left: Any,
+    right: Any,
+    d_left: Any,
+) -> Any:
+    """KS and the W1 area of the bins holding the picked values: ``F_ref - F_cur`` walked in each.
+
+    *picked_ref* and *picked_cur* are ``(bins, values)``. Each sample's values are grouped by bin
+    and sorted within it; the two are merged from the bin's left edge, where the difference is
+    ``d_left``. The difference is computed from the counts so far (*inv* holds ``1/n_ref`` and
+    ``1/n_cur``), not summed step by step, so a bin of a million values is as exact as one of
+    ten. KS is read after each distinct value, the area between consecutive values and out to
+    the bin's right edge.
+    """
+    bins = left.size
+    ref, start_r = _group(picked_ref[0], picked_ref[1], bins)
+    cur, start_c = _group(picked_cur[0], picked_cur[1], bins)
     ks = 0.0
     area = 0.0
     for b in range(bins):
-        lo, hi = start[b], start[b + 1]
-        if lo == hi:
+        i, end_r = start_r[b], start_r[b + 1]
+        j, end_c = start_c[b], start_c[b + 1]
+        if i == end_r and j == end_c:
             continue
-        _sort_pairs(grouped, grouped_weight, lo, hi)
-        d = d_left[b]
-        area += abs(d) * max(grouped[lo] - left[b], 0.0)
+        _sort(ref, i, end_r)
+        _sort(cur, j, end_c)
+        v = min(ref[i] if i < end_r else np.inf, cur[j] if j < end_c else np.inf)
+        area += abs(d_left[b]) * max(v - left[b], 0.0)
         n_ref = 0
         n_cur = 0
-        for j in range(lo, hi):
-            v = grouped[j]
-            if grouped_weight[j] > 0.0:
+        while i < end_r or j < end_c:
+            while i < end_r and ref[i] == v:
+                i += 1
                 n_ref += 1
-            else:
+            while j < end_c and cur[j] == v:
+                j += 1
                 n_cur += 1
             d = d_left[b] + (n_ref * inv[0] - n_cur * inv[1])
-            last = j + 1 == hi
-            nxt = right[b] if last else grouped[j + 1]
-            if last or nxt != v:
-                ks = max(ks, abs(d))
+            ks = max(ks, abs(d))
+            nxt = min(ref[i] if i < end_r else np.inf, cur[j] if j < end_c else np.inf)
+            if nxt == np.inf:
+                nxt = right[b]
             area += abs(d) * max(nxt - v, 0.0)
+            v = nxt
     return ks, area
