@@ -3,6 +3,8 @@ picks and statistics on the same data (numba is part of the development environm
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -112,3 +114,24 @@ def test_the_numpy_passes_can_be_chosen(monkeypatch):
         assert kernel.for_size(10**9) is None
     finally:
         kernel.compiled.cache_clear()
+
+
+def test_threads_do_not_change_the_statistics(compiled, monkeypatch):
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(6, 20_000))
+    b = rng.normal(0.05, 1, (6, 25_000))
+    b[2, ::3] = np.nan
+    monkeypatch.setenv("PYTEST_MLOPS_THREADS", "1")
+    assert kernel.threads_for(6, 45_000) == 1
+    alone = numeric_block(a, b)
+    monkeypatch.setenv("PYTEST_MLOPS_THREADS", "3")
+    assert kernel.threads_for(6, 45_000) == min(3, len(os.sched_getaffinity(0)))
+    threaded = numeric_block(a, b)
+    for key, value in alone.items():
+        np.testing.assert_array_equal(threaded[key], value, err_msg=key)
+
+
+def test_small_blocks_run_on_the_calling_thread(monkeypatch):
+    monkeypatch.delenv("PYTEST_MLOPS_THREADS", raising=False)
+    assert kernel.threads_for(1, 10**7) == 1
+    assert kernel.threads_for(50, kernel.COMPILED_FROM - 1) == 1
