@@ -11,6 +11,7 @@ from scipy import stats
 
 from pytest_mlops.checks.drift import kernel
 from pytest_mlops.checks.drift.univariate import numeric_block
+from pytest_mlops.errors import ConfigError
 
 pytest.importorskip("numba")
 
@@ -135,3 +136,21 @@ def test_small_blocks_run_on_the_calling_thread(monkeypatch):
     monkeypatch.delenv("PYTEST_MLOPS_THREADS", raising=False)
     assert kernel.threads_for(1, 10**7) == 1
     assert kernel.threads_for(50, kernel.COMPILED_FROM - 1) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("PYTEST_MLOPS_KERNEL", "fast", "expected 'auto'"),
+        ("PYTEST_MLOPS_THREADS", "two", "positive integer"),
+        ("PYTEST_MLOPS_THREADS", "0", "positive integer"),
+    ],
+)
+def test_a_bad_setting_is_named(monkeypatch, name, value, words):
+    monkeypatch.setenv(name, value)
+    kernel.compiled.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=f"{name}='{value}'.*{words}"):
+            kernel.threads_for(4, 10**7)
+    finally:
+        kernel.compiled.cache_clear()

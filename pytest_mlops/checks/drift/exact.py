@@ -1,10 +1,10 @@
 """Exact KS and 1-Wasserstein without sorting the samples: a fine histogram, refined where needed.
 
 Columns are processed one at a time (a column's working set stays in the CPU's cache; a block of
-columns would not); with the compiled passes (:mod:`.kernel`), on as many threads as the process
-may use CPUs, a column each. Every value is placed in one of up to ``FINE_BINS`` bins (equal width between
-the 0.1% and 99.9% quantiles of a strided subsample, plus two outer bins down to the minimum and up
-to the maximum) with a few vectorised passes and one ``bincount``: linear time.
+columns would not); with the compiled passes of :mod:`.kernel`, a column per thread, on as many
+threads as the process may use CPUs. Every value is placed in one of up to ``FINE_BINS`` bins
+(equal width between the 0.1% and 99.9% quantiles of a strided subsample, plus two outer bins
+down to the minimum and up to the maximum) with a few passes and a count: linear time.
 
 The empirical CDFs are then known exactly at every bin boundary, and inside bin ``i`` the
 difference ``F_ref - F_cur`` stays within ``[d_i - c_i, d_i + r_i]`` (``d_i`` its value at the

@@ -1,16 +1,21 @@
 """The per-value passes of :mod:`.exact`: placing values on the fine grid, counting, summing.
 
-Two implementations of the same two passes, giving the same bins and counts (a test holds them
-to it, boundary values included):
+Two implementations of the same passes, giving the same bins and counts (tests hold them to it,
+boundary values included):
 
-- compiled with numba when it is installed (``pip install pytest-mlops[fast]``): one loop per
-  pass over the column, nothing allocated per value;
+- compiled with numba when it is installed (``pip install pytest-mlops[fast]``, loops in
+  :mod:`.kernel_loops`): one loop per pass over the column, nothing allocated per value, and
+  the walk of the undecided bins;
 - numpy otherwise: a handful of vectorised passes, keeping the shifted values and their bins
-  between the two passes.
+  between the two passes (the walk is then :mod:`.exact`'s own).
 
 A value ``v`` goes to bin ``clip(floor((v - lo) * inv + 1), 0, bins - 1)``, computed in this order
 in both, without fused multiply-add: the statistics above do not depend on which one ran beyond
-the order of a floating-point sum. ``PYTEST_MLOPS_KERNEL=numpy`` picks the numpy passes.
+the order of a floating-point sum.
+
+Settings (environment): ``PYTEST_MLOPS_KERNEL`` = ``auto`` (the default: compiled where numba
+is installed) or ``numpy``; ``PYTEST_MLOPS_THREADS`` = the most threads a block of columns may
+use (a positive integer; the default is one per CPU the process may use).
 
 numba is imported and the loops compiled (or read from numba's cache) on the first column large
 enough to repay it (:data:`COMPILED_FROM`), not on import: the plugin's start-up and small
@@ -25,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from pytest_mlops.errors import ConfigError
 
 __all__ = [
     "COMPILED_FROM",
@@ -45,8 +52,9 @@ class Binned:
     """One sample on the fine grid.
 
     ``values`` are the finite values as given; ``counts`` per bin; ``total`` and ``total_sq`` the
-    sums of ``v - lo`` and its square; ``low`` and ``high`` the smallest and largest value. The numpy passes keep ``shifted`` and ``index`` for the
-    second pass; the compiled ones recompute them.
+    sums of ``v - lo`` and its square; ``low`` and ``high`` the smallest and largest value;
+    ``kernel`` the compiled passes that counted them, or ``None``. The numpy passes keep
+    ``shifted`` and ``index`` for the second pass; the compiled ones recompute them.
     """
 
     values: np.ndarray
@@ -65,7 +73,13 @@ class Binned:
 @functools.cache
 def compiled() -> Any | None:
     """The compiled passes, or ``None`` where numba is missing or ``PYTEST_MLOPS_KERNEL=numpy``."""
-    if os.environ.get("PYTEST_MLOPS_KERNEL", "").strip().lower() == "numpy":
+    setting = os.environ.get("PYTEST_MLOPS_KERNEL", "").strip().lower()
+    if setting not in ("", "auto", "numpy"):
+        raise ConfigError(
+            f"PYTEST_MLOPS_KERNEL={setting!r}: expected 'auto' (compiled passes where numba is "
+            "installed) or 'numpy'"
+        )
+    if setting == "numpy":
         return None
     try:
         import pytest_mlops.checks.drift.kernel_loops as kernel_loops
@@ -88,7 +102,8 @@ def threads_for(k: int, n_values: int) -> int:
     """Threads for a block of *k* columns of *n_values* values each.
 
     One per CPU this process may use (``PYTEST_MLOPS_THREADS`` caps it) where the compiled passes
-    run, else 1. Each column is computed by one thread, alone: the results do not depend on the count.
+    run, else 1. Each column is computed by one thread, alone: the results do not depend on the
+    count.
     """
     if k < 2 or for_size(n_values) is None:
         return 1
@@ -97,7 +112,9 @@ def threads_for(k: int, n_values: int) -> int:
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
     cap = os.environ.get("PYTEST_MLOPS_THREADS", "").strip()
-    if cap.isdigit() and int(cap) > 0:
+    if cap:
+        if not cap.isdigit() or int(cap) < 1:
+            raise ConfigError(f"PYTEST_MLOPS_THREADS={cap!r}: expected a positive integer")
         cpus = min(cpus, int(cap))
     return max(1, min(k, cpus))
 
