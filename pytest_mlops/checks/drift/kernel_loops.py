@@ -14,7 +14,13 @@ import numpy as np
 
 __all__ = ["count", "signed", "walk"]
 
-_jit = numba.njit(cache=True, nogil=True)
+
+def _jit(function: Any) -> Any:
+    """*function* compiled on first call, cached on disk where numba finds a writable place."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "no locator available": compiled in memory, once per process
+        return numba.njit(nogil=True)(function)
 
 
 @_jit
