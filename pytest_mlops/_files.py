@@ -10,6 +10,7 @@ names the path and the reason, which the command line turns into exit status 2.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -18,7 +19,39 @@ from pathlib import Path
 
 from pytest_mlops.errors import OutputError
 
-__all__ = ["atomic_dir", "atomic_file", "probe_writable", "write_atomic"]
+__all__ = [
+    "atomic_dir",
+    "atomic_file",
+    "content_digest",
+    "file_sha256",
+    "probe_writable",
+    "write_atomic",
+]
+
+
+def file_sha256(path: Path) -> str:
+    """``"sha256:<hex>"`` of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def content_digest(path: Path) -> str | None:
+    """The sha256 of a file, or of a directory's files (names and contents); ``None`` if neither.
+
+    A directory's digest covers each regular file below it, in sorted order, as its relative
+    path and its own sha256: renaming, adding, removing or changing a file changes it.
+    """
+    if path.is_file():
+        return file_sha256(path)
+    if not path.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
+    return "sha256:" + digest.hexdigest()
 
 
 def _reason(exc: OSError) -> str:

@@ -413,7 +413,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("mlops")
     for line in render_table(state.entries):
         terminalreporter.write_line(line)
-    report = session_report(state, int(exitstatus))
+    report = session_report(state, int(exitstatus), inputs=False)
     summary = report["summary"]
     terminalreporter.write_line(f"mlops verdict: {summary['verdict'].upper()}")
     for reason in summary["reasons"]:

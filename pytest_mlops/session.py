@@ -60,8 +60,12 @@ class SessionState:
         ]
 
 
-def session_report(state: SessionState, exitstatus: int) -> dict[str, Any]:
-    """The session's JSON report: results, every declared gate and mlops test, the verdict."""
+def session_report(state: SessionState, exitstatus: int, *, inputs: bool = True) -> dict[str, Any]:
+    """The session's JSON report: results, every declared gate and mlops test, the verdict.
+
+    *inputs*: record the digests of the model and data files (what a written report needs; the
+    verdict alone does not, and skips reading the files).
+    """
     from pytest_mlops.report.json import build_report
 
     return build_report(
@@ -70,4 +74,5 @@ def session_report(state: SessionState, exitstatus: int) -> dict[str, Any]:
         exitstatus=exitstatus,
         tests=state.test_records(),
         collection_errors=state.collection_errors,
+        inputs=inputs,
     )

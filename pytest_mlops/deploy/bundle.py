@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._files import file_sha256
 from pytest_mlops.errors import DeployError, ReportError
 
 if TYPE_CHECKING:
@@ -95,15 +96,6 @@ class Bundle:
     @property
     def short(self) -> str:
         return self.digest.split(":", 1)[1][:12]
-
-
-def file_sha256(path: Path) -> str:
-    """``"sha256:<hex>"`` of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 def digest_pair(a: str, b: str, shown: int = 12) -> tuple[str, str]:
@@ -308,6 +300,22 @@ def _smoke_set(model_path: Path, sample: Any) -> dict[str, Any]:
     return {"request": feeds_to_request(feeds), "expected": outputs_to_json(names, outputs)}
 
 
+def _same_inputs(data: Mapping[str, Any], report: Path, config: ProjectConfig) -> None:
+    """Refuse a report made on other model or data files than the ones being packaged."""
+    from pytest_mlops.report.json import input_digests, stale_inputs
+
+    try:
+        stale = stale_inputs(data, input_digests(config))
+    except ReportError as exc:
+        raise DeployError(f"cannot package: {exc}") from None
+    if stale:
+        raise DeployError(
+            f"refusing to package: {str(report)!r} is the evidence of other files than these: "
+            + "; ".join(stale)
+            + ". Re-run pytest with --mlops-report on what you package"
+        )
+
+
 def _evidence(
     report: str | os.PathLike[str] | None, dest: Path, config: ProjectConfig
 ) -> dict[str, Any]:
@@ -321,6 +329,7 @@ def _evidence(
         )
     except ReportError as exc:
         raise DeployError(f"cannot package with this evidence: {exc}") from None
+    _same_inputs(data, Path(report), config)
     shutil.copyfile(report, dest)
     return {
         "report": "evidence/report.json",

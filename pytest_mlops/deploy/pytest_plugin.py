@@ -29,7 +29,7 @@ def deploy_refusal(state: SessionState, exitstatus: int) -> str | None:
     """
     from pytest_mlops.session import session_report
 
-    summary = session_report(state, exitstatus)["summary"]
+    summary = session_report(state, exitstatus, inputs=False)["summary"]
     if summary["verdict"] == "passed":
         return None
     return f"the session's verdict is {summary['verdict']!r}: " + "; ".join(summary["reasons"])

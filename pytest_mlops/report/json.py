@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pytest_mlops._files import write_atomic
+from pytest_mlops._files import content_digest, write_atomic
 from pytest_mlops._version import __version__
 from pytest_mlops.errors import ReportError
 from pytest_mlops.report.evidence import (
@@ -75,12 +75,15 @@ def build_report(
     exitstatus: int | None = None,
     tests: Sequence[TestRecord] | None = None,
     collection_errors: Sequence[Mapping[str, str]] = (),
+    inputs: bool = True,
 ) -> dict[str, Any]:
     """The report as a dict. Entries are sorted, so runs in any order (xdist) give the same report.
 
     *tests* are the session's mlops tests (by default one per test that recorded a result);
     the declared gates come from *project*. The verdict is judged from all of it (see
-    :mod:`pytest_mlops.report.evidence`).
+    :mod:`pytest_mlops.report.evidence`). With *inputs*, the project table also holds the
+    digests of the model and data files tested (:func:`input_digests`), which bind the report
+    to them: ``package`` and stage merges refuse a report of other files.
     """
     ordered = sorted(entries, key=lambda e: (e.nodeid, e.result.name))
     records = sorted(tests if tests is not None else _tests_of(ordered), key=lambda t: t.nodeid)
@@ -96,7 +99,7 @@ def build_report(
             "platform": platform.platform(terse=True),
             "executable": sys.executable,
         },
-        "project": _project_table(project),
+        "project": _project_table(project, inputs=inputs),
         "exitstatus": exitstatus,
         "gates": [g.to_dict() for g in gates],
         "tests": [t.to_dict() for t in records],
@@ -160,10 +163,47 @@ def _inconclusive(project: ProjectConfig | None) -> str:
     return project.settings.inconclusive if project is not None else "fail"
 
 
-def _project_table(project: ProjectConfig | None) -> dict[str, Any]:
+#: the settings whose files a report is bound to
+INPUTS = ("model", "reference", "current")
+
+
+def input_digests(project: ProjectConfig) -> dict[str, str]:
+    """``{setting: "sha256:..."}`` of the model and data files (or directories) configured.
+
+    A setting that names no file or directory (a code-first model ``package.module:factory``,
+    data not configured) is left out.
+    """
+    out = {}
+    for name in INPUTS:
+        spec = getattr(project.settings, name)
+        if not spec:
+            continue
+        try:
+            digest = content_digest(project.resolve_path(spec))
+        except OSError as exc:
+            raise ReportError(f"cannot read {name} {spec!r} to record its digest: {exc}") from None
+        if digest is not None:
+            out[name] = digest
+    return out
+
+
+def stale_inputs(report: Mapping[str, Any], now: Mapping[str, str]) -> list[str]:
+    """What a report was made on that differs from *now* (:func:`input_digests`), in words."""
+    project = report.get("project") or {}
+    tested = project.get("inputs") or {}
+    return [
+        f"{name} {project.get(name)!r} was {digest[:19]}... when tested, "
+        + (f"now {now[name][:19]}..." if name in now else "now it is not there")
+        for name, digest in sorted(tested.items())
+        if now.get(name) != digest
+    ]
+
+
+def _project_table(project: ProjectConfig | None, *, inputs: bool = True) -> dict[str, Any]:
     if project is None:
         return {}
     s = project.settings
+    extra = {"inputs": input_digests(project)} if inputs else {}
     return {
         "config": project.source,
         "model": _relative(s.model, project.base_dir),
@@ -174,6 +214,7 @@ def _project_table(project: ProjectConfig | None) -> dict[str, Any]:
         "seed": s.seed,
         "inconclusive": s.inconclusive,
         "gates": [g.name for g in project.gates],
+        **extra,
     }
 
 

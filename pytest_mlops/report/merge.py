@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlops._files import write_atomic
+from pytest_mlops.errors import ReportError
 from pytest_mlops.report.evidence import (
     GateRecord,
     TestRecord,
@@ -81,6 +82,8 @@ def merge_reports(
     some report and passed in every report where it ran, and every gate any report declares is
     required (see :mod:`pytest_mlops.report.evidence`).
     """
+    names = list(sources) or [f"report {i + 1}" for i in range(len(reports))]
+    _same_inputs([d for d, _ in reports], names)
     entries = sorted(
         (e for _, batch in reports for e in batch), key=lambda e: (e.nodeid, e.result.name)
     )
@@ -96,7 +99,6 @@ def merge_reports(
         collection_errors=errors,
     )
     first: Mapping[str, Any] = reports[0][0] if reports else {}
-    names = list(sources) or [f"report {i + 1}" for i in range(len(reports))]
     return ReportView(
         entries=tuple(entries),
         verdict=verdict.verdict,
@@ -121,6 +123,20 @@ def merge_reports(
             for name, (d, _) in zip(names, reports, strict=False)
         ),
     )
+
+
+def _same_inputs(reports: Sequence[Mapping[str, Any]], names: Sequence[str]) -> None:
+    """Refuse stage reports made on different model or data files: they are not one run's."""
+    seen: dict[str, tuple[str, str]] = {}
+    for name, data in zip(names, reports, strict=False):
+        for setting, digest in sorted(((data.get("project") or {}).get("inputs") or {}).items()):
+            first = seen.setdefault(setting, (str(digest), name))
+            if first[0] != digest:
+                raise ReportError(
+                    f"{name} and {first[1]} were made on different {setting} files "
+                    f"({str(digest)[:19]}... and {first[0][:19]}...): stage reports merge only "
+                    "when every stage tested the same model and data"
+                )
 
 
 def load_reports(paths: Sequence[str | Path]) -> ReportView:

@@ -198,3 +198,35 @@ def test_a_gate_that_crashes_is_an_error_not_a_failed_verdict(project):
     assert result.ret == 1
     gates = {g["name"]: g["outcome"] for g in _report(project)["gates"]}
     assert gates["accuracy"] == "error"
+
+
+def test_a_report_of_other_data_is_not_the_evidence_of_these(project, monkeypatch, capsys):
+    result = project.runpytest("-p", "no:cacheprovider", "--mlops-report=r.json")
+    assert result.ret == 0
+    inputs = _report(project)["project"]["inputs"]
+    assert set(inputs) == {"reference", "current"}  # the model is code: no file to bind
+    assert all(digest.startswith("sha256:") for digest in inputs.values())
+    monkeypatch.chdir(project.path)
+    toy_frame(300, 3).to_csv(project.path / "test.csv", index=False)  # new current data
+    assert main(["package", "--report", "r.json", "--output", "bundle"]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to package: 'r.json' is the evidence of other files than these" in err
+    assert f"current 'test.csv' was {inputs['current'][:19]}... when tested, now sha256:" in err
+    assert "reference" not in err.split("these:")[1].split(".")[0]
+    assert not (project.path / "bundle").exists()
+    toy_frame(300, 2).to_csv(project.path / "test.csv", index=False)  # the tested data again
+    assert main(["package", "--report", "r.json", "--output", "bundle"]) == 0, capsys.readouterr()
+    assert (project.path / "bundle" / "evidence" / "report.json").is_file()
+
+
+def test_stage_reports_of_different_data_do_not_merge(project, capsys):
+    project.runpytest("-p", "no:cacheprovider", "-m", "data", "--mlops-report=data.json")
+    toy_frame(300, 3).to_csv(project.path / "test.csv", index=False)
+    project.runpytest("-p", "no:cacheprovider", "-m", "accuracy", "--mlops-report=quality.json")
+    stages = [str(project.path / n) for n in ("data.json", "quality.json")]
+    capsys.readouterr()
+    assert main(["report", *stages, "--json", str(project.path / "merged.json")]) == 2
+    err = capsys.readouterr().err
+    assert "quality.json and " in err
+    assert "data.json were made on different current files" in err
+    assert not (project.path / "merged.json").exists()

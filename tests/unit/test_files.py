@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,23 @@ def test_directories_made_for_a_failed_output_are_taken_away(tmp_path):
         raise RuntimeError("interrupted")
     probe_writable(tmp_path / "d" / "e" / "report.json")
     assert _listing(tmp_path) == []
+
+
+def test_content_digests_follow_the_contents(tmp_path):
+    from pytest_mlops._files import content_digest, file_sha256
+
+    (tmp_path / "lake" / "day=1").mkdir(parents=True)
+    part = tmp_path / "lake" / "day=1" / "part-0.parquet"
+    part.write_bytes(b"rows")
+    assert (
+        content_digest(part) == file_sha256(part) == "sha256:" + hashlib.sha256(b"rows").hexdigest()
+    )
+    assert content_digest(tmp_path / "missing.csv") is None
+    lake = content_digest(tmp_path / "lake")
+    assert lake is not None
+    assert lake != content_digest(part)
+    part.rename(part.with_name("part-1.parquet"))  # a rename is a change
+    renamed = content_digest(tmp_path / "lake")
+    assert renamed != lake
+    (tmp_path / "lake" / "day=1" / "part-1.parquet").write_bytes(b"rowz")
+    assert content_digest(tmp_path / "lake") not in (lake, renamed)
