@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._files import write_atomic
 from pytest_mlops.deploy.bundle import Bundle, verify_bundle
 from pytest_mlops.deploy.distribution import DistributionClient
 from pytest_mlops.deploy.ledgered import LedgeredRegistry
@@ -272,7 +273,8 @@ class OciRegistry(LedgeredRegistry):
         record = self.ledger.root / "remote.json"
         if not record.is_file():
             record.parent.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps({"host": self.host, "repository": self.repository}))
+            remote = {"host": self.host, "repository": self.repository}
+            write_atomic(record, json.dumps(remote), what="the registry's remote record")
 
     def _docker_auth(self) -> dict[str, str] | None:
         """What the Docker daemon needs to push or pull here.

@@ -76,6 +76,9 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 """
 
 
+_MODIFIED = "does not match its digest: the artifact was modified or damaged; refusing it"
+
+
 @dataclass(frozen=True)
 class Version:
     """One pushed bundle."""
@@ -312,15 +315,29 @@ class LocalRegistry:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise DeployError(
-                f"registry {self.location!r} is corrupt: {what} (blob {digest[:19]}...) is missing"
-            ) from None
+            raise self._bad_blob(digest, what, "is missing") from None
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise DeployError(
-                f"registry {self.location!r} is corrupt: {what} (blob {digest[:19]}...) does not "
-                "match its digest: the artifact was modified or damaged; refusing it"
-            )
+            raise self._bad_blob(digest, what, _MODIFIED)
         return data
+
+    def _copy_blob(self, digest: str, target: Path, what: str) -> None:
+        """Copy a blob to *target* in chunks (a large model never sits in memory), verified."""
+        hasher = hashlib.sha256()
+        try:
+            source = self.blob_path(digest).open("rb")
+        except FileNotFoundError:
+            raise self._bad_blob(digest, what, "is missing") from None
+        with source, target.open("wb") as out:
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                hasher.update(chunk)
+                out.write(chunk)
+        if "sha256:" + hasher.hexdigest() != digest:
+            raise self._bad_blob(digest, what, _MODIFIED)
+
+    def _bad_blob(self, digest: str, what: str, how: str) -> DeployError:
+        return DeployError(
+            f"registry {self.location!r} is corrupt: {what} (blob {digest[:19]}...) {how}"
+        )
 
     # --- versions ---
 
@@ -591,7 +608,7 @@ class LocalRegistry:
         for rel, digest in version.manifest["files"].items():
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self._read_blob(digest, f"{rel!r} of {version.label}"))
+            self._copy_blob(digest, target, f"{rel!r} of {version.label}")
         (dest / MANIFEST).write_bytes(
             self._read_blob(version.digest, f"the manifest of {version.label}")
         )
