@@ -90,6 +90,23 @@ def _parent(path: Path, what: str, *, directory: bool = False) -> tuple[Path, li
     return parent, missing
 
 
+def _mode_for(target: Path) -> int:
+    """The permissions *target* keeps, or those a plain ``open()`` would give a new file."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # read once, at import, and set back at once
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def _undo(created: list[Path]) -> None:
     """Remove directories made for an output that was not written.
 
@@ -117,6 +134,7 @@ def atomic_file(path: str | os.PathLike[str], *, what: str = "the file") -> Iter
     os.close(fd)
     tmp = Path(name)
     try:
+        os.chmod(tmp, _mode_for(target))  # mkstemp's 0600 is for the temporary, not the output
         yield tmp
         os.replace(tmp, target)
     except OSError as exc:
@@ -173,6 +191,7 @@ def atomic_dir(path: str | os.PathLike[str], *, what: str = "the directory") -> 
         _undo(created)
         raise output_error(target, exc, what) from None
     try:
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp's 0700 is for the temporary, not the output
         yield tmp
         _swap(tmp, target)
     except OSError as exc:

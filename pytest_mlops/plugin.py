@@ -163,6 +163,28 @@ def _cli_settings(config: pytest.Config) -> dict[str, Any]:
 # --- configure -----------------------------------------------------------------------------
 
 
+def _drop_earlier_report(config: pytest.Config) -> str:
+    """Remove the report ``--mlops-report`` names, if an earlier run of ours wrote it.
+
+    A run that stops on a usage error writes no report; the one at that path is then not the
+    evidence of this run and must not be packaged as if it were. Only a file in our report
+    format is removed. Returns what to add to the error message.
+    """
+    value = _option(config, "mlops_report")
+    if not isinstance(value, str):
+        return ""
+    path = Path(config.invocation_params.dir) / value
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+        if b'"format": "pytest-mlops-report"' not in head:
+            return ""
+        path.unlink()
+    except OSError:
+        return ""
+    return f" (the earlier report {value!r} was removed: it is not the evidence of this run)"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers, load the project's configuration and set up the session."""
     for line in MARKERS.values():
@@ -171,7 +193,8 @@ def pytest_configure(config: pytest.Config) -> None:
         path = find_config_file(config.rootpath, _option(config, "mlops_config"))
         project = load_config(path, _cli_settings(config))
     except MlopsError as exc:
-        raise pytest.UsageError(f"pytest-mlops: {exc}") from None
+        dropped = _drop_earlier_report(config)
+        raise pytest.UsageError(f"pytest-mlops: {exc}{dropped}") from None
     state = SessionState(project=project, context=GateContext(project))
     config.stash[STATE] = state
     config.pluginmanager.register(Recorder(state), "mlops-recorder")

@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mlops._files import atomic_file, write_atomic
 from pytest_mlops.errors import DeployError
 
 if TYPE_CHECKING:
@@ -149,10 +150,13 @@ def check_triton_config(text: str, where: str = "config.pbtxt") -> Any:
 def write_repository(
     model: Path, out: Path, name: str, version: int, settings: DeploySettings
 ) -> Path:
-    """Write the model repository under *out* (``out/NAME/config.pbtxt``, ``out/NAME/VERSION/``)."""
+    """Write the model repository under *out* (``out/NAME/config.pbtxt``, ``out/NAME/VERSION/``).
+
+    Each file appears whole or not at all (the model first, then the configuration that names
+    it); an unwritable place is an OutputError naming it.
+    """
     folder = out / name
-    (folder / str(version)).mkdir(parents=True, exist_ok=True)
     text = triton_config(model, name, version, settings)
-    (folder / "config.pbtxt").write_text(text, encoding="utf-8")
-    shutil.copyfile(model, folder / str(version) / "model.onnx")
-    return folder / "config.pbtxt"
+    with atomic_file(folder / str(version) / "model.onnx", what="the Triton model") as tmp:
+        shutil.copyfile(model, tmp)
+    return write_atomic(folder / "config.pbtxt", text, what="the Triton model configuration")

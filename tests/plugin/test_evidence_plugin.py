@@ -230,3 +230,16 @@ def test_stage_reports_of_different_data_do_not_merge(project, capsys):
     assert "quality.json and " in err
     assert "data.json were made on different current files" in err
     assert not (project.path / "merged.json").exists()
+
+
+def test_a_run_stopped_by_a_usage_error_leaves_no_earlier_report_behind(project):
+    assert project.runpytest("-p", "no:cacheprovider", "--mlops-report=r.json").ret == 0
+    (project.path / "notes.json").write_text('{"mine": true}')
+    for name, kept in (("r.json", False), ("notes.json", True)):
+        result = project.runpytest(
+            "-p", "no:cacheprovider", f"--mlops-report={name}", "--mlops-set", "modle=x"
+        )
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        removed = f"the earlier report '{name}' was removed: it is not the evidence of this run"
+        assert (removed in result.stderr.str()) is not kept, result.stderr.str()
+        assert (project.path / name).exists() is kept

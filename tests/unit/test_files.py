@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,18 @@ def test_content_digests_follow_the_contents(tmp_path):
     assert renamed != lake
     (tmp_path / "lake" / "day=1" / "part-1.parquet").write_bytes(b"rowz")
     assert content_digest(tmp_path / "lake") not in (lake, renamed)
+
+
+def test_outputs_get_the_permissions_of_a_plain_file(tmp_path):
+    fresh = write_atomic(tmp_path / "report.json", "{}")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+    kept = tmp_path / "shared.json"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    write_atomic(kept, "new")
+    assert kept.stat().st_mode & 0o777 == 0o640
+    with atomic_dir(tmp_path / "bundle") as folder:
+        (folder / "model.onnx").write_bytes(b"")
+    assert (tmp_path / "bundle").stat().st_mode & 0o777 == 0o777 & ~mask
