@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_mlops._files import file_sha256
 from pytest_mlops.deploy.bundle import (
     MANIFEST,
     Bundle,
@@ -294,7 +295,7 @@ class LocalRegistry:
         not hash to *digest* (it changed while it was copied).
         """
         dest = self.blob_path(digest)
-        if dest.is_file() and _sha256(dest) == digest:
+        if dest.is_file() and file_sha256(dest) == digest:
             return
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
         try:
@@ -302,7 +303,7 @@ class LocalRegistry:
                 shutil.copyfileobj(src, out, 1 << 20)
                 out.flush()
                 os.fsync(out.fileno())
-            if _sha256(Path(tmp)) != digest:
+            if file_sha256(Path(tmp)) != digest:
                 raise DeployError(f"{str(source)!r} changed while it was pushed: refusing it")
             os.replace(tmp, dest)
         except BaseException:
@@ -593,7 +594,7 @@ class LocalRegistry:
                     f"registry {self.location!r} is corrupt: {rel!r} of {version.label} "
                     f"(blob {digest[:19]}...) is missing"
                 )
-            if _sha256(path) != digest:
+            if file_sha256(path) != digest:
                 raise DeployError(
                     f"registry {self.location!r} is corrupt: {rel!r} of {version.label} does not "
                     f"match its digest {digest[:19]}...: the artifact was modified or damaged; "
@@ -625,14 +626,6 @@ class LocalRegistry:
         with tempfile.TemporaryDirectory(prefix="mlops-smoke-") as tmp:
             bundle = self.checkout(version, Path(tmp) / "bundle")
             return smoke_test_in_process(bundle, version=str(version.version), stage=stage)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
